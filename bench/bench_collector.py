@@ -1,0 +1,246 @@
+"""Collector ingest through a real Mosquitto: drain a backlog queued while collectors were down.
+
+    .venv/bin/python bench/bench_collector.py                 # 500,000 events, 5,000 devices
+    .venv/bin/python bench/bench_collector.py --events 100000 --devices 1000
+
+One broker with the project's shipped queue settings (broker/mosquitto/conf.d). Every variant
+gets its own persistent session (own client id and share group), registered first; then the
+backlog is published once (a day of 5,000 boards: 1 play for 9 traffic bins) while all of them
+are stopped, so each session holds the same backlog. Each variant then drains it, one at a
+time:
+
+- ``ceiling``: a bare paho subscriber that only counts (auto-acknowledged): the broker and the
+  MQTT client's own limit on this machine;
+- ``collector``: ``ihanoi-broker collect`` (validation, batched commits, ack after commit),
+  into SQLite and into PostgreSQL;
+- ``naive``: the same collector with one commit per message (``batch_size = 1``); measured
+  over ``--naive-seconds`` only, it would take hours.
+
+PostgreSQL: as in the tests (``$IHANOI_TEST_PG_URL``, 127.0.0.1:5432, or a throwaway server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+
+from broker.collector import Collector  # noqa: E402
+from broker.config import CollectorConfig  # noqa: E402
+from broker.registry import load_registry  # noqa: E402
+from broker.store import open_store  # noqa: E402
+from edge import protocol  # noqa: E402
+from edge.clock import CAMPAIGN_TZ  # noqa: E402
+from tests.mosquitto import Mosquitto  # noqa: E402
+
+SHIPPED_CONF = ROOT / "broker/mosquitto/conf.d/ihanoi-queues.conf"
+SHA = "0" * 64
+
+
+def bench_registry(path: Path, devices: int) -> Path:
+    """The real campaign and hours, with ``devices`` boards in units of ten."""
+    real = (ROOT / "broker/units.toml").read_text(encoding="utf-8")
+    head = real.split("[[units]]", 1)[0]
+    lines = [head]
+    for u in range((devices + 9) // 10):
+        lines.append(f'[[units]]\nid = "bench-unit-{u:04d}"\nname = "Đơn vị thử {u}"\nkind = "ward"\nhours = "one-stop"\n')
+        for d in range(u * 10, min(devices, u * 10 + 10)):
+            lines.append(f'[[units.devices]]\nid = "bench-dev-{d:05d}"\n')
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def backlog(devices: int, events: int):
+    """(topic, payload) of a day: per device, a play every tenth event, traffic otherwise."""
+    topics = protocol.Topics()
+    streams = [uuid.uuid4() for _ in range(devices)]
+    day = datetime(2024, 9, 3, 8, 0, tzinfo=CAMPAIGN_TZ)
+    for i in range(events):
+        d, n = i % devices, i // devices
+        device = f"bench-dev-{d:05d}"
+        at = day + timedelta(minutes=5 * n)
+        if n % 10 == 9:
+            msg = protocol.Play(device=device, stream=streams[d], seq=n + 1,
+                                content={"id": "ihanoi-promo", "version": 3, "sha256": SHA},
+                                start=at, end=at + timedelta(seconds=30), completed=True, audience=n % 13,
+                                reason="peak", clock_synced=True)
+            yield topics.up(device, "play"), msg.to_json()
+        else:
+            msg = protocol.Traffic(device=device, stream=streams[d], seq=n + 1, bin_start=at,
+                                   onsets=n % 7, clock_synced=True)
+            yield topics.up(device, "traffic"), msg.to_json()
+
+
+def _connect_props() -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = 2000
+    return props
+
+
+class Ceiling:
+    """A subscriber that only counts."""
+
+    def __init__(self, broker: Mosquitto, group: str):
+        self.count = 0
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{group}", protocol=mqtt.MQTTv5)
+        self.group = group
+        self.client.on_connect = lambda c, *a: c.subscribe([(f"$share/{group}/ihanoi/v1/dev/+/{k}", 1)
+                                                            for k in ("play", "traffic", "health")])
+        self.client.on_message = self._on_message
+        self.broker = broker
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+
+    def _on_message(self, client, userdata, msg):
+        self.count += 1
+
+    def start(self):
+        self.client.connect(self.broker.host, self.broker.port, clean_start=False, properties=_connect_props())
+        self.client.loop_start()
+        return self
+
+    def stop(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def done(self) -> int:
+        return self.count
+
+
+class Collecting:
+    def __init__(self, broker: Mosquitto, group: str, url: str, registry, batch_size: int):
+        self.config = CollectorConfig.model_validate({
+            "broker": {"port": broker.port},
+            "collector": {"client_id": f"bench-{group}", "share_group": group, "batch_size": batch_size,
+                          "batch_latency_ms": 100, "receive_maximum": max(2000, 2 * batch_size)},
+            "database": {"url": url}})
+        self.store = open_store(url)
+        self.registry = registry
+        self.collector = None
+
+    def start(self):
+        self.collector = Collector(self.config, self.registry, self.store).start()
+        self.collector.wait_connected()
+        return self
+
+    def stop(self):
+        self.collector.stop()
+
+    def done(self) -> int:
+        m = self.collector.metrics
+        return int(sum(m.value("ihanoi_collector_messages_received_total", kind=k) for k in ("play", "traffic")))
+
+
+def publish(broker: Mosquitto, items) -> tuple[int, float]:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(0)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    started = time.perf_counter()
+    last = None
+    n = 0
+    for topic, payload in items:
+        last = client.publish(topic, payload, qos=1)
+        n += 1
+        if n % 5000 == 0:
+            # keep paho's own queue short: wait for the broker to catch up
+            last.wait_for_publish(60)
+    if last:
+        last.wait_for_publish(120)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    return n, elapsed
+
+
+def drain(variant, target: int, limit_s: float | None) -> tuple[int, float]:
+    started = time.perf_counter()
+    variant.start()
+    while True:
+        got = variant.done()
+        elapsed = time.perf_counter() - started
+        if got >= target or (limit_s and elapsed >= limit_s):
+            break
+        if elapsed > 1800:
+            break
+        time.sleep(0.02)
+    variant.stop()
+    return got, elapsed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--devices", type=int, default=5_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--naive-seconds", type=float, default=15.0)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args(argv)
+
+    from tests import postgres
+    work = Path(tempfile.mkdtemp(prefix="ihanoi-bench-"))
+    broker = Mosquitto(work / "mosquitto", include=SHIPPED_CONF).start()
+    registry = load_registry(bench_registry(work / "units.toml", args.devices))
+    pg_cm = None
+    variants: list[tuple[str, object, float | None]] = [("ceiling (bare paho, counts only)", Ceiling(broker, "ceiling"), None)]
+    sqlite_url = f"sqlite:///{work}/collector.sqlite3"
+    variants.append(("collector → SQLite", Collecting(broker, "sqlite", sqlite_url, registry, args.batch_size), None))
+    variants.append(("naive → SQLite (1 commit/msg)",
+                     Collecting(broker, "naive-sqlite", f"sqlite:///{work}/naive.sqlite3", registry, 1),
+                     args.naive_seconds))
+    if not args.no_postgres and postgres.server_url():
+        pg_cm = postgres.fresh_database("ihanoi_bench")
+        pg_url = pg_cm.__enter__()
+        pg_cm2 = postgres.fresh_database("ihanoi_bench_naive")
+        pg_naive = pg_cm2.__enter__()
+        variants.append(("collector → PostgreSQL", Collecting(broker, "pg", pg_url, registry, args.batch_size), None))
+        variants.append(("naive → PostgreSQL (1 commit/msg)", Collecting(broker, "naive-pg", pg_naive, registry, 1),
+                         args.naive_seconds))
+    elif not args.no_postgres:
+        print(f"PostgreSQL skipped: {postgres.why_not()}")
+
+    # Register every session, then stop them all: the backlog queues for each.
+    for _, v, _ in variants:
+        v.start()
+        time.sleep(0.3)
+        v.stop()
+    n, pub_s = publish(broker, backlog(args.devices, args.events))
+    print(f"backlog: {n} events from {args.devices} devices published in {pub_s:.1f}s ({n / pub_s:.0f}/s)")
+    broker.restart()  # the backlog survives a broker restart (shipped persistence settings)
+
+    results = []
+    for name, v, limit in variants:
+        got, secs = drain(v, n, limit)
+        results.append((name, got, secs))
+        print(f"  {name:36s} {got:>8d} events in {secs:7.1f}s = {got / secs:8.0f} events/s", flush=True)
+
+    ceiling = results[0][1] / results[0][2]
+    print()
+    print(f"| variant | events | seconds | events/s | of ceiling | {args.events:,} events would take |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, got, secs in results:
+        rate = got / secs
+        print(f"| {name} | {got:,} | {secs:.1f} | {rate:,.0f} | {rate / ceiling:.0%} | {args.events / rate:,.0f} s |")
+    broker.stop()
+    if pg_cm:
+        pg_cm.__exit__(None, None, None)
+        pg_cm2.__exit__(None, None, None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The central side: collector, store, per-unit compliance report, dashboard, metrics, registry."""

@@ -1,0 +1,212 @@
+"""The collector's MQTT side: a persistent session on a shared subscription, manual acks.
+
+paho calls ``on_message`` on its network thread; messages go to a queue, a writer thread
+validates and commits them in batches (``batch_size`` events or ``batch_latency_ms``,
+whichever comes first) and only then acknowledges them (PUBACK). A collector killed
+mid-batch has acknowledged nothing of it: the broker sends it again and the store's unique
+key counts it once. Back-pressure comes for free: the broker sends at most
+``receive_maximum`` unacknowledged messages.
+
+``state`` is subscribed without ``$share``: brokers never deliver retained messages on a
+shared subscription, and state is a latest-value upsert, so every collector may see it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import SQLAlchemyError
+
+from edge import protocol
+from edge.clock import Clock, RealClock
+from broker.collector.batch import Incoming, prepare
+from broker.collector.metrics import CollectorMetrics
+from broker.config import CollectorConfig
+from broker.store import Store
+
+log = logging.getLogger("broker.collector")
+
+SHARED_KINDS = ("play", "traffic", "health")
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig, registry, store: Store, clock: Clock | None = None,
+                 metrics: CollectorMetrics | None = None):
+        self.config = config
+        self.registry = registry
+        self.store = store
+        self.clock = clock or RealClock()
+        self.metrics = metrics or CollectorMetrics()
+        self.topics = protocol.Topics(config.collector.topic_prefix)
+        self._queue: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._generation = 0
+        self._logged_reasons: set[str] = set()
+        self._writer: threading.Thread | None = None
+        self._client = self._make_client()
+
+    # --- MQTT ---------------------------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        b, c = self.config.broker, self.config.collector
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=c.client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True)
+        if b.username:
+            client.username_pw_set(b.username, b.password())
+        if b.tls:
+            client.tls_set(ca_certs=str(b.tls.ca_file),
+                           certfile=str(b.tls.cert_file) if b.tls.cert_file else None,
+                           keyfile=str(b.tls.key_file) if b.tls.key_file else None)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        group = self.config.collector.share_group
+        subs = [(f"$share/{group}/{self.topics.subscription(kind)}", 1) for kind in SHARED_KINDS]
+        return subs + [(self.topics.subscription("state"), 1)]
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker %s:%s refused the connection: %s", self.config.broker.host,
+                      self.config.broker.port, reason_code)
+            return
+        self._generation += 1
+        client.subscribe(self.subscriptions())
+        log.info("connected to %s:%s as %s (session %s)", self.config.broker.host, self.config.broker.port,
+                 self.config.collector.client_id, "resumed" if flags.session_present else "new")
+        self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("lost the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage):
+        try:
+            topic = msg.topic
+        except Exception:  # a topic that is not UTF-8 (the broker should have refused it)
+            topic = repr(msg._topic)
+        self._queue.put(Incoming(topic, msg.payload, msg.mid, msg.qos, self._generation))
+        self.metrics.pending.inc()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "Collector":
+        b, c = self.config.broker, self.config.collector
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = c.session_expiry_s
+        props.ReceiveMaximum = c.receive_maximum
+        self._stop.clear()
+        self._writer = threading.Thread(target=self._write_loop, name="collector-writer", daemon=True)
+        self._writer.start()
+        self._client.connect_async(b.host, b.port, keepalive=b.keepalive, clean_start=False, properties=props)
+        self._client.loop_start()
+        return self
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Commit and acknowledge what has arrived, then leave (the session stays on the broker)."""
+        self._stop.set()
+        if self._writer:
+            self._writer.join(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def run_forever(self) -> None:
+        """For the service: until SIGTERM or SIGINT."""
+        done = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
+        self.start()
+        while not done.wait(1.0):
+            if self._writer and not self._writer.is_alive():
+                raise RuntimeError("the collector's writer thread died; see the log above")
+        log.info("stopping: committing what has arrived")
+        self.stop()
+
+    # --- the writer ---------------------------------------------------------------------------
+    def _take_batch(self) -> list[Incoming]:
+        c = self.config.collector
+        try:
+            first = self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + c.batch_latency_ms / 1000
+        while len(batch) < c.batch_size:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stop.is_set():
+                break
+            try:
+                batch.append(self._queue.get(timeout=min(left, 0.05)))
+            except queue.Empty:
+                continue
+        return batch
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch:
+                if not self._commit(batch):
+                    return
+                continue
+            if self._stop.is_set():
+                return
+
+    def _commit(self, batch: list[Incoming]) -> bool:
+        """Commit one batch, retrying while the database is away; then acknowledge it."""
+        prepared = prepare(batch, self.topics, self.registry, self.clock.now(), self._logged_reasons)
+        delay = 0.5
+        while True:
+            started = time.perf_counter()
+            try:
+                result = self.store.write_batch(prepared.events, prepared.quarantined,
+                                                list(prepared.seen.values()),
+                                                list(prepared.health_states.values()),
+                                                list(prepared.states.values()))
+                break
+            except SQLAlchemyError as exc:
+                self.metrics.commit_failures.inc()
+                log.error("could not commit a batch of %d messages (%s); retrying in %.1fs — nothing was "
+                          "acknowledged, so nothing is lost", len(batch), exc.__class__.__name__, delay)
+                if self._stop.wait(delay):
+                    return False
+                delay = min(delay * 2, 10.0)
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(batch))
+        generation = self._generation
+        for item in batch:
+            # Acks for messages of an earlier connection would name packet ids the broker has
+            # since reused; those messages are redelivered and counted once by the store.
+            if item.qos and item.generation == generation:
+                self._client.ack(item.mid, item.qos)
+        m = self.metrics
+        m.pending.dec(len(batch))
+        for kind, n in prepared.received.items():
+            m.received.labels(kind).inc(n)
+        for kind, n in result.stored.items():
+            m.stored.labels(kind).inc(n)
+        for kind, n in result.duplicates.items():
+            m.duplicates.labels(kind).inc(n)
+        for reason, n in prepared.rejected.items():
+            m.quarantined.labels(reason).inc(n)
+        if prepared.states:
+            m.states.inc(len(prepared.states))
+        return True

@@ -1,0 +1,109 @@
+"""The collector's configuration (TOML), validated with errors that name the file and key.
+
+See ``broker/collector.example.toml`` for every setting with its default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edge.errors import ConfigError
+from edge.protocol import DEFAULT_PREFIX
+from edge.tomlconf import load_model, read_toml
+
+CLIENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSSettings(_Section):
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self):
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (client certificate): give both or neither")
+        return self
+
+
+class BrokerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_file: Path | None = None
+    keepalive: int = Field(30, ge=5, le=600)
+    tls: TLSSettings | None = None
+
+    def password(self) -> str | None:
+        if self.password_file is None:
+            return None
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(self.password_file, [("", f"broker.password_file cannot be read: {exc.strerror}")]) from None
+
+
+class CollectorSettings(_Section):
+    client_id: str = Field("ihanoi-collector-1", pattern=CLIENT_ID,
+                           description="fixed: the broker keeps this collector's session under it")
+    share_group: str = Field("ihanoi-collectors", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    topic_prefix: str = DEFAULT_PREFIX
+    batch_size: int = Field(500, ge=1, le=20_000, description="events per database commit at most")
+    batch_latency_ms: int = Field(200, ge=1, le=60_000, description="longest an event waits for its batch")
+    receive_maximum: int = Field(2000, ge=1, le=65_535,
+                                 description="unacknowledged messages the broker may send ahead")
+    session_expiry_s: int = Field(14 * 86400, ge=60, description="how long the broker keeps the session while the collector is down")
+    offline_after_s: int = Field(180, ge=30, description="a device silent this long counts as offline")
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.receive_maximum < self.batch_size:
+            raise ValueError(f"receive_maximum ({self.receive_maximum}) must be at least batch_size "
+                             f"({self.batch_size}), or batches never fill")
+        return self
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/ihanoi-collector.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("a sqlite:///PATH or postgresql://USER@HOST/DB URL")
+        return value
+
+
+class MetricsSettings(_Section):
+    port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
+    host: str = "127.0.0.1"
+
+
+class CollectorConfig(_Section):
+    broker: BrokerSettings = BrokerSettings()
+    collector: CollectorSettings = CollectorSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    registry: Path | None = Field(None, description="units registry; default broker/units.toml or $IHANOI_REGISTRY")
+
+
+def load_collector_config(path: Path | str | None) -> CollectorConfig:
+    """The config at ``path``; all defaults when ``path`` is None."""
+    if path is None:
+        return CollectorConfig()
+    path = Path(path)
+    config = load_model(CollectorConfig, path, read_toml(path))
+    base = path.parent
+    # Relative paths in the file are relative to the file, not to wherever it was started.
+    updates = {}
+    if config.registry and not config.registry.is_absolute():
+        updates["registry"] = base / config.registry
+    if config.broker.password_file and not config.broker.password_file.is_absolute():
+        updates["broker"] = config.broker.model_copy(update={"password_file": base / config.broker.password_file})
+    return config.model_copy(update=updates) if updates else config

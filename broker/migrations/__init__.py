@@ -1,0 +1,41 @@
+"""Schema migrations (alembic), shipped with the package and run by the collector on start.
+
+``upgrade(engine)`` brings any database to the newest schema; a new migration is written with
+``alembic -c broker/migrations/alembic.ini revision -m "..."`` and reviewed by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+HERE = Path(__file__).parent
+_LOCK_ID = 0x1A4A01  # any fixed number: collectors starting together migrate one at a time
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        elif conn.dialect.name == "sqlite":
+            # Takes SQLite's write lock now, so a second collector waits here.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

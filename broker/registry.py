@@ -1,0 +1,158 @@
+"""The units registry: which organisational units exist, their hours and quota, their devices.
+
+One TOML file (``broker/units.toml`` by default, or ``$IHANOI_REGISTRY``) read by every
+part. The collector attributes a device to its unit from here, never from a payload.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge.errors import RegistryError
+from edge.hours import OpeningHours
+from edge.tomlconf import load_model, read_toml
+
+DEFAULT_PATH = Path(__file__).with_name("units.toml")
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+UnitKind = Literal["ward", "department", "health", "education", "organisation"]
+KIND_LABELS_VI = {
+    "ward": "Phường",
+    "department": "Phòng, ban, ngành",
+    "health": "Y tế",
+    "education": "Giáo dục",
+    "organisation": "Đoàn thể",
+}
+
+
+class Campaign(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    content_id: str = Field(pattern=ID_PATTERN)
+    first_day: date
+    last_day: date
+    district_quota: int = Field(10, ge=1, le=200)
+    min_gap_minutes: int = Field(15, ge=1, le=240)
+    timezone: str = "Asia/Ho_Chi_Minh"
+    days_off: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.last_day < self.first_day:
+            raise ValueError(f"last_day {self.last_day} is before first_day {self.first_day}")
+        try:
+            ZoneInfo(self.timezone)
+        except Exception:
+            raise ValueError(f"unknown time zone {self.timezone!r} (an IANA name such as Asia/Ho_Chi_Minh)") from None
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def contains(self, day: date) -> bool:
+        return self.first_day <= day <= self.last_day
+
+
+class Device(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN)
+    location: str = ""
+    panel: str | None = None
+
+
+class Unit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=2)
+    kind: UnitKind
+    hours: str | OpeningHours
+    quota: int | None = Field(None, ge=1, le=200)
+    days_off: tuple[date, ...] = ()
+    devices: tuple[Device, ...] = ()
+
+
+class Registry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    campaign: Campaign
+    hours: dict[str, OpeningHours] = {}
+    units: tuple[Unit, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        seen_units: set[str] = set()
+        owner: dict[str, str] = {}
+        for i, unit in enumerate(self.units):
+            if unit.id in seen_units:
+                raise ValueError(f"units[{i}].id: unit id {unit.id!r} appears twice")
+            seen_units.add(unit.id)
+            if isinstance(unit.hours, str) and unit.hours not in self.hours:
+                raise ValueError(f"units[{i}].hours: {unit.hours!r} is not a named hours table; "
+                                 f"known: {', '.join(sorted(self.hours))}")
+            if unit.quota is not None and unit.quota < self.campaign.district_quota:
+                raise ValueError(f"units[{i}].quota: {unit.quota} is below the district's quota of "
+                                 f"{self.campaign.district_quota}; a unit may raise it, never lower it")
+            for device in unit.devices:
+                if device.id in owner:
+                    raise ValueError(f"device {device.id!r} is listed under both {owner[device.id]!r} and {unit.id!r}")
+                owner[device.id] = unit.id
+        return self
+
+    # --- look-ups -------------------------------------------------------------------------
+    @cached_property
+    def _unit_by_id(self) -> dict[str, Unit]:
+        return {u.id: u for u in self.units}
+
+    @cached_property
+    def _unit_of_device(self) -> dict[str, Unit]:
+        return {d.id: u for u in self.units for d in u.devices}
+
+    def unit(self, unit_id: str) -> Unit:
+        try:
+            return self._unit_by_id[unit_id]
+        except KeyError:
+            raise KeyError(f"unit {unit_id!r} is not in the registry") from None
+
+    def unit_of(self, device_id: str) -> Unit | None:
+        return self._unit_of_device.get(device_id)
+
+    def knows_device(self, device_id: str) -> bool:
+        return device_id in self._unit_of_device
+
+    def devices(self) -> list[tuple[Unit, Device]]:
+        return [(u, d) for u in self.units for d in u.devices]
+
+    def hours_of(self, unit: Unit | str) -> OpeningHours:
+        unit = self.unit(unit) if isinstance(unit, str) else unit
+        return self.hours[unit.hours] if isinstance(unit.hours, str) else unit.hours
+
+    def quota_of(self, unit: Unit | str) -> int:
+        unit = self.unit(unit) if isinstance(unit, str) else unit
+        return max(unit.quota or 0, self.campaign.district_quota)
+
+    def days_off_of(self, unit: Unit | str) -> frozenset[date]:
+        unit = self.unit(unit) if isinstance(unit, str) else unit
+        return frozenset(self.campaign.days_off) | frozenset(unit.days_off)
+
+
+def registry_path(path: Path | str | None = None) -> Path:
+    if path:
+        return Path(path)
+    env = os.environ.get("IHANOI_REGISTRY")
+    return Path(env) if env else DEFAULT_PATH
+
+
+def load_registry(path: Path | str | None = None) -> Registry:
+    path = registry_path(path)
+    data = read_toml(path, RegistryError)
+    return load_model(Registry, path, data, error=RegistryError)

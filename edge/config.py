@@ -1,0 +1,199 @@
+"""The device config: one TOML file per Pi, validated with messages that say what to fix.
+
+``ihanoi-edge check-config FILE`` runs ``load_config`` plus the cross-checks that need other
+files: the unit and device in the registry, the panel profile, and the PIR pin against the
+pins the profile's HUB75 hardware mapping drives.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edge.errors import ConfigError
+from edge.hours import OpeningHours
+from edge.panel.hub75 import HEADER_GPIOS, pins_in_use
+from edge.protocol import DEFAULT_PREFIX, DEVICE_ID
+from edge.tomlconf import load_model, read_toml
+
+PANEL_OUTPUTS = ("rgbmatrix", "emulator", "recorder", "null")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSettings(_Section):
+    host: str = Field("localhost", min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = Field(None, description="defaults to the device id, which the broker's ACL expects")
+    password_file: Path | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive: int = Field(30, ge=5, le=600)
+    topic_prefix: str = Field(DEFAULT_PREFIX, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    reconnect_min_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+
+
+class PanelSettings(_Section):
+    profile: str = Field(min_length=1, description="profile name in firmware_config/panels, or a path to one")
+    output: Literal["rgbmatrix", "emulator", "recorder", "null"] = "rgbmatrix"
+    brightness: int = Field(80, ge=1, le=100)
+    off_hours: Literal["on", "dim", "off"] = "dim"
+    off_hours_brightness: int = Field(10, ge=0, le=100)
+    pi_model: Literal["pi1", "pi2", "pi3", "pi4", "pi-zero", "pi-zero-2"] = "pi4"
+
+
+class PirSettings(_Section):
+    enabled: bool = True
+    pin: int = Field(5, description="BCM GPIO number of the PIR sensor's output")
+    hold_seconds: float = Field(8.0, ge=0, le=600, description="re-trigger hold: motion within this counts once")
+    pull_up: bool = False
+
+    @field_validator("pin")
+    @classmethod
+    def _header_pin(cls, pin: int) -> int:
+        if pin not in HEADER_GPIOS:
+            raise ValueError(f"GPIO {pin} is not on the 40-pin header; allowed: BCM 2..27")
+        return pin
+
+
+class PlannerSettings(_Section):
+    quota: int | None = Field(None, ge=1, le=200, description="plays per open day; never below the district's quota")
+    min_gap_minutes: int | None = Field(None, ge=1, le=240)
+    hours: OpeningHours | None = Field(None, description="overrides the unit's opening hours from the registry")
+    days_off: tuple[date, ...] = ()
+    bin_seconds: int = Field(300, ge=60, le=3600)
+
+
+class OutboxSettings(_Section):
+    max_events: int = Field(200_000, ge=100, le=10_000_000, description="oldest events are dropped (and counted) beyond this")
+    window: int = Field(200, ge=1, le=65_535, description="events in flight awaiting PUBACK")
+
+
+class HealthSettings(_Section):
+    interval_seconds: float = Field(60.0, ge=1, le=3600)
+
+
+class ContentSettings(_Section):
+    pack: Path | None = Field(None, description="the promo pack folder (an installed bundle overrides it)")
+    filler: tuple[Path, ...] = ()
+    trusted_keys: tuple[Path, ...] = Field((), max_length=2)
+
+
+class DeviceConfig(_Section):
+    device: str = Field(pattern=DEVICE_ID, description="lower-case letters, digits and '-'; also the MQTT username")
+    unit: str = Field(pattern=DEVICE_ID)
+    data_dir: Path = Path("/var/lib/ihanoi")
+    registry: Path | None = Field(None, description="units registry; the packaged one when absent")
+    broker: BrokerSettings = BrokerSettings()
+    panel: PanelSettings
+    pir: PirSettings = PirSettings()
+    planner: PlannerSettings = PlannerSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    health: HealthSettings = HealthSettings()
+    content: ContentSettings = ContentSettings()
+
+    # Set by load_config: where this config came from, for relative paths and messages.
+    source: Path | None = Field(None, exclude=True)
+
+    def resolve(self, path: Path | None) -> Path | None:
+        if path is None or path.is_absolute() or self.source is None:
+            return path
+        return (self.source.parent / path).resolve()
+
+    @property
+    def mqtt_username(self) -> str:
+        return self.broker.username or self.device
+
+    def password(self) -> str | None:
+        file = self.resolve(self.broker.password_file)
+        if file is None:
+            return None
+        return file.read_text(encoding="utf-8").strip()
+
+    @property
+    def panel_output(self) -> str:
+        """``IHANOI_PANEL`` overrides the configured output (like ``GPIOZERO_PIN_FACTORY``)."""
+        return os.environ.get("IHANOI_PANEL") or self.panel.output
+
+
+_RELATIVE_PATHS = ("data_dir", "registry")
+
+
+def load_config(path: Path | str) -> DeviceConfig:
+    """Parse and validate one device config; ConfigError names every bad key."""
+    path = Path(path)
+    data = read_toml(path)
+    config = load_model(DeviceConfig, path, data)
+    updates = {"source": path.resolve()}
+    for key in _RELATIVE_PATHS:
+        value = getattr(config, key)
+        if value is not None and not value.is_absolute():
+            updates[key] = (path.resolve().parent / value).resolve()
+    return config.model_copy(update=updates)
+
+
+def check_config(path: Path | str, check_files: bool = True):
+    """Everything ``load_config`` checks plus the cross-file rules. Returns (config, registry, profile).
+
+    ``check_files=False`` skips the files that exist only on the device (password, TLS),
+    for checking a config on a PC before it is installed.
+    """
+    from broker.registry import load_registry
+    from edge.panel.profile import load_profile
+
+    config = load_config(path)
+    problems: list[tuple[str, str]] = []
+    registry = profile = None
+    try:
+        registry = load_registry(config.registry)
+    except ConfigError as exc:
+        problems.append(("registry", f"the units registry cannot be used: {exc}"))
+    if registry is not None:
+        try:
+            unit = registry.unit(config.unit)
+        except KeyError:
+            known = ", ".join(u.id for u in registry.units[:5])
+            problems.append(("unit", f"= {config.unit!r} is not a unit of the registry (e.g. {known}, ...)"))
+        else:
+            owner = registry.unit_of(config.device)
+            if owner is None:
+                problems.append(("device", f"= {config.device!r} is not listed under unit {unit.id!r} in the registry; "
+                                           f"add it there first (the broker would refuse its messages)"))
+            elif owner.id != unit.id:
+                problems.append(("unit", f"= {config.unit!r} but the registry lists device {config.device!r} "
+                                         f"under {owner.id!r}"))
+            floor = registry.quota_of(unit)
+            if config.planner.quota is not None and config.planner.quota < floor:
+                problems.append(("planner.quota", f"= {config.planner.quota} is below {floor}, the quota of "
+                                                  f"{unit.name}; a unit may raise it, never lower it"))
+    try:
+        profile = load_profile(config.panel.profile, config.source.parent if config.source else None)
+    except ConfigError as exc:
+        problems.append(("panel.profile", f"= {config.panel.profile!r}: {exc}"))
+    if profile is not None and config.pir.enabled:
+        taken = pins_in_use(profile.hardware_mapping, profile.rows, profile.parallel)
+        if config.pir.pin in taken:
+            free = [p for p in HEADER_GPIOS if p not in taken]
+            problems.append(("pir.pin", f"= {config.pir.pin} collides with the HUB75 board: GPIO {config.pir.pin} is "
+                                        f"{taken[config.pir.pin]} (profile {profile.name!r}); free pins: "
+                                        f"{', '.join(map(str, free))}"))
+    for key in ("password_file", "ca_file", "cert_file", "key_file") if check_files else ():
+        value = config.resolve(getattr(config.broker, key))
+        if value is not None and not value.exists():
+            problems.append((f"broker.{key}", f"= '{value}' does not exist"))
+    if config.broker.tls and config.broker.port == 1883:
+        problems.append(("broker.port", "= 1883 with tls = true; the TLS listener is usually 8883"))
+    if config.broker.reconnect_max_s < config.broker.reconnect_min_s:
+        problems.append(("broker.reconnect_max_s", "must not be smaller than reconnect_min_s"))
+    if problems:
+        raise ConfigError(config.source or path, problems)
+    return config, registry, profile

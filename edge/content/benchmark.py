@@ -1,0 +1,228 @@
+"""The cost of one frame on the way to the panel: this pipeline against the usual ways, side by side.
+
+For each board it measures, per frame:
+  pipeline        the Player copying compiled frames (views into the memory-mapped cache) to a
+                  ``null`` panel: pacing arithmetic + one copy into the panel's buffer
+  + rgbmatrix     the same plus the copy into a Pillow image that the ``rgbmatrix`` output
+    hand-off      hands to ``SetImage`` (everything but the C library's own work)
+  Pillow redraw   drawing each frame again with Pillow (new image, the same pixel font, the
+                  scroll offset, only the characters that can be visible) and handing the
+                  result to the same ``null`` panel
+  SetPixel loop   the tutorials' way: one ``canvas.SetPixel(x, y, r, g, b)`` call per pixel into
+                  RGBMatrixEmulator's canvas (a NumPy buffer), reading a ready Pillow frame
+  bare copy       ``np.copyto`` of one contiguous frame: the floor
+and reports microseconds per frame, frames per second, CPU share at 60 fps (CPU time, not
+wall time) and the peak memory allocated while running (tracemalloc; the frame cache itself
+is memory-mapped and listed separately).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from edge.clock import CAMPAIGN_TZ, SimClock
+from edge.content import builtin_pack, compile_pack, fonts
+from edge.panel.null import NullPanel
+from edge.panel.profile import load_profile
+from edge.player import Player
+
+BOARDS = ("p4-128x32", "p4-128x64", "p3-256x128")
+SLOGAN = ("iHanoi — Công dân Thủ đô số: phản ánh, góp ý, tra cứu thủ tục hành chính ngay trên "
+          "điện thoại. Tải ứng dụng iHanoi!")
+
+
+@dataclass
+class Measure:
+    method: str
+    board: str
+    frames: int
+    wall: float
+    cpu: float
+    peak: int
+
+    @property
+    def us(self) -> float:
+        return self.wall / self.frames * 1e6
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall
+
+    @property
+    def cpu60(self) -> float:
+        """Percent of one core to sustain 60 frames per second."""
+        return self.cpu / self.frames * 60 * 100
+
+
+def measure(method: str, board: str, run: Callable[[int], int], min_seconds: float) -> Measure:
+    """``run(n)`` shows about ``n`` frames and returns how many it showed."""
+    t = time.perf_counter()
+    done = run(1)  # warm up: page in the cache, fill caches, and estimate the cost
+    chunk = max(1, int(min_seconds / 5 / max((time.perf_counter() - t) / done, 1e-7)))
+    frames, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
+    while True:
+        frames += run(chunk)
+        wall = time.perf_counter() - wall0
+        if wall >= min_seconds:
+            break
+    cpu = time.process_time() - cpu0
+    tracemalloc.start()
+    run(chunk)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return Measure(method, board, frames, wall, cpu, peak)
+
+
+class HandoffPanel(NullPanel):
+    """A null panel that also fills the Pillow image the rgbmatrix output passes to SetImage."""
+
+    def __init__(self, profile):
+        super().__init__(profile)
+        self._image = Image.new("RGB", (self.width, self.height))
+
+    def _present(self, frame):
+        self._image.frombytes(frame)
+
+
+def setpixel_canvas(profile, folder: Path):
+    """RGBMatrixEmulator's canvas (SetPixel writes into its NumPy buffer); a stand-in if not installed."""
+    try:
+        from edge.panel.emulator import EmulatorPanel
+
+        return EmulatorPanel(profile, folder, adapter="raw")._canvas, "RGBMatrixEmulator canvas"
+    except Exception:  # the emulator is optional: measure the same loop on an equivalent buffer
+        class Canvas:
+            def __init__(self):
+                self.pixels = np.zeros((profile.height, profile.width, 3), np.uint8)
+
+            def SetPixel(self, x, y, r, g, b):
+                if 0 <= x < profile.width and 0 <= y < profile.height:
+                    self.pixels[y, x] = (r, g, b)
+        return Canvas(), "NumPy stand-in canvas"
+
+
+def bench_board(name: str, folder: Path, min_seconds: float) -> tuple[list[Measure], dict]:
+    profile = load_profile(name)
+    compiled = compile_pack(builtin_pack("ihanoi-promo"), profile, folder / "cache")
+    clock = SimClock(datetime(2024, 9, 3, 8, 0, tzinfo=CAMPAIGN_TZ))
+    w, h = profile.width, profile.height
+    results = []
+
+    def pipeline(panel):
+        player = Player(panel, clock)
+
+        def play(count):
+            shown = 0
+            while shown < count:
+                shown += player.play(compiled).frames_shown
+            return shown
+        return play
+
+    results.append(measure("pipeline", name, pipeline(NullPanel(profile)), min_seconds))
+    results.append(measure("+ rgbmatrix hand-off", name, pipeline(HandoffPanel(profile)), min_seconds))
+
+    font = fonts.choose("auto", h)
+    face = fonts.load(font)
+    text_w = int(face.getlength(SLOGAN))
+    panel = NullPanel(profile)
+    top = (h - font.height) // 2
+    cell = int(face.getlength("M"))  # the misc-fixed fonts are monospaced
+
+    def redraw(count):
+        # A fair redraw: only the characters that can be on the board are drawn each frame.
+        for k in range(count):
+            x = w - k % (text_w + w)
+            first = max(0, -x // cell)
+            visible = SLOGAN[first:first + w // cell + 2]
+            img = Image.new("RGB", (w, h), (0, 0, 0))
+            draw = ImageDraw.Draw(img)
+            draw.fontmode = "1"
+            draw.text((x + first * cell, top), visible, font=face, fill=(255, 210, 0))
+            panel.show(np.asarray(img))
+        return count
+
+    results.append(measure("Pillow redraw", name, redraw, min_seconds))
+
+    canvas, kind = setpixel_canvas(profile, folder / "emulator")
+    source = Image.fromarray(np.ascontiguousarray(compiled.frames[len(compiled) // 3]))
+    px = source.load()
+
+    def setpixel(count):
+        for _ in range(count):
+            for y in range(h):
+                for x in range(w):
+                    r, g, b = px[x, y]
+                    canvas.SetPixel(x, y, r, g, b)
+        return count
+
+    results.append(measure("SetPixel loop", name, setpixel, min_seconds))
+
+    src = np.ascontiguousarray(compiled.frames[0])
+    dst = np.empty_like(src)
+
+    def bare(count):
+        for _ in range(count):
+            np.copyto(dst, src)
+        return count
+
+    results.append(measure("bare copy", name, bare, min_seconds))
+    info = {"frames": len(compiled), "cache_mb": compiled.cache_bytes / 1e6, "setpixel": kind}
+    return results, info
+
+
+def run(boards=BOARDS, min_seconds: float = 1.0, out=print) -> dict[str, list[Measure]]:
+    all_results: dict[str, list[Measure]] = {}
+    infos = {}
+    with tempfile.TemporaryDirectory(prefix="ihanoi-bench-") as tmp:
+        for name in boards:
+            all_results[name], infos[name] = bench_board(name, Path(tmp), min_seconds)
+    report(all_results, infos, out)
+    return all_results
+
+
+def report(results: dict[str, list[Measure]], infos: dict, out=print) -> None:
+    boards = list(results)
+    sizes = {b: load_profile(b) for b in boards}
+    head = f"{'per frame':<22}" + "".join(f"| {b} {sizes[b].width}x{sizes[b].height:<5}".ljust(40) for b in boards)
+    out(head)
+    out(f"{'':<22}" + "".join(f"| {'µs':>9} {'fps':>9} {'CPU@60':>7} {'peak':>8} ".ljust(40) for _ in boards))
+    out("-" * len(head))
+    for row in range(len(results[boards[0]])):
+        line = f"{results[boards[0]][row].method:<22}"
+        for b in boards:
+            m = results[b][row]
+            line += f"| {m.us:9.1f} {m.fps:9.0f} {m.cpu60:6.2f}% {m.peak / 1024:6.0f}KB ".ljust(40)
+        out(line)
+    out("")
+    for b in boards:
+        by = {m.method: m for m in results[b]}
+        p = by["pipeline"]
+        out(f"{b}: pipeline is {by['Pillow redraw'].us / p.us:.0f}x faster than Pillow redraw, "
+            f"{by['SetPixel loop'].us / p.us:.0f}x faster than SetPixel, {p.us / by['bare copy'].us:.1f}x the bare copy; "
+            f"{p.cpu60:.2f}% of a core at 60 fps; cache {infos[b]['cache_mb']:.1f} MB memory-mapped "
+            f"({infos[b]['frames']} frames); SetPixel on {infos[b]['setpixel']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    run(args.board or BOARDS, args.seconds)
+    return 0
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--board", action="append", metavar="PROFILE",
+                        help=f"panel profile to measure (repeatable; default {', '.join(BOARDS)})")
+    parser.add_argument("--seconds", type=float, default=1.0, help="minimum measuring time per method and board")

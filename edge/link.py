@@ -1,0 +1,238 @@
+"""The MQTT link: sends the outbox to the broker and keeps the device's presence there.
+
+paho-mqtt 2.x (``CallbackAPIVersion.VERSION2``), MQTT v5, QoS 1. A sender thread hands paho
+at most ``window`` events at a time (paho's message ids are 16-bit, so never more than
+65,535 unacknowledged); each PUBACK deletes its row from the outbox. paho re-sends what was
+in flight after a reconnect; the outbox re-sends it after a restart. The retained ``state``
+topic says ``online`` on connect and the broker publishes the last will (``offline``) when
+the connection is lost. Health goes out through the outbox every ``health_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import ssl
+import threading
+import time
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+from edge import __version__, protocol, sysinfo
+from edge.clock import Clock, RealClock
+from edge.config import BrokerSettings
+from edge.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+ACK_FLUSH_SECONDS = 0.05   # acks are deleted in batches: one fsync for many events
+
+
+class Link:
+    def __init__(self, device: str, broker: BrokerSettings, outbox: Outbox, clock: Clock | None = None,
+                 password: str | None = None, window: int = 200, health_interval: float = 60.0,
+                 status: Callable[[], dict[str, Any]] | None = None,
+                 on_command: Callable[[str, bytes], None] | None = None, unit: str | None = None):
+        if not 1 <= window <= 65_535:
+            raise ValueError(f"window {window} must be 1..65535: paho's message ids are 16-bit")
+        self.device = device
+        self.unit = unit
+        self.settings = broker
+        self.outbox = outbox
+        self.clock = clock or RealClock()
+        self.window = window
+        self.health_interval = health_interval
+        self.status = status or (lambda: {})
+        self.on_command = on_command
+        self.topics = protocol.Topics(broker.topic_prefix)
+        self.connected = threading.Event()
+        self.last_error: str | None = None
+        self.sent = 0
+        self.acked = 0
+        self.max_inflight_seen = 0
+        self._failures = 0
+        self._started_mono = time.monotonic()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._acks: collections.deque[tuple[int, bool, str]] = collections.deque()
+        self._inflight: dict[int, int] = {}          # paho mid -> outbox row id
+        self._last_sent_id = 0
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client(password)
+        outbox._on_change = self._wake.set
+
+    # --- paho set-up ------------------------------------------------------------------------
+    def _make_client(self, password: str | None) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edge-{self.device}",
+                             protocol=mqtt.MQTTv5)
+        client.username_pw_set(s.username or self.device, password)
+        if s.tls:
+            client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None,
+                           certfile=str(s.cert_file) if s.cert_file else None,
+                           keyfile=str(s.key_file) if s.key_file else None,
+                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.max_inflight_messages_set(self.window)
+        client.reconnect_delay_set(min_delay=max(1, int(s.reconnect_min_s)), max_delay=max(1, int(s.reconnect_max_s)))
+        client.will_set(self.topics.up(self.device, "state"), self._state("offline", "lost"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _state(self, state: str, reason: str) -> bytes:
+        status = self.status()
+        return protocol.encode(protocol.State(device=self.device, state=state, since=self.clock.now(), reason=reason,
+                                              software_version=__version__,
+                                              content_version=status.get("content_version")))
+
+    # --- paho callbacks (network thread: keep them short, never block on our locks) ---------
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            self.last_error = f"broker {self.settings.host}:{self.settings.port} refused the connection: {reason_code}"
+            log.error("%s (user %r)", self.last_error, self.settings.username or self.device)
+            return
+        self.last_error = None
+        self._failures = 0
+        log.info("connected to %s:%d", self.settings.host, self.settings.port)
+        client.publish(self.topics.up(self.device, "state"), self._state("online", "connected"), qos=1, retain=True)
+        if self.on_command:
+            subs = [(self.topics.cmd(self.device, "#"), 1)]
+            if self.unit:
+                subs.append((self.topics.unit_cmd(self.unit, "#"), 1))
+            client.subscribe(subs)
+        self.connected.set()
+        self._wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        was_connected = self.connected.is_set()
+        self.connected.clear()
+        if was_connected and not self._stop.is_set():
+            self.last_error = f"connection to {self.settings.host}:{self.settings.port} lost: {reason_code}"
+            log.warning("%s; reconnecting with back-off", self.last_error)
+
+    def _on_connect_fail(self, client, userdata):
+        self._failures += 1
+        self.last_error = f"cannot reach the broker at {self.settings.host}:{self.settings.port}"
+        if self._failures in (1, 10) or self._failures % 100 == 0:
+            log.warning("%s (attempt %d); events wait in the outbox (%d)", self.last_error, self._failures,
+                        self.outbox.depth())
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        self._acks.append((mid, reason_code.is_failure, str(reason_code)))
+        self._wake.set()
+
+    def _on_message(self, client, userdata, message):
+        if self.on_command:
+            try:
+                self.on_command(message.topic, message.payload)
+            except Exception:
+                log.exception("command on %s failed", message.topic)
+
+    # --- the sender thread ------------------------------------------------------------------
+    def start(self) -> "Link":
+        s = self.settings
+        self._client.connect_async(s.host, s.port, keepalive=s.keepalive, clean_start=True)
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        next_health = time.monotonic() + 1.0
+        pending_acks: list[int] = []
+        last_flush = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            while self._acks:
+                mid, failed, reason = self._acks.popleft()
+                row = self._inflight.pop(mid, None)
+                if row is None:
+                    continue
+                if failed:
+                    log.error("broker refused event row %d: %s; kept aside in the outbox", row, reason)
+                    self.outbox.reject(row, reason)
+                else:
+                    pending_acks.append(row)
+            now = time.monotonic()
+            if pending_acks and (now - last_flush >= ACK_FLUSH_SECONDS or len(pending_acks) >= self.window):
+                self.outbox.ack(pending_acks)
+                self.acked += len(pending_acks)
+                pending_acks = []
+                last_flush = now
+            elif pending_acks:
+                self._wake.set()
+            if now >= next_health:
+                next_health = now + self.health_interval
+                self._commit_health()
+            if self.connected.is_set():
+                self._fill_window()
+        if pending_acks:
+            self.outbox.ack(pending_acks)
+            self.acked += len(pending_acks)
+
+    def _fill_window(self) -> None:
+        room = self.window - len(self._inflight)
+        if room <= 0:
+            return
+        for row in self.outbox.pending(self._last_sent_id, room):
+            info = self._client.publish(self.topics.up(self.device, row.kind), row.payload, qos=1)
+            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                log.warning("paho refused event seq %d: %s; will retry", row.seq, mqtt.error_string(info.rc))
+                break
+            # NO_CONN: paho keeps the message and sends it on reconnect, like any in-flight one.
+            self._inflight[info.mid] = row.id
+            self._last_sent_id = row.id
+            self.sent += 1
+        self.max_inflight_seen = max(self.max_inflight_seen, len(self._inflight))
+
+    def _commit_health(self) -> None:
+        status = dict(self.status())
+        details = status.pop("details", {})
+        details.update({"link_sent": self.sent, "link_acked": self.acked, "rejected": self.outbox.rejected()})
+        if self.last_error:
+            details["link_error"] = self.last_error
+        self.outbox.commit(
+            "health", time=self.clock.now(), uptime_s=round(time.monotonic() - self._started_mono, 1),
+            outbox_depth=self.outbox.depth(), outbox_dropped=self.outbox.dropped(),
+            outbox_reset=self.outbox.reset_note, software_version=__version__,
+            cpu_temp_c=sysinfo.cpu_temp_c(), throttled=sysinfo.throttled(), details=details, **status)
+
+    # --- for callers ------------------------------------------------------------------------
+    def publish_direct(self, kind: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
+        """Messages that are not events (snapshots, command results): sent now or not at all."""
+        self._client.publish(self.topics.up(self.device, kind), payload, qos=qos, retain=retain)
+
+    def wait_drained(self, timeout: float) -> bool:
+        """True once the outbox is empty (every event acknowledged by the broker)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.outbox.depth() == 0 and not self._inflight:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def stop(self, flush_timeout: float = 5.0) -> None:
+        """Try to flush, say ``offline`` (shutdown), disconnect. Unsent events stay in the outbox."""
+        if self.connected.is_set() and flush_timeout > 0:
+            self.wait_drained(flush_timeout)
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(5)
+        if self.connected.is_set():
+            info = self._client.publish(self.topics.up(self.device, "state"), self._state("offline", "shutdown"),
+                                        qos=1, retain=True)
+            try:
+                info.wait_for_publish(2)
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,445 @@
+"""The planner: when the promo plays on an open day. Pure: history, rules and "now" in, plays out.
+
+Rules: at least ``quota`` plays per open day, each wholly inside the opening hours and the
+campaign, starts at least ``min_gap`` apart, placed where the expected audience (onsets
+from 5 minutes before the start until the end) is largest.
+
+- ``best_starts`` is the exact optimiser: dynamic programming over the day's slots
+  (one minute by default) with the gap constraint; ``plan_day`` feeds it the traffic model's
+  expectation, ``hindsight_best`` the day's real onsets.
+- ``Planner`` is the online form the agent asks every few seconds: it re-plans the rest of
+  the day on each call with what it has just seen (the last minutes' onsets are already part
+  of a play's audience; a busy lobby stays busy for a while), plays ``live`` when that moves
+  a play earlier, and plays ``catch-up`` for plays it could not make (agent down, content
+  updating) so the quota is still met. ``manual`` plays count toward the quota.
+
+The algorithm and its parameters are described in docs/planner.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from edge.calendar import Calendar
+from edge.clock import CAMPAIGN_TZ
+from edge.hours import OpeningHours
+
+LEAD_SECONDS = 300          # a play's audience starts 5 minutes before it does
+DAY_SECONDS = 86_400
+REASONS = ("peak", "live", "catch-up", "manual")
+
+
+@dataclass(frozen=True)
+class PlannedPlay:
+    start: datetime
+    reason: str
+    expected: float = 0.0     # expected audience when it was chosen
+
+
+@dataclass(frozen=True)
+class PlanRules:
+    """Everything the planner must respect. ``quota`` already includes the unit's raise."""
+
+    calendar: Calendar
+    quota: int = 10
+    min_gap: timedelta = timedelta(minutes=15)
+    play_seconds: float = 45.0
+    slot_seconds: int = 60
+    tz: object = field(default=CAMPAIGN_TZ, compare=False)
+
+    def __post_init__(self):
+        if self.quota < 1:
+            raise ValueError(f"quota={self.quota} must be at least 1")
+        if self.min_gap.total_seconds() <= 0:
+            raise ValueError("min_gap must be positive")
+        if not 0 < self.play_seconds < 3600:
+            raise ValueError(f"play_seconds={self.play_seconds} must be between 0 and 3600")
+        if DAY_SECONDS % self.slot_seconds:
+            raise ValueError(f"slot_seconds={self.slot_seconds} must divide a day")
+
+    @property
+    def hours(self) -> OpeningHours:
+        return self.calendar.hours
+
+    @property
+    def gap_seconds(self) -> float:
+        return self.min_gap.total_seconds()
+
+    @classmethod
+    def from_config(cls, config, registry, play_seconds: float = 45.0) -> "PlanRules":
+        """Hours, quota, gap, days off and campaign of a device: registry first, config overrides.
+
+        The config may raise the quota, never lower it (check-config refuses a lower one).
+        """
+        unit = registry.unit(config.unit)
+        campaign = registry.campaign
+        calendar = Calendar(hours=config.planner.hours or registry.hours_of(unit),
+                            days_off=frozenset(registry.days_off_of(unit)) | frozenset(config.planner.days_off),
+                            first_day=campaign.first_day, last_day=campaign.last_day)
+        return cls(calendar=calendar,
+                   quota=max(config.planner.quota or 0, registry.quota_of(unit)),
+                   min_gap=timedelta(minutes=config.planner.min_gap_minutes or campaign.min_gap_minutes),
+                   play_seconds=play_seconds, tz=campaign.tz)
+
+
+# --- the day's grid --------------------------------------------------------------------------
+def midnight(day: date, tz=CAMPAIGN_TZ) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def seconds_of_day(moment: datetime, day: date, tz=CAMPAIGN_TZ) -> float:
+    return (moment - midnight(day, tz)).total_seconds()
+
+
+def allowed_slots(day: date, rules: PlanRules) -> np.ndarray:
+    """True for each slot where a play may start: open day, inside an interval, ends before it closes."""
+    n = DAY_SECONDS // rules.slot_seconds
+    ok = np.zeros(n, dtype=bool)
+    if not rules.calendar.is_open(day):
+        return ok
+    starts = np.arange(n) * rules.slot_seconds
+    for s, e in rules.hours.intervals(day.weekday()):
+        s_sec = s.hour * 3600 + s.minute * 60 + s.second
+        e_sec = e.hour * 3600 + e.minute * 60 + e.second
+        ok |= (starts >= s_sec) & (starts + rules.play_seconds <= e_sec)
+    return ok
+
+
+def _interval_at(t: float, day: date, rules: PlanRules) -> bool:
+    """Can a play starting at second ``t`` of the day run wholly inside one opening interval?"""
+    for s, e in rules.hours.intervals(day.weekday()):
+        s_sec = s.hour * 3600 + s.minute * 60 + s.second
+        e_sec = e.hour * 3600 + e.minute * 60 + e.second
+        if s_sec <= t and t + rules.play_seconds <= e_sec:
+            return True
+    return False
+
+
+def cumulative(bins: np.ndarray, bin_seconds: int):
+    """Edges and cumulative expected onsets: ``np.interp(t, *cumulative(...))`` integrates the rate."""
+    edges = np.arange(len(bins) + 1, dtype=float) * bin_seconds
+    return edges, np.concatenate(([0.0], np.cumsum(bins)))
+
+
+def expected_audience(bins: np.ndarray, bin_seconds: int, starts: np.ndarray, play_seconds: float) -> np.ndarray:
+    """Expected onsets in [start - 5 min, start + play] for each start (seconds of the day)."""
+    edges, cum = cumulative(bins, bin_seconds)
+    return np.interp(starts + play_seconds, edges, cum) - np.interp(starts - LEAD_SECONDS, edges, cum)
+
+
+def actual_audience(onset_seconds: np.ndarray, starts: np.ndarray, play_seconds: float) -> np.ndarray:
+    """Real onsets in [start - 5 min, start + play] for each start; ``onset_seconds`` sorted."""
+    hi = np.searchsorted(onset_seconds, starts + play_seconds, side="right")
+    lo = np.searchsorted(onset_seconds, starts - LEAD_SECONDS, side="left")
+    return (hi - lo).astype(float)
+
+
+def smooth(bins: np.ndarray, sigma_bins: float) -> np.ndarray:
+    """Gaussian smoothing over neighbouring bins (a few weeks of history are noisy bin by bin)."""
+    if sigma_bins <= 0:
+        return np.asarray(bins, dtype=float)
+    half = int(math.ceil(3 * sigma_bins))
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_bins) ** 2)
+    kernel /= kernel.sum()
+    return np.convolve(np.pad(bins, half, mode="edge"), kernel, mode="valid")
+
+
+# --- the exact optimiser -----------------------------------------------------------------------
+def best_starts(values: np.ndarray, allowed: np.ndarray, k: int, gap_slots: int) -> list[int]:
+    """Slots of at most ``k`` starts, ``gap_slots`` apart, maximising the sum of ``values``.
+
+    Exact: dynamic programming by number of plays, each layer a prefix maximum over the
+    allowed slots (O(k * slots), vectorised). When ``k`` starts do not fit, the best schedule
+    with as many as fit is returned.
+    """
+    idx = np.flatnonzero(allowed)
+    if k <= 0 or idx.size == 0:
+        return []
+    v = np.asarray(values, dtype=float)[idx]
+    prev = np.searchsorted(idx, idx - gap_slots, side="right") - 1
+    has_prev = prev >= 0
+    prev_safe = np.maximum(prev, 0)
+    layers: list[np.ndarray] = []
+    best = None
+    for layer in range(k):
+        if layer == 0:
+            cand = v.copy()
+        else:
+            cand = np.where(has_prev, best[prev_safe], -np.inf) + v
+        running = np.maximum.accumulate(cand)
+        if not np.isfinite(running[-1]):
+            break
+        layers.append(cand)
+        best = running
+    out = []
+    limit = idx.size - 1
+    for cand in reversed(layers):
+        j = int(np.argmax(cand[:limit + 1]))
+        out.append(int(idx[j]))
+        limit = int(prev[j])
+    return sorted(out)
+
+
+def _gap_floor(played: Iterable[float], gap: float) -> float:
+    """Earliest second a new play may start given today's plays so far."""
+    played = list(played)
+    return max(played) + gap if played else -math.inf
+
+
+def plan_day(day: date, model, rules: PlanRules, already_played: Sequence[datetime] = (),
+             now: datetime | None = None) -> list[PlannedPlay]:
+    """The model-only plan for the rest of ``day``: the remaining quota at the expected peaks."""
+    ok = allowed_slots(day, rules)
+    remaining = rules.quota - len(already_played)
+    if remaining <= 0 or not ok.any():
+        return []
+    starts = np.arange(ok.size, dtype=float) * rules.slot_seconds
+    now_sec = seconds_of_day(now, day, rules.tz) if now is not None else -math.inf
+    played = [seconds_of_day(p, day, rules.tz) for p in already_played]
+    ok &= starts >= max(now_sec, _gap_floor(played, rules.gap_seconds))
+    values = expected_audience(model.expected(day), model.bin_seconds, starts, rules.play_seconds)
+    chosen = best_starts(values, ok, remaining, math.ceil(rules.gap_seconds / rules.slot_seconds))
+    base = midnight(day, rules.tz)
+    return [PlannedPlay(base + timedelta(seconds=float(starts[j])), "peak", float(values[j])) for j in chosen]
+
+
+def hindsight_best(day: date, onsets: Sequence[datetime], rules: PlanRules) -> list[tuple[datetime, int]]:
+    """The best schedule knowing the whole day: same quota, gap and hours; (start, audience)."""
+    ok = allowed_slots(day, rules)
+    starts = np.arange(ok.size, dtype=float) * rules.slot_seconds
+    secs = np.array(sorted(seconds_of_day(t, day, rules.tz) for t in onsets), dtype=float)
+    values = actual_audience(secs, starts, rules.play_seconds)
+    chosen = best_starts(values, ok, rules.quota, math.ceil(rules.gap_seconds / rules.slot_seconds))
+    base = midnight(day, rules.tz)
+    return [(base + timedelta(seconds=float(starts[j])), int(values[j])) for j in chosen]
+
+
+def even_schedule(day: date, rules: PlanRules) -> list[datetime]:
+    """``quota`` starts spread evenly over the opening hours (the naive schedule, for comparison)."""
+    if not rules.calendar.is_open(day):
+        return []
+    spans = []
+    for s, e in rules.hours.intervals(day.weekday()):
+        s_sec = s.hour * 3600 + s.minute * 60
+        e_sec = e.hour * 3600 + e.minute * 60 - rules.play_seconds
+        if e_sec > s_sec:
+            spans.append((s_sec, e_sec))
+    total = sum(e - s for s, e in spans)
+    step = max(total / rules.quota, rules.gap_seconds)
+    out, base = [], midnight(day, rules.tz)
+    for i in range(rules.quota):
+        pos = (i + 0.5) * step
+        for s, e in spans:
+            if pos <= e - s:
+                t = (s + pos) // rules.slot_seconds * rules.slot_seconds
+                out.append(base + timedelta(seconds=float(t)))
+                break
+            pos -= e - s
+    return out
+
+
+
+
+# --- the online planner ------------------------------------------------------------------------
+@dataclass
+class _Block:
+    """Time in which the planner could not act (agent down, play due but not made)."""
+
+    start: float
+    end: float | None          # None: still going on (a due play not yet made)
+    snapshot: list[float]      # the plan in force when it began
+
+
+class Planner:
+    """Asked every few seconds: ``next_play(now, recent_onsets)`` returns a play to start now, or None.
+
+    The agent reports every play it makes (including manual ones) with ``record_play``. On
+    each call the rest of the day is re-planned with ``best_starts`` over values made of
+    the onsets already seen (a play's audience window starts 5 minutes back) plus a
+    forecast: the model's expectation scaled by how busy the lobby is right now (decaying
+    over ``persistence``) and by how busy the day has been so far.
+    """
+
+    def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=10),
+                 persistence: timedelta = timedelta(minutes=30), smoothing: float = 3.0,
+                 level_prior: float = 30.0, grace: timedelta = timedelta(minutes=3), option_bonus: float = 0.0,
+                 smooth_bins: float = 0.0):
+        self.rules = rules
+        self.model = model
+        self.live_window = live_window.total_seconds()
+        self.tau = persistence.total_seconds()
+        self.smoothing = smoothing
+        self.level_prior = level_prior
+        self.grace = grace.total_seconds()
+        self.option_bonus = option_bonus
+        self.smooth_bins = smooth_bins
+        self.tolerance = rules.gap_seconds / 2
+        self._day: date | None = None
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far back ``recent_onsets`` must reach."""
+        return timedelta(seconds=max(LEAD_SECONDS, self.live_window))
+
+    # --- the day's state -----------------------------------------------------------------
+    def _start_day(self, day: date) -> None:
+        r = self.rules
+        self._day = day
+        self._base = midnight(day, r.tz)
+        self._open = r.calendar.is_open(day)
+        self._allowed = allowed_slots(day, r)
+        self._starts = np.arange(self._allowed.size, dtype=float) * r.slot_seconds
+        self._bins = smooth(self.model.expected(day), self.smooth_bins)
+        self._edges, self._cum = cumulative(self._bins, self.model.bin_seconds)
+        self._gap_slots = math.ceil(r.gap_seconds / r.slot_seconds)
+        values = expected_audience(self._bins, self.model.bin_seconds, self._starts, r.play_seconds)
+        self.baseline = [float(self._starts[j]) for j in best_starts(values, self._allowed, r.quota, self._gap_slots)]
+        self._matched: set[float] = set()
+        self._plays: list[tuple[float, float, str]] = []
+        self._plan: list[float] = []
+        self._last_call: float | None = None
+        self._issued: tuple[float, list[float]] | None = None
+        self._block: _Block | None = None
+        self._owed = 0
+        self._seen_until = -math.inf
+        self._seen_obs = 0.0
+        self._seen_exp = 0.0
+
+    def _sec(self, moment: datetime) -> float:
+        return (moment - self._base).total_seconds()
+
+    def _roll(self, moment: datetime) -> None:
+        day = moment.astimezone(self.rules.tz).date()
+        if day != self._day:
+            self._start_day(day)
+
+    # --- what the agent calls ------------------------------------------------------------
+    def plays_today(self) -> int:
+        return len(self._plays) if self._day is not None else 0
+
+    def remaining(self, now: datetime) -> int:
+        self._roll(now)
+        return max(0, self.rules.quota - len(self._plays)) if self._open else 0
+
+    def upcoming(self) -> list[datetime]:
+        """Starts of the current plan (as of the last call)."""
+        return [self._base + timedelta(seconds=s) for s in self._plan] if self._day else []
+
+    def record_play(self, start: datetime, end: datetime, reason: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"reason {reason!r} is not one of {', '.join(REASONS)}")
+        self._roll(start)
+        s = self._sec(start)
+        if self._block is not None:
+            self._owed += self._block_count(self._block, s)
+            self._block = None
+        if reason == "catch-up":
+            self._owed = max(0, self._owed - 1)
+        if reason != "manual":
+            near = [b for b in self.baseline if b not in self._matched and abs(b - s) <= self.tolerance]
+            if near:
+                self._matched.add(min(near, key=lambda b: abs(b - s)))
+        self._plays.append((s, self._sec(end), reason))
+        self._issued = None
+
+    def next_play(self, now: datetime, recent_onsets: Sequence[datetime] = ()) -> PlannedPlay | None:
+        """The play to start now, or None. ``recent_onsets``: onsets since ``now - lookback``."""
+        self._roll(now)
+        if not self._open:
+            return None
+        t = self._sec(now)
+        self._notice_blocks(t)
+        self._last_call = t
+        remaining = self.rules.quota - len(self._plays)
+        if remaining <= 0:
+            self._plan, self._issued = [], None
+            return None
+        obs = np.array(sorted(self._sec(o) for o in recent_onsets if o <= now), dtype=float)
+        plan, value_now = self._replan(t, obs, remaining)
+        self._plan = plan
+        if not plan or plan[0] != t:
+            self._issued = None
+            return None
+        if self._issued is None:
+            self._issued = (t, list(plan))
+        return PlannedPlay(now, self._reason(t), value_now)
+
+    # --- inside --------------------------------------------------------------------------
+    def _notice_blocks(self, t: float) -> None:
+        if self._last_call is None:
+            # First call of the day: plays the baseline held before now were not made by us.
+            self._new_block(_Block(-math.inf, t, list(self.baseline)))
+        elif t - self._last_call > self.grace:
+            self._new_block(_Block(self._last_call, t, list(self._plan)))
+        overdue = self._issued is not None and t - self._issued[0] > self.grace
+        if overdue and (self._block is None or self._block.end is not None):
+            self._new_block(_Block(self._issued[0], None, self._issued[1]))
+
+    def _new_block(self, block: _Block) -> None:
+        if self._block is not None:
+            self._owed += self._block_count(self._block, block.start)
+        self._block = block
+
+    def _block_count(self, block: _Block, now: float) -> int:
+        end = block.end if block.end is not None else now - self.tolerance
+        planned = sum(1 for s in block.snapshot if block.start <= s < end)
+        made = sum(1 for p in self._plays if block.start <= p[0] < end)
+        return max(0, planned - made)
+
+    def _owed_now(self, t: float) -> int:
+        return self._owed + (self._block_count(self._block, t) if self._block else 0)
+
+    def _reason(self, t: float) -> str:
+        if self._owed_now(t) > 0:
+            return "catch-up"
+        if any(abs(b - t) <= self.tolerance for b in self.baseline if b not in self._matched):
+            return "peak"
+        return "live"
+
+    def _level(self, t: float, obs: np.ndarray) -> tuple[float, float]:
+        """(now, day) busy-ness ratios: observed onsets over expected, smoothed toward 1."""
+        lo = max(self._seen_until, t - self.lookback.total_seconds())
+        if t > lo:
+            self._seen_obs += np.count_nonzero((obs > lo) & (obs <= t))
+            self._seen_exp += float(np.interp(t, self._edges, self._cum) - np.interp(lo, self._edges, self._cum))
+            self._seen_until = t
+        day = (self._seen_obs + self.level_prior) / (self._seen_exp + self.level_prior)
+        w = t - self.live_window
+        seen = np.count_nonzero((obs > w) & (obs <= t))
+        exp = float(np.interp(t, self._edges, self._cum) - np.interp(w, self._edges, self._cum))
+        now = (seen + self.smoothing * day) / (exp + self.smoothing)
+        return min(max(now, 0.2), 5.0), min(max(day, 0.3), 3.0)
+
+    def _replan(self, t: float, obs: np.ndarray, remaining: int) -> tuple[list[float], float]:
+        r = self.rules
+        c = int(t // r.slot_seconds)
+        if c >= self._starts.size:
+            return [], 0.0
+        starts = self._starts[c:].copy()
+        starts[0] = t
+        ok = self._allowed[c:].copy()
+        ok[0] = _interval_at(t, self._day, r)
+        floor = _gap_floor((p[0] for p in self._plays), r.gap_seconds)
+        ok &= starts >= floor
+        if not ok.any():
+            return [], 0.0
+        now_ratio, day_ratio = self._level(t, obs)
+        bs = self.model.bin_seconds
+        mids = (np.arange(self._bins.size) + 0.5) * bs
+        weight = np.exp(-np.clip(mids - t, 0, None) / self.tau)
+        adjusted = self._bins * (day_ratio + (now_ratio - day_ratio) * weight)
+        edges, cum = cumulative(adjusted, bs)
+        lead = starts - LEAD_SECONDS
+        seen_total = np.searchsorted(obs, t, side="right")
+        past = np.where(lead <= t, seen_total - np.searchsorted(obs, lead, side="left"), 0)
+        ahead = np.interp(starts + r.play_seconds, edges, cum) - np.interp(np.maximum(lead, t), edges, cum)
+        # A play not yet made will itself be timed on what is seen then, so it is worth a
+        # little more than its mean: without this the planner spends plays too readily.
+        values = past + ahead + self.option_bonus * np.sqrt(np.maximum(ahead, 0))
+        chosen = best_starts(values, ok, remaining, self._gap_slots)
+        return [float(starts[j]) for j in chosen], float(values[0])

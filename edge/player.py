@@ -1,0 +1,82 @@
+"""The player: copies a compiled pack's ready frames to the panel on time, and says how it went.
+
+Pacing is drift-free: frame *i* is due at ``start + sum(durations[:i])`` on the clock's
+monotonic time, so a slow frame makes the next wait shorter instead of pushing every later
+frame back. A frame whose whole slot has already passed is dropped (not shown); one shown
+more than ``late_tolerance`` after it was due is counted late. Nothing is allocated per frame:
+the frames are views into the memory-mapped cache and ``panel.show`` copies into a buffer it
+owns. A ``stop_event`` ends the play between frames (and during long stills, within
+``max_wait`` seconds). ``on_frame(frames_shown)`` is called every ``on_frame_every`` frames,
+e.g. to ping the systemd watchdog.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import accumulate
+from typing import Callable
+
+from edge.clock import Clock
+
+
+@dataclass(frozen=True)
+class PlayResult:
+    started: datetime
+    ended: datetime
+    completed: bool
+    frames_shown: int
+    late: int
+    dropped: int
+
+
+class Player:
+    def __init__(self, panel, clock: Clock, late_tolerance: float = 0.004, max_wait: float = 0.1,
+                 on_frame: Callable[[int], None] | None = None, on_frame_every: int = 30):
+        self.panel = panel
+        self.clock = clock
+        self.late_tolerance = late_tolerance
+        self.max_wait = max_wait
+        self.on_frame = on_frame
+        self.on_frame_every = max(1, on_frame_every)
+
+    def play(self, compiled, stop_event: threading.Event | None = None) -> PlayResult:
+        clock, show, frames = self.clock, self.panel.show, compiled.frames
+        ends = list(accumulate(float(d) for d in compiled.durations))
+        starts = [0.0] + ends[:-1]
+        last = len(frames) - 1
+        stopped = stop_event.is_set if stop_event is not None else (lambda: False)
+        shown = late = dropped = 0
+        interrupted = False
+        started = clock.now()
+        t0 = clock.monotonic()
+        for i, frame in enumerate(frames):
+            if stopped():
+                interrupted = True
+                break
+            now = clock.monotonic()
+            if i < last and now >= t0 + ends[i]:
+                dropped += 1
+                continue
+            if now - (t0 + starts[i]) > self.late_tolerance:
+                late += 1
+            show(frame)
+            shown += 1
+            if self.on_frame is not None and shown % self.on_frame_every == 0:
+                self.on_frame(shown)
+            if not self._wait_until(t0 + ends[i], stopped):
+                interrupted = True
+                break
+        return PlayResult(started, clock.now(), not interrupted, shown, late, dropped)
+
+    def _wait_until(self, deadline: float, stopped) -> bool:
+        """Sleep until ``deadline``; False when stopped first."""
+        clock = self.clock
+        while True:
+            remaining = deadline - clock.monotonic()
+            if remaining <= 0:
+                return True
+            if remaining > self.max_wait and stopped():
+                return False
+            clock.sleep(min(remaining, self.max_wait))

@@ -1,0 +1,230 @@
+"""The wire protocol: MQTT topics and the messages both sides exchange, in one place.
+
+Imported by the agent (to build messages) and by the collector (to validate them); the
+schema is pydantic models, so validation is declared, not hand-written. ``docs/protocol.md``
+describes the same contract for people.
+
+Every upstream event carries (``device``, ``stream``, ``seq``): ``stream`` is a UUID made
+once per install and ``seq`` increases within it, so a re-sent event is recognised.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+from uuid import UUID
+
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt,
+                      TypeAdapter, ValidationError, model_validator)
+
+from edge.errors import ProtocolError
+
+DEFAULT_PREFIX = "ihanoi/v1"
+MAX_PAYLOAD = 64 * 1024          # bytes; an event is a few hundred
+DEVICE_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID)]
+Seq = Annotated[StrictInt, Field(ge=1)]
+Count = Annotated[StrictInt, Field(ge=0)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_json(self) -> bytes:
+        return encode(self)
+
+
+class ContentRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=128)
+    version: StrictInt = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Play(_Message):
+    """One play of campaign content; ``audience`` = PIR onsets from 5 min before start to end."""
+
+    schema_: Literal["ihanoi.play/1"] = Field("ihanoi.play/1", alias="schema")
+    device: DeviceId
+    stream: UUID
+    seq: Seq
+    content: ContentRef
+    start: AwareDatetime
+    end: AwareDatetime
+    completed: StrictBool
+    audience: Count
+    reason: Literal["peak", "live", "catch-up", "manual"]
+    clock_synced: StrictBool
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class Traffic(_Message):
+    """Motion onsets counted in one bin (5 minutes by default)."""
+
+    schema_: Literal["ihanoi.traffic/1"] = Field("ihanoi.traffic/1", alias="schema")
+    device: DeviceId
+    stream: UUID
+    seq: Seq
+    bin_start: AwareDatetime
+    bin_seconds: StrictInt = Field(300, ge=1, le=3600)
+    onsets: Count
+    clock_synced: StrictBool
+
+
+class Health(_Message):
+    """Heartbeat, every 60 s. Optional fields are absent where the hardware cannot tell."""
+
+    schema_: Literal["ihanoi.health/1"] = Field("ihanoi.health/1", alias="schema")
+    device: DeviceId
+    stream: UUID | None = None
+    seq: Seq | None = None
+    time: AwareDatetime
+    uptime_s: Annotated[float, Field(ge=0)]
+    outbox_depth: Count
+    outbox_dropped: Count
+    outbox_reset: str | None = Field(None, description="set when a corrupt outbox was moved aside: where it is kept")
+    software_version: str
+    content_version: StrictInt | None = None
+    content_id: str | None = None
+    cpu_temp_c: float | None = None
+    throttled: StrictInt | None = Field(None, description="vcgencmd get_throttled bit field")
+    clock_synced: StrictBool
+    details: dict[str, Any] = Field(default_factory=dict, description="free-form extras (frame stats, update status)")
+
+
+class State(_Message):
+    """Retained presence: ``online`` on connect; ``offline`` as the last will or on shutdown."""
+
+    schema_: Literal["ihanoi.state/1"] = Field("ihanoi.state/1", alias="schema")
+    device: DeviceId
+    state: Literal["online", "offline"]
+    since: AwareDatetime
+    reason: Literal["connected", "lost", "shutdown"] = "connected"
+    software_version: str | None = None
+    content_version: StrictInt | None = None
+
+
+UPSTREAM: dict[str, type[_Message]] = {"play": Play, "traffic": Traffic, "health": Health, "state": State}
+SEQUENCED = ("play", "traffic", "health")
+
+
+# --- topics ---------------------------------------------------------------------------------
+class Topics:
+    """Topic names for one prefix (``ihanoi/v1`` unless configured)."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX):
+        prefix = prefix.strip("/")
+        if not prefix or any(c in prefix for c in "+#"):
+            raise ValueError(f"topic prefix {prefix!r} must be non-empty and without wildcards")
+        self.prefix = prefix
+
+    def up(self, device: str, kind: str) -> str:
+        if kind not in UPSTREAM and kind != "snapshot" and kind != "cmd-result":
+            raise ValueError(f"unknown upstream kind {kind!r}")
+        return f"{self.prefix}/dev/{device}/{kind}"
+
+    def cmd(self, device: str, verb: str) -> str:
+        return f"{self.prefix}/cmd/{device}/{verb}"
+
+    def unit_cmd(self, unit: str, verb: str) -> str:
+        return f"{self.prefix}/unit/{unit}/{verb}"
+
+    def subscription(self, kind: str) -> str:
+        """Filter matching ``kind`` from every device."""
+        return f"{self.prefix}/dev/+/{kind}"
+
+    def parse_up(self, topic: str) -> tuple[str, str]:
+        """``ihanoi/v1/dev/D/play`` -> (``D``, ``play``); ProtocolError when it is not one."""
+        head = self.prefix + "/dev/"
+        if not topic.startswith(head):
+            raise ProtocolError("bad-topic", f"topic {topic!r} is not under {head}")
+        parts = topic[len(head):].split("/")
+        if len(parts) != 2 or parts[1] not in UPSTREAM:
+            raise ProtocolError("bad-topic", f"topic {topic!r} is not {head}<device>/<{'|'.join(UPSTREAM)}>")
+        return parts[0], parts[1]
+
+
+# --- encoding -------------------------------------------------------------------------------
+def encode(message: _Message) -> bytes:
+    """Compact UTF-8 JSON, field names as in the contract (``schema``, not ``schema_``)."""
+    return json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True),
+                      ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+_ADAPTERS = {kind: TypeAdapter(model) for kind, model in UPSTREAM.items()}
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(message)"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{loc}: {err['msg']}{more}"
+
+
+def decode(kind: str, payload: bytes, topic_device: str | None = None) -> _Message:
+    """Validate one upstream payload of ``kind``; ProtocolError with a reason otherwise.
+
+    Reasons: ``oversize``, ``bad-utf8``, ``bad-json``, ``wrong-schema`` (a different or
+    unknown ``schema`` value), ``invalid`` (fields missing or of the wrong type),
+    ``device-mismatch`` (the payload names another device than the topic).
+    """
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError("oversize", f"{len(payload)} bytes, the limit is {MAX_PAYLOAD}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("bad-utf8", f"byte {exc.start} is not UTF-8") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError("bad-json", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid", f"a {kind} message is a JSON object, got {type(data).__name__}")
+    expected = UPSTREAM[kind].model_fields["schema_"].default
+    if data.get("schema") != expected:
+        raise ProtocolError("wrong-schema", f"schema is {data.get('schema')!r}, expected {expected!r}")
+    try:
+        message = _ADAPTERS[kind].validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError("invalid", _first_error(exc)) from None
+    if topic_device is not None and message.device != topic_device:
+        raise ProtocolError("device-mismatch",
+                            f"payload says device {message.device!r} but was published under {topic_device!r}")
+    return message
+
+
+def parse(topics: Topics, topic: str, payload: bytes) -> tuple[str, _Message]:
+    """Topic + payload -> (kind, message), every check included."""
+    device, kind = topics.parse_up(topic)
+    return kind, decode(kind, payload, device)
+
+
+def event_key(message: _Message) -> tuple[str, str, int] | None:
+    """The de-duplication key (device, stream, seq), or None for un-sequenced messages."""
+    stream = getattr(message, "stream", None)
+    seq = getattr(message, "seq", None)
+    if stream is None or seq is None:
+        return None
+    return message.device, str(stream), seq
+
+
+# --- commands (down) ------------------------------------------------------------------------
+COMMAND_VERBS = ("play-now", "quota", "brightness", "content", "snapshot")
+
+
+def parse_datetime(value: str) -> datetime:
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return dt
+
+
+Message = Union[Play, Traffic, Health, State]

@@ -1,0 +1,157 @@
+"""Generated lobby traffic: motion onsets of realistic office days, for tests and the demo.
+
+A day of a one-stop lobby: visitors arrive as a Poisson process whose rate follows the
+opening hours with a morning surge (about an hour after opening), a smaller bump after
+lunch, Mondays heavier, a day-to-day level and a slowly wandering busy-ness (a bus, a queue:
+log-normal noise correlated over ~30 minutes). Each visitor gives an onset on the way in
+and one on the way out (after 5-30 minutes inside); staff pass by a few times an hour.
+Holidays and closed weekdays only see the guard. Deterministic for a given seed.
+
+``generate_onsets(...)`` returns datetimes (for tests); ``write_trace`` writes the CSV that
+``ihanoi-edge simulate --trace`` and ``ihanoi-edge run --pir-trace`` read
+(column ``timestamp``, ISO 8601 with the +07:00 offset).
+
+    python -m edge.tracegen --out trace.csv --first 2024-08-19 --weeks 5 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from edge.calendar import Calendar
+from edge.clock import CAMPAIGN_TZ
+from edge.hours import OpeningHours
+
+BIN = 300
+DEFAULT_HOURS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
+
+
+@dataclass(frozen=True)
+class LobbyProfile:
+    """Shape of a lobby's day. Rates are visitors per hour."""
+
+    base_rate: float = 22.0            # visitors/hour during quiet open time
+    surge_rate: float = 70.0           # extra visitors/hour at the morning peak
+    surge_hours_after_open: float = 1.0
+    surge_width_hours: float = 0.6
+    bump_rate: float = 25.0            # extra visitors/hour at the afternoon bump
+    bump_hours_after_open: float = 1.0
+    bump_width_hours: float = 0.7
+    monday_factor: float = 1.35
+    friday_factor: float = 0.9
+    day_sigma: float = 0.15            # day-to-day level (log-normal)
+    noise_sigma: float = 0.35          # wandering busy-ness (log-normal, per 5-minute bin)
+    noise_corr: float = 0.85           # correlation of the busy-ness from one bin to the next
+    staff_per_hour: float = 4.0
+    guard_per_hour: float = 0.3        # nights, weekends, holidays
+    stay_minutes: tuple[float, float] = (5.0, 30.0)
+
+
+def _hours_of(t) -> float:
+    return t.hour + t.minute / 60
+
+
+def day_rate(day: date, hours: OpeningHours, profile: LobbyProfile, shift_hours: float = 0.0) -> np.ndarray:
+    """Expected visitor arrivals per 5-minute bin of an open ``day`` (noise not included)."""
+    centres = (np.arange(86_400 // BIN) + 0.5) * BIN / 3600
+    rate = np.zeros(centres.size)
+    for s, e in hours.intervals(day.weekday()):
+        s_h, e_h = _hours_of(s), _hours_of(e)
+        inside = (centres >= s_h) & (centres < e_h)
+        if s_h < 12:
+            peak, width, extra = s_h + profile.surge_hours_after_open + shift_hours, profile.surge_width_hours, profile.surge_rate
+        else:
+            peak, width, extra = s_h + profile.bump_hours_after_open, profile.bump_width_hours, profile.bump_rate
+        shape = profile.base_rate + extra * np.exp(-0.5 * ((centres - peak) / width) ** 2)
+        rate[inside] = shape[inside]
+    factor = {0: profile.monday_factor, 4: profile.friday_factor}.get(day.weekday(), 1.0)
+    return rate * factor * BIN / 3600
+
+
+def generate_onsets(first_day: date, days: int, *, hours: OpeningHours = DEFAULT_HOURS, seed: int = 0,
+                    profile: LobbyProfile = LobbyProfile(), peak_shift: Mapping[date, float] | None = None,
+                    closed: Sequence[date] | None = None, tz=CAMPAIGN_TZ) -> list[datetime]:
+    """Onsets of ``days`` days from ``first_day``, sorted.
+
+    ``peak_shift`` moves a day's morning surge by some hours (e.g. ``{date(2024, 9, 10): 1.0}``);
+    ``closed`` lists extra closed days; Vietnam's public holidays are always closed.
+    """
+    rng = np.random.default_rng(seed)
+    calendar = Calendar(hours=hours, days_off=frozenset(closed or ()))
+    peak_shift = peak_shift or {}
+    out: list[float] = []
+    origin = datetime(first_day.year, first_day.month, first_day.day, tzinfo=tz)
+    n_bins = 86_400 // BIN
+    for i in range(days):
+        day = first_day + timedelta(days=i)
+        offset = i * 86_400.0
+        guard = rng.poisson(profile.guard_per_hour * 24)
+        out.extend(offset + rng.uniform(0, 86_400, guard))
+        if not calendar.is_open(day):
+            continue
+        level = np.exp(rng.normal(0, profile.day_sigma))
+        noise = np.empty(n_bins)
+        x = rng.normal(0, 1)
+        for b in range(n_bins):
+            x = profile.noise_corr * x + np.sqrt(1 - profile.noise_corr ** 2) * rng.normal(0, 1)
+            noise[b] = x
+        busy = np.exp(profile.noise_sigma * noise - profile.noise_sigma ** 2 / 2)
+        rate = day_rate(day, hours, profile, peak_shift.get(day, 0.0)) * level * busy
+        arrivals = rng.poisson(rate)
+        bins = np.repeat(np.arange(n_bins), arrivals)
+        t_in = (bins + rng.uniform(0, 1, bins.size)) * BIN
+        stay = rng.uniform(*profile.stay_minutes, t_in.size) * 60
+        out.extend(offset + t_in)
+        out.extend(offset + t_in + stay)
+        windows = [(_hours_of(s) * 3600 - 1800, _hours_of(e) * 3600 + 1800) for s, e in hours.intervals(day.weekday())]
+        for lo, hi in windows:
+            staff = rng.poisson(profile.staff_per_hour * (hi - lo) / 3600)
+            out.extend(offset + rng.uniform(lo, hi, staff))
+    seconds = np.sort(np.round(np.asarray(out, dtype=float), 3))
+    seconds = seconds[seconds < days * 86_400]
+    return [origin + timedelta(seconds=float(s)) for s in seconds]
+
+
+def write_trace(path: Path | str, onsets: Sequence[datetime]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["timestamp"])
+        for t in onsets:
+            writer.writerow([t.isoformat(timespec="milliseconds")])
+    return path
+
+
+def _shift(text: str) -> tuple[date, float]:
+    try:
+        day, hours = text.split("=", 1)
+        return date.fromisoformat(day), float(hours)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DAY=HOURS, e.g. 2024-09-10=1") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m edge.tracegen", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, type=Path, help="CSV to write (column 'timestamp')")
+    p.add_argument("--first", type=date.fromisoformat, default=date(2024, 8, 19), help="first day (default 2024-08-19)")
+    p.add_argument("--weeks", type=int, default=5, help="weeks to generate (default 5)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--shift", type=_shift, action="append", default=[], metavar="DAY=HOURS",
+                   help="move that day's morning surge by HOURS (repeatable)")
+    args = p.parse_args(argv)
+    onsets = generate_onsets(args.first, args.weeks * 7, seed=args.seed, peak_shift=dict(args.shift))
+    write_trace(args.out, onsets)
+    print(f"{args.out}: {len(onsets)} onsets, {args.first} .. {args.first + timedelta(days=args.weeks * 7 - 1)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

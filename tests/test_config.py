@@ -1,0 +1,194 @@
+"""check-config names the file, the key, the bad value and what is allowed."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.config import check_config, load_config
+from edge.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """
+device = "hbt-bach-mai-01"
+unit = "phuong-bach-mai"
+data_dir = "data"
+
+[broker]
+host = "127.0.0.1"
+port = 1883
+
+[panel]
+profile = "p4-128x64"
+output = "recorder"
+
+[pir]
+pin = 5
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "device.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        check_config(path)
+    assert info.value.path == str(path)
+    return dict(info.value.problems)
+
+
+def test_shipped_examples_are_valid():
+    for example in sorted((ROOT / "firmware_config" / "devices").glob("*.toml")):
+        config, registry, profile = check_config(example, check_files=False)
+        assert registry.unit_of(config.device).id == config.unit
+
+
+def test_good_config_and_relative_paths(tmp_path):
+    config, registry, profile = check_config(write(tmp_path, GOOD))
+    assert config.data_dir == (tmp_path / "data").resolve()
+    assert (profile.width, profile.height) == (128, 64)
+    assert config.mqtt_username == "hbt-bach-mai-01"
+
+
+@pytest.mark.parametrize("mapping_profile, pin, signal", [
+    ("p4-128x64", 4, "LAT of hardware mapping 'regular'"),
+    ("p4-128x64", 17, "CLK of hardware mapping 'regular'"),
+    ("p4-128x64", 15, "E of hardware mapping 'regular'"),     # 64-row panels use address line E
+    ("p4-256x64-hat", 4, "OE of hardware mapping 'adafruit-hat'"),
+    ("p4-256x64-hat", 17, "CLK of hardware mapping 'adafruit-hat'"),
+    ("p4-256x64-hat", 23, "P0 of hardware mapping 'adafruit-hat'"),
+])
+def test_pir_pin_that_the_hub75_mapping_drives_is_refused(tmp_path, mapping_profile, pin, signal):
+    text = GOOD.replace('profile = "p4-128x64"', f'profile = "{mapping_profile}"').replace("pin = 5", f"pin = {pin}")
+    found = problems(write(tmp_path, text))
+    assert f"= {pin} collides with the HUB75 board: GPIO {pin} is {signal}" in found["pir.pin"]
+    assert "free pins:" in found["pir.pin"]
+
+
+def test_pin_e_is_free_on_32_row_panels(tmp_path):
+    text = GOOD.replace('"p4-128x64"', '"p4-128x32"').replace("pin = 5", "pin = 15")
+    config, _, _ = check_config(write(tmp_path, text))
+    assert config.pir.pin == 15
+
+
+def test_pir_pin_off_the_header(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace("pin = 5", "pin = 40")))
+    assert found["pir.pin"] == "= 40 is not allowed: GPIO 40 is not on the 40-pin header; allowed: BCM 2..27"
+
+
+@pytest.mark.parametrize("old, new, key, expected", [
+    ('output = "recorder"', 'output = "hdmi"', "panel.output",
+     "= 'hdmi' is not allowed: Input should be 'rgbmatrix', 'emulator', 'recorder' or 'null'"),
+    ("port = 1883", "port = 70000", "broker.port", "= 70000 is not allowed: Input should be less than or equal to 65535"),
+    ('device = "hbt-bach-mai-01"', 'device = "Bach Mai/01"', "device", "= 'Bach Mai/01' is not allowed: String should match pattern"),
+    ("pin = 5", "pin = 5\nhold = 3", "pir.hold", "is not a known setting"),
+    ("[pir]", "[planner]\nmin_gap_minutes = 0\n[pir]", "planner.min_gap_minutes", "= 0 is not allowed: Input should be greater than or equal to 1"),
+    ("[pir]", "[planner.hours]\nmon = [\"08:00-25:00\"]\n[pir]", "planner.hours.mon", "must look like 'HH:MM-HH:MM'"),
+    ("[pir]", "[planner.hours]\nmon = [\"12:00-08:00\"]\n[pir]", "planner.hours.mon", "ends before it starts"),
+    ("[pir]", "[outbox]\nwindow = 70000\n[pir]", "outbox.window", "= 70000 is not allowed: Input should be less than or equal to 65535"),
+])
+def test_bad_values_name_key_value_and_allowed(tmp_path, old, new, key, expected):
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    found = dict(info.value.problems)
+    assert expected in found[key], found
+    assert str(path) in str(info.value)
+
+
+def test_missing_required_key(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace('unit = "phuong-bach-mai"', "")))
+    assert dict(info.value.problems)["unit"] == "is required but missing"
+
+
+def test_toml_syntax_error_names_the_file(tmp_path):
+    path = write(tmp_path, GOOD + "\n[broker\n")
+    with pytest.raises(ConfigError, match=rf"{path}: not valid TOML: .*line"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_unknown_unit_and_unlisted_device(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace('"phuong-bach-mai"', '"phuong-khong-co"')))
+    assert "is not a unit of the registry" in found["unit"]
+    found = problems(write(tmp_path, GOOD.replace('"hbt-bach-mai-01"', '"hbt-bach-mai-09"')))
+    assert "is not listed under unit 'phuong-bach-mai'" in found["device"]
+
+
+def test_device_listed_under_another_unit(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace('"hbt-bach-mai-01"', '"hbt-vinh-tuy-01"')))
+    assert found["unit"] == "= 'phuong-bach-mai' but the registry lists device 'hbt-vinh-tuy-01' under 'phuong-vinh-tuy'"
+
+
+def test_quota_below_the_units_quota(tmp_path):
+    text = GOOD.replace('"hbt-bach-mai-01"', '"hbt-bach-khoa-01"').replace('"phuong-bach-mai"', '"phuong-bach-khoa"')
+    found = problems(write(tmp_path, text.replace("[pir]", "[planner]\nquota = 10\n[pir]")))
+    assert "= 10 is below 12, the quota of UBND phường Bách Khoa; a unit may raise it, never lower it" in found["planner.quota"]
+
+
+def test_unknown_panel_profile_lists_known_ones(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace('"p4-128x64"', '"p9-999"')))
+    assert "panel profile not found; known profiles: " in found["panel.profile"]
+    assert "p4-128x32" in found["panel.profile"]
+
+
+def test_bad_panel_profile_is_validated_like_the_config(tmp_path):
+    write(tmp_path, 'name = "bad"\nrows = 48\ncols = 64\nhardware_mapping = "adafruit-hat"\nparallel = 2\n', "bad.toml")
+    found = problems(write(tmp_path, GOOD.replace('"p4-128x64"', '"bad.toml"')))
+    assert "bad.toml: rows: = 48 is not allowed: Input should be 16, 32 or 64" in found["panel.profile"]
+
+
+def test_parallel_chains_the_mapping_cannot_drive(tmp_path):
+    write(tmp_path, 'name = "bad"\nrows = 32\ncols = 64\nhardware_mapping = "adafruit-hat"\nparallel = 2\n', "bad.toml")
+    found = problems(write(tmp_path, GOOD.replace('"p4-128x64"', '"bad.toml"')))
+    assert "parallel = 2 but hardware mapping 'adafruit-hat' drives at most 1 chain(s)" in found["panel.profile"]
+
+
+def test_missing_secret_files_unless_skipped(tmp_path):
+    text = GOOD.replace("port = 1883", 'port = 8883\ntls = true\nca_file = "ca.crt"\npassword_file = "pw"')
+    path = write(tmp_path, text)
+    found = problems(path)
+    assert found["broker.ca_file"] == f"= '{tmp_path / 'ca.crt'}' does not exist"
+    assert "broker.password_file" in found
+    check_config(path, check_files=False)
+
+
+def test_cli_exit_codes_and_messages(tmp_path, capsys):
+    good = write(tmp_path, GOOD)
+    assert main(["check-config", str(good)]) == 0
+    assert "OK — device hbt-bach-mai-01 of UBND phường Bạch Mai" in capsys.readouterr().out
+    bad = write(tmp_path, GOOD.replace("pin = 5", "pin = 17"), "bad.toml")
+    assert main(["check-config", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: pir.pin: = 17 collides with the HUB75 board" in err
+
+
+def test_registry_rules(tmp_path):
+    from broker.registry import load_registry
+    from edge.errors import RegistryError
+
+    src = (ROOT / "broker" / "units.toml").read_text(encoding="utf-8")
+    reg = load_registry()
+    assert sum(u.kind == "ward" for u in reg.units) == 18
+    assert {u.kind for u in reg.units} == {"ward", "department", "health", "education", "organisation"}
+    assert "UBND phường Đống Mác" in {u.name for u in reg.units}
+    dup = src.replace('id = "hbt-vinh-tuy-01"', 'id = "hbt-bach-mai-01"')
+    (tmp_path / "u.toml").write_text(dup, encoding="utf-8")
+    with pytest.raises(RegistryError, match="'hbt-bach-mai-01' is listed under both 'phuong-bach-mai' and 'phuong-vinh-tuy'"):
+        load_registry(tmp_path / "u.toml")
+    low = src.replace("quota = 12", "quota = 8")
+    (tmp_path / "u.toml").write_text(low, encoding="utf-8")
+    with pytest.raises(RegistryError, match="8 is below the district's quota of 10"):
+        load_registry(tmp_path / "u.toml")

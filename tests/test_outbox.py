@@ -1,0 +1,143 @@
+"""The outbox keeps every event durably, numbers it once, and survives a damaged file."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from edge.clock import CAMPAIGN_TZ, SimClock
+from edge.errors import OutboxError
+from edge.outbox import Outbox
+
+T0 = datetime(2024, 9, 3, 9, 0, tzinfo=CAMPAIGN_TZ)
+CONTENT = {"id": "ihanoi-promo", "version": 3, "sha256": "ab" * 32}
+
+
+def play(outbox: Outbox, minute: int = 0) -> int:
+    start = T0 + timedelta(minutes=minute)
+    return outbox.commit("play", content=CONTENT, start=start, end=start + timedelta(seconds=45),
+                         completed=True, audience=2, reason="peak")
+
+
+def test_stream_and_seq_are_assigned_at_commit_and_survive_reopen(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    stream = box.stream
+    assert [play(box, i) for i in range(3)] == [1, 2, 3]
+    box.close()
+    again = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    assert again.stream == stream
+    assert play(again) == 4
+    assert [p.seq for p in again.pending()] == [1, 2, 3, 4]
+
+
+def test_settings_are_durable(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    db = box._db
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_ack_removes_only_acknowledged_rows(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    for i in range(5):
+        play(box, i)
+    rows = box.pending()
+    box.ack([rows[0].id, rows[2].id])
+    assert [p.seq for p in box.pending()] == [2, 4, 5]
+    assert [p.seq for p in box.pending(after_id=rows[1].id)] == [4, 5]
+
+
+def test_bounded_outbox_drops_oldest_and_counts(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01", max_events=10)
+    for i in range(25):
+        play(box, i)
+    assert box.depth() == 10
+    assert box.dropped() == 15
+    assert [p.seq for p in box.pending()] == list(range(16, 26))
+
+
+def test_only_newest_unsent_health_is_kept(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    for i in range(3):
+        box.commit("health", time=T0 + timedelta(minutes=i), uptime_s=60.0 * i, outbox_depth=0, outbox_dropped=0,
+                   software_version="t")
+    play(box)
+    kinds = [(p.kind, p.seq) for p in box.pending()]
+    assert kinds == [("health", 3), ("play", 4)]
+
+
+def test_clock_synced_is_taken_from_the_clock(tmp_path):
+    clock = SimClock(T0, synced=False)
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01", clock=clock)
+    play(box)
+    assert b'"clock_synced":false' in box.pending()[0].payload
+
+
+def test_invalid_event_is_refused_before_it_is_stored(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    with pytest.raises(ValidationError):
+        box.commit("play", content=CONTENT, start=T0, end=T0, completed=True, audience=-1, reason="peak")
+    with pytest.raises(ValueError, match="kinds: play, traffic, health"):
+        box.commit("state", state="online")
+    assert box.depth() == 0
+
+
+def test_outbox_of_another_device_is_refused(tmp_path):
+    Outbox(tmp_path / "o.db", "hbt-bach-mai-01").close()
+    with pytest.raises(OutboxError, match="belongs to device 'hbt-bach-mai-01'"):
+        Outbox(tmp_path / "o.db", "hbt-vinh-tuy-01")
+
+
+def test_garbage_file_is_moved_aside_and_a_fresh_outbox_starts(tmp_path, caplog):
+    path = tmp_path / "o.db"
+    path.write_bytes(b"\x00garbage from a damaged SD card" * 100)
+    box = Outbox(path, "hbt-bach-mai-01")
+    kept = list(tmp_path.glob("o.db.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"\x00garbage")
+    assert "moved to o.db.corrupt-" in box.reset_note
+    assert "outbox was corrupt" in caplog.text
+    assert play(box) == 1
+
+
+def test_power_cut_mid_write_is_detected(tmp_path):
+    """A half-written page: the header survives, the B-tree is damaged."""
+    path = tmp_path / "o.db"
+    box = Outbox(path, "hbt-bach-mai-01")
+    old_stream = box.stream
+    for i in range(400):
+        play(box, i)
+    box._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    box.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 4 * page
+    data[2 * page:2 * page + 600] = b"\xff" * 600        # scribble over an interior page
+    path.write_bytes(bytes(data))
+    fresh = Outbox(path, "hbt-bach-mai-01")
+    assert fresh.reset_note is not None
+    assert fresh.stream != old_stream          # a new stream: its seqs never collide with the old ones
+    assert fresh.depth() == 0
+    assert len(list(tmp_path.glob("o.db.corrupt-*"))) == 1
+    # The note survives a restart until the file is replaced, so health keeps reporting it.
+    fresh.close()
+    assert Outbox(path, "hbt-bach-mai-01").reset_note == fresh.reset_note
+
+
+def test_corruption_found_while_running_resets_and_keeps_the_new_event(tmp_path):
+    path = tmp_path / "o.db"
+    box = Outbox(path, "hbt-bach-mai-01")
+    play(box)
+    box._db.close()
+    path.write_bytes(b"not a database" * 500)
+    for suffix in ("-wal", "-shm"):
+        p = tmp_path / f"o.db{suffix}"
+        if p.exists():
+            p.unlink()
+    box._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    seq = play(box, 1)
+    assert seq == 1 and box.depth() == 1
+    assert box.reset_note and isinstance(box.stream, uuid.UUID)
