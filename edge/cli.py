@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * min(verbosity, 2) if verbosity else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from edge.service import setup_logging as setup
+
+    setup(logging.DEBUG if verbosity else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:

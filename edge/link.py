@@ -19,8 +19,6 @@ from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.properties import Properties
-from paho.mqtt.packettypes import PacketTypes
 
 from edge import __version__, protocol, sysinfo
 from edge.clock import Clock, RealClock
@@ -36,7 +34,7 @@ class Link:
     def __init__(self, device: str, broker: BrokerSettings, outbox: Outbox, clock: Clock | None = None,
                  password: str | None = None, window: int = 200, health_interval: float = 60.0,
                  status: Callable[[], dict[str, Any]] | None = None,
-                 on_command: Callable[[str, bytes], None] | None = None, unit: str | None = None):
+                 on_command: Callable[[str, bytes, bool], None] | None = None, unit: str | None = None):
         if not 1 <= window <= 65_535:
             raise ValueError(f"window {window} must be 1..65535: paho's message ids are 16-bit")
         self.device = device
@@ -131,7 +129,7 @@ class Link:
     def _on_message(self, client, userdata, message):
         if self.on_command:
             try:
-                self.on_command(message.topic, message.payload)
+                self.on_command(message.topic, message.payload, bool(message.retain))
             except Exception:
                 log.exception("command on %s failed", message.topic)
 

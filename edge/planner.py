@@ -139,16 +139,6 @@ def actual_audience(onset_seconds: np.ndarray, starts: np.ndarray, play_seconds:
     return (hi - lo).astype(float)
 
 
-def smooth(bins: np.ndarray, sigma_bins: float) -> np.ndarray:
-    """Gaussian smoothing over neighbouring bins (a few weeks of history are noisy bin by bin)."""
-    if sigma_bins <= 0:
-        return np.asarray(bins, dtype=float)
-    half = int(math.ceil(3 * sigma_bins))
-    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_bins) ** 2)
-    kernel /= kernel.sum()
-    return np.convolve(np.pad(bins, half, mode="edge"), kernel, mode="valid")
-
-
 # --- the exact optimiser -----------------------------------------------------------------------
 def best_starts(values: np.ndarray, allowed: np.ndarray, k: int, gap_slots: int) -> list[int]:
     """Slots of at most ``k`` starts, ``gap_slots`` apart, maximising the sum of ``values``.
@@ -265,10 +255,9 @@ class Planner:
     over ``persistence``) and by how busy the day has been so far.
     """
 
-    def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=10),
+    def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=20),
                  persistence: timedelta = timedelta(minutes=30), smoothing: float = 3.0,
-                 level_prior: float = 30.0, grace: timedelta = timedelta(minutes=3), option_bonus: float = 0.0,
-                 smooth_bins: float = 0.0):
+                 level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3)):
         self.rules = rules
         self.model = model
         self.live_window = live_window.total_seconds()
@@ -276,8 +265,6 @@ class Planner:
         self.smoothing = smoothing
         self.level_prior = level_prior
         self.grace = grace.total_seconds()
-        self.option_bonus = option_bonus
-        self.smooth_bins = smooth_bins
         self.tolerance = rules.gap_seconds / 2
         self._day: date | None = None
 
@@ -294,7 +281,7 @@ class Planner:
         self._open = r.calendar.is_open(day)
         self._allowed = allowed_slots(day, r)
         self._starts = np.arange(self._allowed.size, dtype=float) * r.slot_seconds
-        self._bins = smooth(self.model.expected(day), self.smooth_bins)
+        self._bins = self.model.expected(day)
         self._edges, self._cum = cumulative(self._bins, self.model.bin_seconds)
         self._gap_slots = math.ceil(r.gap_seconds / r.slot_seconds)
         values = expected_audience(self._bins, self.model.bin_seconds, self._starts, r.play_seconds)
@@ -438,8 +425,6 @@ class Planner:
         seen_total = np.searchsorted(obs, t, side="right")
         past = np.where(lead <= t, seen_total - np.searchsorted(obs, lead, side="left"), 0)
         ahead = np.interp(starts + r.play_seconds, edges, cum) - np.interp(np.maximum(lead, t), edges, cum)
-        # A play not yet made will itself be timed on what is seen then, so it is worth a
-        # little more than its mean: without this the planner spends plays too readily.
-        values = past + ahead + self.option_bonus * np.sqrt(np.maximum(ahead, 0))
+        values = past + ahead
         chosen = best_starts(values, ok, remaining, self._gap_slots)
         return [float(starts[j]) for j in chosen], float(values[0])

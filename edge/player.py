@@ -43,31 +43,40 @@ class Player:
 
     def play(self, compiled, stop_event: threading.Event | None = None) -> PlayResult:
         clock, show, frames = self.clock, self.panel.show, compiled.frames
+        monotonic, sleep = clock.monotonic, clock.sleep
         ends = list(accumulate(float(d) for d in compiled.durations))
         starts = [0.0] + ends[:-1]
         last = len(frames) - 1
-        stopped = stop_event.is_set if stop_event is not None else (lambda: False)
+        tolerance, max_wait = self.late_tolerance, self.max_wait
+        on_frame, every = self.on_frame, self.on_frame_every
+        stopped = stop_event.is_set if stop_event is not None else _never
         shown = late = dropped = 0
         interrupted = False
         started = clock.now()
-        t0 = clock.monotonic()
+        t0 = monotonic()
+        # The hot loop: a few float operations, one copy in panel.show, one sleep.
         for i, frame in enumerate(frames):
             if stopped():
                 interrupted = True
                 break
-            now = clock.monotonic()
-            if i < last and now >= t0 + ends[i]:
+            now = monotonic()
+            end = t0 + ends[i]
+            if now >= end and i < last:
                 dropped += 1
                 continue
-            if now - (t0 + starts[i]) > self.late_tolerance:
+            if now - (t0 + starts[i]) > tolerance:
                 late += 1
             show(frame)
             shown += 1
-            if self.on_frame is not None and shown % self.on_frame_every == 0:
-                self.on_frame(shown)
-            if not self._wait_until(t0 + ends[i], stopped):
-                interrupted = True
-                break
+            if on_frame is not None and shown % every == 0:
+                on_frame(shown)
+            remaining = end - monotonic()
+            if remaining > max_wait:
+                if not self._wait_until(end, stopped):
+                    interrupted = True
+                    break
+            elif remaining > 0:
+                sleep(remaining)
         return PlayResult(started, clock.now(), not interrupted, shown, late, dropped)
 
     def _wait_until(self, deadline: float, stopped) -> bool:
@@ -80,3 +89,7 @@ class Player:
             if remaining > self.max_wait and stopped():
                 return False
             clock.sleep(min(remaining, self.max_wait))
+
+
+def _never() -> bool:
+    return False

@@ -72,12 +72,12 @@ class Presence:
         self._lock = threading.Lock()
         self._onsets: list[datetime] = []
         self._last_edge: datetime | None = None
-        self._high = False
         self._bin_start: datetime | None = None
         self._bin_count = 0
         self._days: OrderedDict[date, np.ndarray] = OrderedDict()
         self.total_onsets = 0
-        self.edges = 0
+        self.edges = 0          # rising edges seen (onsets or not)
+        self.falls = 0          # falling edges seen
 
     # --- edges ---------------------------------------------------------------------------
     def motion(self, at: datetime | None = None) -> bool:
@@ -88,7 +88,6 @@ class Presence:
             self.edges += 1
             counted = self._last_edge is None or (at - self._last_edge).total_seconds() >= self.hold
             self._last_edge = at
-            self._high = True
             if counted:
                 closed = self._advance(at)
                 self._onsets.append(at)
@@ -102,7 +101,7 @@ class Presence:
         """The sensor went low: the quiet time of the hold starts now."""
         with self._lock:
             self._last_edge = at or self.clock.now()
-            self._high = False
+            self.falls += 1
 
     def tick(self, now: datetime | None = None) -> None:
         """Feed trace sources up to ``now`` and close every finished bin (call it often)."""
@@ -212,6 +211,10 @@ class PirSource:
 
         self.sensor = MotionSensor(self.pin, pull_up=self.pull_up, queue_len=1,
                                    sample_rate=self.sample_rate, pin_factory=self.pin_factory)
+        # Reading the state waits for the first sample; gpiozero fires no callback for the
+        # state it starts in, so someone already in front of the sensor counts here.
+        if self.sensor.motion_detected:
+            presence.motion()
         self.sensor.when_motion = lambda: presence.motion()
         self.sensor.when_no_motion = lambda: presence.no_motion()
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
-from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt,
+from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       TypeAdapter, ValidationError, model_validator)
 
 from edge.errors import ProtocolError
@@ -27,6 +27,9 @@ DEVICE_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID)]
 Seq = Annotated[StrictInt, Field(ge=1)]
 Count = Annotated[StrictInt, Field(ge=0)]
+# A content version is text ("2024.08.1" for a pack, "7" for bundle 7); integers are accepted as text.
+Version = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+                    Field(min_length=1, max_length=64)]
 
 
 class _Message(BaseModel):
@@ -40,7 +43,7 @@ class ContentRef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1, max_length=128)
-    version: StrictInt = Field(ge=0)
+    version: Version
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
@@ -92,7 +95,7 @@ class Health(_Message):
     outbox_dropped: Count
     outbox_reset: str | None = Field(None, description="set when a corrupt outbox was moved aside: where it is kept")
     software_version: str
-    content_version: StrictInt | None = None
+    content_version: Version | None = None
     content_id: str | None = None
     cpu_temp_c: float | None = None
     throttled: StrictInt | None = Field(None, description="vcgencmd get_throttled bit field")
@@ -109,11 +112,12 @@ class State(_Message):
     since: AwareDatetime
     reason: Literal["connected", "lost", "shutdown"] = "connected"
     software_version: str | None = None
-    content_version: StrictInt | None = None
+    content_version: Version | None = None
 
 
 UPSTREAM: dict[str, type[_Message]] = {"play": Play, "traffic": Traffic, "health": Health, "state": State}
 SEQUENCED = ("play", "traffic", "health")
+DIRECT = ("snapshot", "cmd-result")     # device -> server, not events: sent now or never
 
 
 # --- topics ---------------------------------------------------------------------------------
@@ -127,7 +131,7 @@ class Topics:
         self.prefix = prefix
 
     def up(self, device: str, kind: str) -> str:
-        if kind not in UPSTREAM and kind != "snapshot" and kind != "cmd-result":
+        if kind not in UPSTREAM and kind not in DIRECT:
             raise ValueError(f"unknown upstream kind {kind!r}")
         return f"{self.prefix}/dev/{device}/{kind}"
 
@@ -217,7 +221,86 @@ def event_key(message: _Message) -> tuple[str, str, int] | None:
 
 
 # --- commands (down) ------------------------------------------------------------------------
-COMMAND_VERBS = ("play-now", "quota", "brightness", "content", "snapshot")
+class PlayNow(_Message):
+    """Play the promo now (counts toward the quota as ``manual``). Never retained."""
+
+    schema_: Literal["ihanoi.cmd.play-now/1"] = Field("ihanoi.cmd.play-now/1", alias="schema")
+    id: str = Field(min_length=1, max_length=64)
+    requested: AwareDatetime | None = None
+
+
+class QuotaOverride(_Message):
+    """Desired plays per open day (retained). Never below the district's or the unit's quota;
+    ``quota = null`` removes the override."""
+
+    schema_: Literal["ihanoi.cmd.quota/1"] = Field("ihanoi.cmd.quota/1", alias="schema")
+    quota: Annotated[StrictInt, Field(ge=1, le=200)] | None
+
+
+class Brightness(_Message):
+    """Panel brightness in percent while open (retained)."""
+
+    schema_: Literal["ihanoi.cmd.brightness/1"] = Field("ihanoi.cmd.brightness/1", alias="schema")
+    percent: Annotated[StrictInt, Field(ge=0, le=100)]
+
+
+class SnapshotRequest(_Message):
+    """Publish the frame on the board now as a PNG on ``dev/{device}/snapshot`` (retained)."""
+
+    schema_: Literal["ihanoi.cmd.snapshot/1"] = Field("ihanoi.cmd.snapshot/1", alias="schema")
+    id: str = Field(min_length=1, max_length=64)
+
+
+class CommandResult(_Message):
+    """The device's answer to a command, on ``dev/{device}/cmd-result``."""
+
+    schema_: Literal["ihanoi.cmd-result/1"] = Field("ihanoi.cmd-result/1", alias="schema")
+    device: DeviceId
+    command: str
+    id: str | None = None
+    ok: StrictBool
+    reason: str = ""
+    time: AwareDatetime
+
+
+COMMANDS: dict[str, type[_Message] | None] = {
+    "play-now": PlayNow, "quota": QuotaOverride, "brightness": Brightness, "snapshot": SnapshotRequest,
+    "content": None,   # validated by edge.updates (signed bundle announcements)
+}
+COMMAND_VERBS = tuple(COMMANDS)
+ONE_SHOT = frozenset({"play-now", "snapshot"})   # a retained copy of these is stale, never acted on
+
+
+def decode_command(topics: Topics, topic: str, payload: bytes) -> tuple[str, str, Any]:
+    """``cmd/{device}/{verb}`` or ``unit/{unit}/{verb}`` -> (scope, verb, message or dict).
+
+    ``scope`` is ``device`` or ``unit``; ProtocolError (reason ``bad-command``, ``bad-json``,
+    ``invalid``...) when the command is unknown or malformed.
+    """
+    for scope, head in (("device", f"{topics.prefix}/cmd/"), ("unit", f"{topics.prefix}/unit/")):
+        if topic.startswith(head):
+            parts = topic[len(head):].split("/")
+            break
+    else:
+        raise ProtocolError("bad-topic", f"{topic!r} is not a command topic")
+    if len(parts) != 2 or parts[1] not in COMMANDS:
+        raise ProtocolError("bad-command", f"unknown command topic {topic!r}; verbs: {', '.join(COMMAND_VERBS)}")
+    verb = parts[1]
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError("oversize", f"{len(payload)} bytes, the limit is {MAX_PAYLOAD}")
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("bad-json", str(exc)) from None
+    model = COMMANDS[verb]
+    if model is None:
+        if not isinstance(data, dict):
+            raise ProtocolError("invalid", f"a {verb} command is a JSON object")
+        return scope, verb, data
+    try:
+        return scope, verb, model.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError("invalid", _first_error(exc)) from None
 
 
 def parse_datetime(value: str) -> datetime:

@@ -62,6 +62,7 @@ class TrafficModel:
             raise ValueError(f"bin_seconds={bin_seconds} must divide a day (86400 s)")
         if not 0 < decay <= 1:
             raise ValueError(f"decay={decay} must be in (0, 1]")
+        self.hours = hours
         self.bin_seconds = bin_seconds
         self.decay = decay
         self.rows = np.stack([prior_row(hours, w, bin_seconds, prior_level) for w in range(7)])
@@ -86,7 +87,7 @@ class TrafficModel:
         last = self.last_day[w]
         if last is not None and day <= last:
             return  # already learned (a replayed day must not count twice)
-        weeks = 1.0 if last is None else max(1.0, (day - last).days / 7)
+        weeks = 0.0 if last is None else max(1.0, (day - last).days / 7)
         old = self.weights[w] * self.decay ** weeks
         known = ~np.isnan(counts)
         row = self.rows[w]

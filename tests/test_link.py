@@ -3,7 +3,6 @@ to the broker, the network or the agent process."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.clock import CAMPAIGN_TZ, RealClock
+from edge.clock import CAMPAIGN_TZ
 from edge.config import BrokerSettings
 from edge.link import Link
 from edge.outbox import Outbox

@@ -18,6 +18,7 @@ import queue
 import signal
 import threading
 import time
+from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -34,6 +35,9 @@ from broker.store import Store
 log = logging.getLogger("broker.collector")
 
 SHARED_KINDS = ("play", "traffic", "health")
+# "Last seen" is written at most this often per device: during a backlog drain every batch
+# holds most devices, and an upsert per device per batch would double the database's work.
+SEEN_RESOLUTION = timedelta(seconds=30)
 
 
 class Collector:
@@ -47,6 +51,8 @@ class Collector:
         self.topics = protocol.Topics(config.collector.topic_prefix)
         self._queue: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._abandon = threading.Event()
+        self._seen_written: dict[str, datetime] = {}
         self._connected = threading.Event()
         self._generation = 0
         self._logged_reasons: set[str] = set()
@@ -85,9 +91,11 @@ class Collector:
         log.info("connected to %s:%s as %s (session %s)", self.config.broker.host, self.config.broker.port,
                  self.config.collector.client_id, "resumed" if flags.session_present else "new")
         self._connected.set()
+        self.metrics.connected.set(1)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._connected.clear()
+        self.metrics.connected.set(0)
         if not self._stop.is_set():
             log.warning("lost the broker (%s); reconnecting", reason_code)
 
@@ -116,10 +124,16 @@ class Collector:
         return self._connected.wait(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Commit and acknowledge what has arrived, then leave (the session stays on the broker)."""
+        """Commit and acknowledge what has arrived, then leave (the session stays on the broker).
+
+        What is not committed within ``timeout`` is left unacknowledged: the broker keeps it
+        for the next start."""
         self._stop.set()
         if self._writer:
             self._writer.join(timeout)
+            if self._writer.is_alive():
+                self._abandon.set()
+                self._writer.join(30)
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
@@ -161,7 +175,7 @@ class Collector:
         return batch
 
     def _write_loop(self) -> None:
-        while True:
+        while not self._abandon.is_set():
             batch = self._take_batch()
             if batch:
                 if not self._commit(batch):
@@ -172,13 +186,16 @@ class Collector:
 
     def _commit(self, batch: list[Incoming]) -> bool:
         """Commit one batch, retrying while the database is away; then acknowledge it."""
-        prepared = prepare(batch, self.topics, self.registry, self.clock.now(), self._logged_reasons)
+        now = self.clock.now()
+        prepared = prepare(batch, self.topics, self.registry, now, self._logged_reasons)
+        seen = [row for device, row in prepared.seen.items()
+                if now - self._seen_written.get(device, datetime.min.replace(tzinfo=now.tzinfo)) >= SEEN_RESOLUTION]
         delay = 0.5
         while True:
             started = time.perf_counter()
             try:
                 result = self.store.write_batch(prepared.events, prepared.quarantined,
-                                                list(prepared.seen.values()),
+                                                seen,
                                                 list(prepared.health_states.values()),
                                                 list(prepared.states.values()))
                 break
@@ -190,6 +207,8 @@ class Collector:
                     return False
                 delay = min(delay * 2, 10.0)
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        for row in seen:
+            self._seen_written[row["device"]] = now
         self.metrics.batch_size.observe(len(batch))
         generation = self._generation
         for item in batch:

@@ -22,6 +22,7 @@ class CollectorMetrics:
         self.batch_size = Histogram("ihanoi_collector_batch_messages", "messages per committed batch",
                                     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=r)
         self.pending = Gauge("ihanoi_collector_pending", "messages received, not yet committed", registry=r)
+        self.connected = Gauge("ihanoi_collector_connected", "1 while connected to the broker", registry=r)
         self.commit_failures = Counter("ihanoi_collector_commit_failures", "batches that failed to commit (retried)",
                                        registry=r)
         self._server = None

@@ -38,9 +38,10 @@ class CompiledPack:
         self.fps: int = meta["fps"]
         self.sources = [np.load(self.path / name, mmap_mode="r") for name in meta["sources"]]
         w = self.width
+        plain = [np.asarray(src) for src in self.sources]  # plain ndarray views: cheaper to slice and copy
         self.frames: list[np.ndarray] = [
             src[i] if src.ndim == 4 else src[:, i:i + w]
-            for src, i in ((self.sources[s], i) for s, i in meta["timeline"])
+            for src, i in ((plain[s], i) for s, i in meta["timeline"])
         ]
         self.durations = np.asarray(meta["durations"], dtype=np.float64)
         self.items = [ItemSpan(**span) for span in meta["items"]]

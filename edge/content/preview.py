@@ -34,7 +34,9 @@ def write_gif(compiled, path: Path | str, scale: int = 4, max_fps: float = 25.0)
             continue
         images.append(Image.fromarray(upscale(frame, scale)))
         durations.append(float(seconds))
-    ms = [max(20, round(d * 1000)) for d in durations]
+    # GIF counts in 10 ms steps: round the running total, not each frame, so no time is lost.
+    ends = np.round(np.cumsum(durations) * 100).astype(int)
+    ms = [max(20, 10 * int(c)) for c in np.diff(ends, prepend=0)]
     images[0].save(path, save_all=True, append_images=images[1:], duration=ms, loop=0, optimize=False)
     return len(images)
 

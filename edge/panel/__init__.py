@@ -26,7 +26,9 @@ OUTPUTS = {
 ENV = "IHANOI_PANEL"
 
 
-def open_panel(output: str, profile: PanelProfile, data_dir: Path | str | None = None, **opts) -> Panel:
+def open_panel(output: str, profile: PanelProfile, data_dir: Path | str | None = None,
+               brightness: int | None = None, **opts) -> Panel:
+    """The panel output ``output`` (or ``$IHANOI_PANEL``) for ``profile``; ``opts`` go to the output."""
     name = os.environ.get(ENV) or output
     if name not in OUTPUTS:
         raise PanelError(f"unknown panel output {name!r}"
@@ -36,7 +38,10 @@ def open_panel(output: str, profile: PanelProfile, data_dir: Path | str | None =
     cls = getattr(importlib.import_module(module_name), class_name)
     if name == "emulator":
         opts["data_dir"] = Path(data_dir) if data_dir is not None else Path.cwd()
-    return cls(profile, **opts)
+    panel = cls(profile, **opts)
+    if brightness is not None:
+        panel.set_brightness(brightness)
+    return panel
 
 
 __all__ = ["open_panel", "Panel", "PanelError", "OUTPUTS", "ENV"]

@@ -3,6 +3,7 @@
 A panel shows whole RGB frames, (height, width, 3) uint8, exactly as compiled. ``show``
 copies the frame into a buffer the output owns (no allocation), then hands that buffer to
 the output's ``_present``; ``snapshot`` returns a copy of what is on the board now.
+Brightness is 0..100 %: outputs dim in hardware where they can; 0 always means dark.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ class Panel:
         self.height = height
         self.brightness = brightness
         self._frame = np.zeros((height, width, 3), np.uint8)
+        self._black = np.zeros_like(self._frame)
+        self._shape = self._frame.shape
         self.frames_shown = 0
 
     def show(self, frame: np.ndarray) -> None:
-        if frame.shape != self._frame.shape:
+        if frame.shape != self._shape:
             raise PanelError(f"frame is {frame.shape[1]}x{frame.shape[0]} but the {self.output} panel is "
                              f"{self.width}x{self.height}: compile the pack for this panel's profile")
         np.copyto(self._frame, frame)
-        self._present(self._frame)
+        self._present(self._frame if self.brightness else self._black)
         self.frames_shown += 1
 
     def _present(self, frame: np.ndarray) -> None:
@@ -40,14 +43,18 @@ class Panel:
     def set_brightness(self, percent: int) -> None:
         if not 0 <= percent <= 100:
             raise PanelError(f"brightness {percent} is not allowed: use 0..100 percent")
+        was = self.brightness
         self.brightness = int(percent)
         self._set_brightness(self.brightness)
+        if not was or not percent:  # 0 % is a dark board whatever the output can dim to
+            self._present(self._frame if percent else self._black)
 
     def _set_brightness(self, percent: int) -> None:
         pass
 
     def snapshot(self) -> np.ndarray:
-        return self._frame.copy()
+        """The frame on the board now (black while the brightness is 0)."""
+        return self._frame.copy() if self.brightness else self._black.copy()
 
     def clear(self) -> None:
         self.show(np.zeros_like(self._frame))

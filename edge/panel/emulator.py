@@ -104,5 +104,6 @@ class EmulatorPanel(Panel):
 
     def _set_brightness(self, percent: int) -> None:
         self._canvas.brightness = percent
-        self._present(self._frame)
+        if percent:
+            self._present(self._frame)
 

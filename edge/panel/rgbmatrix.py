@@ -74,9 +74,11 @@ class RGBMatrixPanel(Panel):
         self._canvas = self._matrix.SwapOnVSync(self._canvas)
 
     def _set_brightness(self, percent: int) -> None:
-        self._matrix.brightness = percent
-        self._canvas.brightness = percent
-        self._present(self._frame)
+        level = max(1, percent)  # the library's range is 1..100; 0 is handled as a black frame
+        self._matrix.brightness = level
+        self._canvas.brightness = level
+        if percent:
+            self._present(self._frame)
 
     def close(self) -> None:
         self._matrix.Clear()

@@ -11,7 +11,8 @@
     size = "rest"
     item = { kind = "text", text = "Tải ứng dụng iHanoi!", speed = 24 }
 
-Zones loop until the layout ends. Frames are composed once at compile time on a common
+Zones loop until the layout ends. A ``rest`` zone left with no room (a square zone on a
+square board) is left out. Frames are composed once at compile time on a common
 tick (the shortest frame time of any zone) and runs of identical frames are merged, so a
 still QR beside scrolling text stores one frame per text step and nothing more.
 """
@@ -84,11 +85,14 @@ def compile(item: LayoutItem, width: int, height: int, ctx: Context) -> Clip:
     row = item.direction == "row"
     length, cross = (width, height) if row else (height, width)
     lengths = split([z.size for z in item.zones], length, cross)
-    if sum(lengths) != length or min(lengths) < 1:
+    rest_only = [z.size == "rest" for z in item.zones]
+    if sum(lengths) != length or any(n < 1 for n, rest in zip(lengths, rest_only) if not rest) or not any(lengths):
         raise ctx.fail(f"zones take {sum(lengths)} of {length} pixels ({lengths}); make them add up, "
                        f"e.g. give one zone size = \"rest\"")
     clips, boxes, pos = [], [], 0
     for n, (zone, size) in enumerate(zip(item.zones, lengths)):
+        if size < 1:
+            continue  # a "rest" zone with no room left (a square zone on a square board)
         zw, zh = (size, height) if row else (width, size)
         sub = Context(ctx.manifest, f"{ctx.label}.zones[{n}] ({zone.item.kind})", ctx.fps, ctx.progress)
         clips.append(compile_item(zone.item, zw, zh, sub))

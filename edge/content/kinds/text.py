@@ -4,6 +4,7 @@
     kind = "text"
     text = "Công dân Thủ đô số: tải ứng dụng iHanoi!"
     font = "auto"         # auto (largest that fits the zone) | fixed-10x20 | fixed-9x18 | fixed-9x15 | ...
+    scale = 1             # whole-pixel enlargement (2 on a 64-pixel-high board doubles every glyph pixel)
     color = "#ffd200"
     speed = 32            # pixels per second, right to left
     scroll = "auto"       # auto (only when wider than the zone) | always | never
@@ -31,6 +32,7 @@ class TextItem(ItemBase):
     kind: Literal["text"]
     text: str = Field(min_length=1)
     font: str = "auto"
+    scale: int = Field(1, ge=1, le=8)
     color: Color = (255, 255, 255)
     speed: float = Field(32.0, ge=0, le=1000)
     scroll: Literal["auto", "always", "never"] = "auto"
@@ -39,12 +41,16 @@ class TextItem(ItemBase):
 
 def glyphs(item: TextItem, height: int, ctx: Context) -> np.ndarray:
     try:
-        font = fonts.choose(item.font, height)
-        if font.height > height:
-            raise fonts.FontError(f"font {font.name} is {font.height} px high but the zone is {height} px")
-        return fonts.render_mask(item.text, font)
+        font = fonts.choose(item.font, height // item.scale)
+        if font.height * item.scale > height:
+            raise fonts.FontError(f"font {font.name} at scale {item.scale} is {font.height * item.scale} px high "
+                                  f"but the zone is {height} px")
+        mask = fonts.render_mask(item.text, font)
     except fonts.FontError as exc:
         raise ctx.fail(str(exc)) from None
+    if item.scale > 1:
+        mask = mask.repeat(item.scale, axis=0).repeat(item.scale, axis=1)
+    return mask
 
 
 def paint(mask: np.ndarray, width: int, height: int, x: int, item: TextItem) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""The per-unit compliance report: pure aggregation (compliance, peaks) and its renderings."""

@@ -1,0 +1,215 @@
+"""Per-unit, per-day compliance and the district summary (pure: data in, data out).
+
+A play counts toward a device's quota when it is of the campaign's content, completed, and
+started within the unit's opening hours on an open day of the campaign (local time of the
+campaign's zone). Closed days (weekends, public holidays, days off), days outside the
+campaign and days still to come are not counted against anyone. A unit complies on a day
+when every one of its devices reached the quota; the directive's own measure is the average
+number of plays per device and open day over the period.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from edge.calendar import Calendar
+from broker.registry import KIND_LABELS_VI
+from broker.report.peaks import PeakModel
+
+
+@dataclass(frozen=True)
+class PlayRow:
+    device: str
+    start: datetime
+    content_id: str
+    completed: bool
+    audience: int
+    clock_synced: bool = True
+
+
+@dataclass
+class UnitDay:
+    day: date
+    unit: str
+    name: str
+    kind: str
+    devices: list[str]
+    quota: int
+    plays: int                       # counted plays, all devices
+    plays_by_device: dict[str, int]
+    compliant: bool | None           # None: the day is still in progress
+    below_quota: list[str]
+    peak_share: float | None         # None: no traffic learned for this weekday yet
+    audience: int
+    silent: list[str]                # devices that sent nothing dated this day
+
+
+@dataclass
+class UnitSummary:
+    unit: str
+    name: str
+    kind: str
+    devices: int
+    quota: int
+    open_days: int
+    compliant_days: int
+    plays: int
+    average_per_device_day: float | None
+    meets_average: bool | None
+    compliant_every_day: bool | None
+
+
+@dataclass
+class DeviceNote:
+    device: str
+    unit: str
+    state: str                       # online | offline | never seen
+    last_seen: datetime | None
+    content_version: int | None
+    software_version: str | None
+    outbox_depth: int | None
+    clock_synced: bool | None
+    problems: list[str]
+
+
+@dataclass
+class DistrictSummary:
+    first: date
+    last: date
+    campaign_first: date
+    campaign_last: date
+    district_quota: int
+    units: int
+    units_compliant_every_day: int
+    units_meeting_average: int
+    unit_days: int
+    unit_days_compliant: int
+    average_per_device_day: float | None
+    plays: int
+    closed_days_skipped: int
+
+
+@dataclass
+class Report:
+    generated_at: datetime
+    days: list[UnitDay]
+    units: list[UnitSummary]
+    district: DistrictSummary
+    devices: list[DeviceNote]
+    quarantine: dict[str, int] = field(default_factory=dict)
+
+
+def calendar_of(registry, unit) -> Calendar:
+    c = registry.campaign
+    return Calendar(hours=registry.hours_of(unit), days_off=registry.days_off_of(unit),
+                    first_day=c.first_day, last_day=c.last_day)
+
+
+def device_notes(registry, states: dict[str, dict], now: datetime, offline_after: timedelta,
+                 latest_content: int | None) -> list[DeviceNote]:
+    notes = []
+    for unit, device in registry.devices():
+        s = states.get(device.id) or {}
+        last_seen = s.get("last_seen")
+        problems = []
+        if last_seen is None:
+            state = "never seen"
+            problems.append("chưa từng gửi dữ liệu")
+        elif s.get("state") == "offline" or now - last_seen > offline_after:
+            state = "offline"
+            problems.append(f"mất kết nối từ {last_seen.astimezone(now.tzinfo):%d/%m/%Y %H:%M}")
+        else:
+            state = "online"
+        if s.get("clock_synced") is False:
+            problems.append("đồng hồ chưa đồng bộ")
+        if s.get("outbox_depth"):
+            problems.append(f"{s['outbox_depth']} sự kiện chờ gửi")
+        if latest_content is not None and s.get("content_version") is not None and s["content_version"] < latest_content:
+            problems.append(f"nội dung phiên bản {s['content_version']} (mới nhất: {latest_content})")
+        notes.append(DeviceNote(device.id, unit.id, state, last_seen, s.get("content_version"),
+                                s.get("software_version"), s.get("outbox_depth"), s.get("clock_synced"), problems))
+    return notes
+
+
+def build_report(registry, first: date, last: date, plays: list[PlayRow], active: set[tuple[str, date]],
+                 peaks: PeakModel, states: dict[str, dict], now: datetime,
+                 offline_after: timedelta = timedelta(minutes=3), quarantine: dict[str, int] | None = None) -> Report:
+    campaign = registry.campaign
+    tz = campaign.tz
+    today = now.astimezone(tz).date()
+    content = campaign.content_id
+
+    # Count each play once, on its local day, for its device.
+    counted: dict[tuple[str, date], int] = Counter()
+    in_peak: dict[tuple[str, date], int] = Counter()
+    audience: dict[tuple[str, date], int] = Counter()
+    unit_of = {d.id: u for u, d in registry.devices()}
+    for p in plays:
+        unit = unit_of.get(p.device)
+        if unit is None or p.content_id != content or not p.completed:
+            continue
+        local = p.start.astimezone(tz)
+        if not registry.hours_of(unit).contains(local):
+            continue
+        key = (p.device, local.date())
+        counted[key] += 1
+        audience[key] += p.audience
+        if peaks.is_peak(unit.id, local):
+            in_peak[key] += 1
+
+    days: list[UnitDay] = []
+    units: list[UnitSummary] = []
+    closed_skipped = 0
+    totals = {"plays": 0, "device_days": 0, "unit_days": 0, "unit_days_ok": 0, "ok_every_day": 0, "ok_avg": 0}
+    for unit in registry.units:
+        cal = calendar_of(registry, unit)
+        quota = registry.quota_of(unit)
+        devices = [d.id for d in unit.devices]
+        open_days = compliant_days = unit_plays = 0
+        day = first
+        while day <= last:
+            if day > today or not campaign.contains(day):
+                day += timedelta(days=1)
+                continue
+            if not cal.is_open(day):
+                closed_skipped += 1
+                day += timedelta(days=1)
+                continue
+            by_device = {d: counted.get((d, day), 0) for d in devices}
+            total = sum(by_device.values())
+            below = [d for d, n in by_device.items() if n < quota]
+            in_progress = day == today
+            compliant = None if in_progress else (bool(devices) and not below)
+            peak_share = None
+            if peaks.known(unit.id, day.weekday()) and total:
+                peak_share = sum(in_peak.get((d, day), 0) for d in devices) / total
+            days.append(UnitDay(day, unit.id, unit.name, KIND_LABELS_VI[unit.kind], devices, quota, total, by_device,
+                                compliant, below, peak_share, sum(audience.get((d, day), 0) for d in devices),
+                                [d for d in devices if (d, day) not in active]))
+            if not in_progress:
+                open_days += 1
+                compliant_days += bool(compliant)
+                unit_plays += total
+            day += timedelta(days=1)
+        device_days = open_days * len(devices)
+        average = unit_plays / device_days if device_days else None
+        meets = None if average is None else average >= quota
+        every = None if not open_days else compliant_days == open_days
+        units.append(UnitSummary(unit.id, unit.name, KIND_LABELS_VI[unit.kind], len(devices), quota, open_days,
+                                 compliant_days, unit_plays, average, meets, every))
+        totals["plays"] += unit_plays
+        totals["device_days"] += device_days
+        totals["unit_days"] += open_days
+        totals["unit_days_ok"] += compliant_days
+        totals["ok_every_day"] += bool(every)
+        totals["ok_avg"] += bool(meets)
+
+    district = DistrictSummary(
+        first, last, campaign.first_day, campaign.last_day, campaign.district_quota, len(registry.units),
+        totals["ok_every_day"], totals["ok_avg"], totals["unit_days"], totals["unit_days_ok"],
+        totals["plays"] / totals["device_days"] if totals["device_days"] else None, totals["plays"], closed_skipped)
+    versions = [s.get("content_version") for s in states.values() if s.get("content_version") is not None]
+    notes = device_notes(registry, states, now, offline_after, max(versions) if versions else None)
+    return Report(now, days, units, district, notes, dict(quarantine or {}))

@@ -1,0 +1,228 @@
+"""The report as a text table, CSV, JSON or an xlsx workbook (Vietnamese headers).
+
+CSV is written with a byte-order mark so that spreadsheet programs read the diacritics as
+UTF-8; the workbook keeps dates as dates, counts as numbers and compliance as booleans.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+
+from broker.report.compliance import Report
+
+FORMATS = ("table", "csv", "json", "xlsx")
+
+DAY_COLUMNS = [  # (header, key, kind)
+    ("Ngày", "day", "date"),
+    ("Mã đơn vị", "unit", "text"),
+    ("Đơn vị", "name", "text"),
+    ("Loại", "kind", "text"),
+    ("Số thiết bị", "n_devices", "int"),
+    ("Lượt phát trong giờ làm việc", "plays", "int"),
+    ("Định mức/thiết bị/ngày", "quota", "int"),
+    ("Đạt", "compliant", "bool"),
+    ("Thiết bị chưa đạt", "below_quota", "list"),
+    ("Tỷ lệ phát vào giờ cao điểm", "peak_share", "pct"),
+    ("Lượt người xem", "audience", "int"),
+    ("Thiết bị không gửi dữ liệu", "silent", "list"),
+]
+UNIT_COLUMNS = [
+    ("Mã đơn vị", "unit", "text"),
+    ("Đơn vị", "name", "text"),
+    ("Loại", "kind", "text"),
+    ("Số thiết bị", "devices", "int"),
+    ("Định mức/thiết bị/ngày", "quota", "int"),
+    ("Số ngày làm việc", "open_days", "int"),
+    ("Số ngày đạt", "compliant_days", "int"),
+    ("Tổng lượt phát", "plays", "int"),
+    ("Bình quân lượt phát/thiết bị/ngày", "average_per_device_day", "float"),
+    ("Đạt bình quân", "meets_average", "bool"),
+    ("Đạt mọi ngày", "compliant_every_day", "bool"),
+]
+DEVICE_COLUMNS = [
+    ("Thiết bị", "device", "text"),
+    ("Mã đơn vị", "unit", "text"),
+    ("Trạng thái", "state", "text"),
+    ("Lần cuối nhận dữ liệu", "last_seen", "datetime"),
+    ("Phiên bản nội dung", "content_version", "int"),
+    ("Sự kiện chờ gửi", "outbox_depth", "int"),
+    ("Đồng hồ đồng bộ", "clock_synced", "bool"),
+    ("Ghi chú", "problems", "list"),
+]
+STATE_VI = {"online": "đang hoạt động", "offline": "mất kết nối", "never seen": "chưa kết nối"}
+
+
+def day_rows(report: Report) -> list[dict]:
+    return [{**asdict(d), "n_devices": len(d.devices)} for d in report.days]
+
+
+def unit_rows(report: Report) -> list[dict]:
+    return [asdict(u) for u in report.units]
+
+
+def device_rows(notes, tz) -> list[dict]:
+    rows = []
+    for n in notes:
+        row = asdict(n)
+        row["state"] = STATE_VI.get(n.state, n.state)
+        row["last_seen"] = n.last_seen.astimezone(tz) if n.last_seen else None
+        rows.append(row)
+    return rows
+
+
+def district_rows(report: Report) -> list[tuple[str, object]]:
+    d = report.district
+    return [
+        ("Kỳ báo cáo", f"{d.first:%d/%m/%Y} – {d.last:%d/%m/%Y}"),
+        ("Thời gian chiến dịch", f"{d.campaign_first:%d/%m/%Y} – {d.campaign_last:%d/%m/%Y}"),
+        ("Định mức của quận (lượt/ngày)", d.district_quota),
+        ("Số đơn vị", d.units),
+        ("Đơn vị đạt mọi ngày", d.units_compliant_every_day),
+        ("Đơn vị đạt bình quân", d.units_meeting_average),
+        ("Đơn vị-ngày làm việc", d.unit_days),
+        ("Đơn vị-ngày đạt", d.unit_days_compliant),
+        ("Tổng lượt phát được tính", d.plays),
+        ("Bình quân lượt phát/thiết bị/ngày (toàn quận)", d.average_per_device_day),
+        ("Ngày nghỉ không tính (cuối tuần, lễ, nghỉ)", d.closed_days_skipped),
+    ]
+
+
+def _text(value, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "date":
+        return f"{value:%d/%m/%Y}"
+    if kind == "datetime":
+        return f"{value:%d/%m/%Y %H:%M}"
+    if kind == "bool":
+        return "có" if value else "không"
+    if kind == "pct":
+        return f"{value:.0%}"
+    if kind == "float":
+        return f"{value:.1f}"
+    if kind == "list":
+        return ", ".join(value) if value else ""
+    return str(value)
+
+
+def grid(columns, rows) -> str:
+    cells = [[h for h, _, _ in columns]] + [[_text(r[k], kind) for _, k, kind in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def footnotes(report: Report) -> list[str]:
+    notes = [f"{n.device} ({n.unit}): {'; '.join(n.problems)}" for n in report.devices if n.problems]
+    if report.quarantine:
+        notes.append("Tin nhắn bị cách ly (không tính): " +
+                     ", ".join(f"{reason}: {n}" for reason, n in sorted(report.quarantine.items())))
+    return notes
+
+
+def render_table(report: Report) -> str:
+    day_cols = [c for c in DAY_COLUMNS if c[1] not in ("unit", "kind")]
+    parts = ["BÁO CÁO PHÁT VIDEO iHANOI THEO ĐƠN VỊ", "", grid(day_cols, day_rows(report)), "",
+             "Theo đơn vị", grid(UNIT_COLUMNS, unit_rows(report)), "", "Toàn quận"]
+    parts += [f"  {k}: {_text(v, 'float' if isinstance(v, float) else 'text')}" for k, v in district_rows(report)]
+    notes = footnotes(report)
+    if notes:
+        parts += ["", "Ghi chú"] + [f"  {i}. {n}" for i, n in enumerate(notes, 1)]
+    return "\n".join(parts) + "\n"
+
+
+def render_csv(report: Report) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([h for h, _, _ in DAY_COLUMNS])
+    for r in day_rows(report):
+        writer.writerow([r[k].isoformat() if kind == "date" else
+                         ("" if r[k] is None else (";".join(r[k]) if kind == "list" else
+                                                   (int(r[k]) if kind == "bool" else
+                                                    (round(r[k], 4) if kind == "pct" else r[k]))))
+                         for _, k, kind in DAY_COLUMNS])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def _json_default(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def render_json(report: Report) -> bytes:
+    data = {"generated_at": report.generated_at, "district": asdict(report.district),
+            "units": unit_rows(report), "days": [asdict(d) for d in report.days],
+            "devices": [asdict(n) for n in report.devices], "quarantine": report.quarantine,
+            "footnotes": footnotes(report)}
+    return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8")
+
+
+def render_xlsx(report: Report, path: Path) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    tz = report.generated_at.tzinfo
+
+    def sheet(ws, columns, rows):
+        ws.append([h for h, _, _ in columns])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for r in rows:
+            values = []
+            for _, k, kind in columns:
+                v = r[k]
+                if kind == "list":
+                    v = ", ".join(v) if v else None
+                elif kind == "datetime" and v is not None:
+                    v = v.astimezone(tz).replace(tzinfo=None)  # spreadsheets have no zones
+                values.append(v)
+            ws.append(values)
+        for i, (header, _, kind) in enumerate(columns, 1):
+            letter = get_column_letter(i)
+            fmt = {"date": "dd/mm/yyyy", "datetime": "dd/mm/yyyy hh:mm", "pct": "0%", "float": "0.0",
+                   "int": "0"}.get(kind)
+            if fmt:
+                for cell in ws[letter][1:]:
+                    cell.number_format = fmt
+            ws.column_dimensions[letter].width = max(10, min(45, len(header) + 2))
+        ws.freeze_panes = "A2"
+        ws.auto_filter.ref = ws.dimensions
+
+    ws = wb.active
+    ws.title = "Theo ngày"
+    sheet(ws, DAY_COLUMNS, day_rows(report))
+    sheet(wb.create_sheet("Theo đơn vị"), UNIT_COLUMNS, unit_rows(report))
+    ws = wb.create_sheet("Toàn quận")
+    for k, v in district_rows(report):
+        ws.append([k, v])
+    ws.column_dimensions["A"].width = 50
+    ws.column_dimensions["B"].width = 25
+    sheet(wb.create_sheet("Thiết bị"), DEVICE_COLUMNS, device_rows(report.devices, tz))
+    ws = wb.create_sheet("Ghi chú")
+    for n in footnotes(report) or ["Không có ghi chú."]:
+        ws.append([n])
+    ws.column_dimensions["A"].width = 100
+    wb.save(path)
+
+
+def write(report: Report, fmt: str, out: Path | None) -> bytes | None:
+    """Render ``report``; to ``out`` when given (xlsx needs a file), else return the bytes."""
+    if fmt == "xlsx":
+        if out is None:
+            raise ValueError("--format xlsx needs --out FILE.xlsx")
+        render_xlsx(report, out)
+        return None
+    data = {"table": lambda r: render_table(r).encode("utf-8"), "csv": render_csv, "json": render_json}[fmt](report)
+    if out is not None:
+        out.write_bytes(data)
+        return None
+    return data

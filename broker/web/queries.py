@@ -1,0 +1,134 @@
+"""What the pages ask the store, on top of the report's own code (one definition of compliance).
+
+Compliance, the district summary and each device's online/offline state come from
+``broker.report`` exactly as ``ihanoi-broker report`` computes them; this module only
+narrows the registry (a kind of unit), and adds what the report does not carry: traffic and
+plays by hour of day for a chart, CPU temperature from the latest heartbeat, and snapshots.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, select
+
+from broker.registry import Registry
+from broker.report.build import device_states, report_from_store
+from broker.report.compliance import DeviceNote, Report, device_notes
+from broker.store import Store
+from broker.store import schema
+
+
+def narrowed(registry: Registry, kind: str | None = None, unit: str | None = None) -> Registry:
+    """The same registry with only the units of one kind (or one unit): the report of a part."""
+    if not kind and not unit:
+        return registry
+    units = tuple(u for u in registry.units if (not kind or u.kind == kind) and (not unit or u.id == unit))
+    return Registry(campaign=registry.campaign, hours=registry.hours, units=units)
+
+
+def compliance(store: Store, registry: Registry, first: date, last: date, now: datetime,
+               offline_after: timedelta, kind: str | None = None, unit: str | None = None) -> Report:
+    return report_from_store(store, narrowed(registry, kind, unit), first, last, now, offline_after)
+
+
+def campaign_to_date(registry: Registry, now: datetime) -> tuple[date, date]:
+    """First day of the campaign to today (or to its last day once it is over)."""
+    c = registry.campaign
+    today = now.astimezone(c.tz).date()
+    last = min(max(today, c.first_day), c.last_day)
+    return c.first_day, last
+
+
+# --- fleet ------------------------------------------------------------------------------------
+@dataclass
+class FleetRow:
+    note: DeviceNote
+    unit_name: str
+    location: str
+    software_version: str | None
+    cpu_temp_c: float | None
+    throttled: int | None
+    last_health: datetime | None
+    silent_for_s: float | None
+    has_snapshot: bool
+
+    @property
+    def offline(self) -> bool:
+        return self.note.state != "online"
+
+
+def latest_health(store: Store) -> dict[str, dict]:
+    """Per device, its newest heartbeat's temperature and throttling bits."""
+    h = schema.health
+    newest = select(h.c.device, func.max(h.c.time).label("time")).group_by(h.c.device).subquery()
+    q = select(h.c.device, h.c.time, h.c.cpu_temp_c, h.c.throttled).join(
+        newest, and_(h.c.device == newest.c.device, h.c.time == newest.c.time))
+    with store.engine.connect() as conn:
+        return {r.device: dict(r._mapping) for r in conn.execute(q)}
+
+
+def fleet(store: Store, registry: Registry, now: datetime, offline_after: timedelta,
+          snapshots=None) -> list[FleetRow]:
+    states = device_states(store)
+    versions = [s["content_version"] for s in states.values() if s.get("content_version") is not None]
+    notes = device_notes(registry, states, now, offline_after, max(versions) if versions else None)
+    health = latest_health(store)
+    where = {d.id: (u, d) for u, d in registry.devices()}
+    rows = []
+    for note in notes:
+        unit, device = where[note.device]
+        h = health.get(note.device, {})
+        rows.append(FleetRow(
+            note, unit.name, device.location, states.get(note.device, {}).get("software_version"),
+            h.get("cpu_temp_c"), h.get("throttled"), h.get("time"),
+            (now - note.last_seen).total_seconds() if note.last_seen else None,
+            bool(snapshots and snapshots.exists(note.device))))
+    return rows
+
+
+# --- a unit's hours of day ----------------------------------------------------------------------
+@dataclass
+class HourProfile:
+    hours: list[int]
+    onsets_per_day: list[float]
+    plays_per_day: list[float]
+    days: int
+    plays: int
+
+
+def hour_profile(store: Store, registry: Registry, report: Report, unit_id: str) -> HourProfile:
+    """Average traffic and counted plays per hour of day over the unit's open days in ``report``.
+
+    Plays are counted by the report's rule (campaign content, completed, within opening
+    hours), so the bars add up to the report's plays for the same days.
+    """
+    unit = registry.unit(unit_id)
+    open_days = sorted({d.day for d in report.days if d.unit == unit_id})
+    tz = registry.campaign.tz
+    hours_of = registry.hours_of(unit)
+    open_hours = sorted({h for wd in range(7) for s, e in hours_of.intervals(wd)
+                         for h in range(s.hour, e.hour + (1 if e.minute else 0))})
+    onsets: Counter[int] = Counter()
+    plays: Counter[int] = Counter()
+    if open_days:
+        first, last = open_days[0], open_days[-1]
+        t = schema.traffic
+        q = (select(t.c.day, t.c.minute, func.sum(t.c.onsets).label("onsets"))
+             .where(t.c.unit == unit_id, t.c.day.between(first, last)).group_by(t.c.day, t.c.minute))
+        wanted = set(open_days)
+        with store.engine.connect() as conn:
+            for r in conn.execute(q):
+                if r.day in wanted:
+                    onsets[r.minute // 60] += int(r.onsets or 0)
+        devices = {d.id for d in unit.devices}
+        for p in store.plays(first, last, registry.campaign.content_id):
+            local = p.start.astimezone(tz)
+            if p.device in devices and p.completed and local.date() in wanted and hours_of.contains(local):
+                plays[local.hour] += 1
+    hours = sorted(set(open_hours) | set(onsets) | set(plays)) or list(range(7, 18))
+    n = max(len(open_days), 1)
+    return HourProfile(hours, [onsets[h] / n for h in hours], [plays[h] / n for h in hours],
+                       len(open_days), sum(plays.values()))

@@ -1,0 +1,281 @@
+"""``ihanoi-content``: the technician's tool for signed content bundles.
+
+    ihanoi-content keygen --out keys/tech-2024            # tech-2024.key (0600) + tech-2024.pub
+    ihanoi-content build PACK --key K.key --version 7 --unit p-bach-dang --panel p4-128x32 --out B.tar
+    ihanoi-content verify B.tar --trusted K.pub --unit p-bach-dang --device bach-dang-01
+    ihanoi-content push B.tar --unit p-bach-dang --server https://content.example --token-file T \\
+                       --host broker.example --port 8883 --tls --username tech --password-file P
+    ihanoi-content serve --dir /var/lib/ihanoi/bundles --port 8780 --token-file T
+
+Exit status: 0 done, 1 refused (verify) or failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from edge.errors import SignageError
+from edge.updates import bundle as bundles
+from edge.updates.errors import BundleRefused, UpdateError
+from edge.updates.manifest import MANIFEST, ContentDesired, Targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ihanoi-content", description="Signed content bundles for the lobby boards.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    p = verbs.add_parser("keygen", help="make an Ed25519 key pair (private key stays with you)")
+    p.add_argument("--out", type=Path, required=True, help="path stem: writes STEM.key (0600) and STEM.pub")
+    p.add_argument("--force", action="store_true", help="replace existing key files")
+
+    p = verbs.add_parser("build", help="turn a content pack into a signed bundle")
+    p.add_argument("pack", type=Path)
+    p.add_argument("--key", type=Path, required=True, help="your private key (.key)")
+    p.add_argument("--version", type=int, required=True, help="bundle version: above every version already sent")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--all", action="store_true", help="for every unit")
+    who.add_argument("--unit", action="append", default=[], help="a unit id (repeatable)")
+    p.add_argument("--device", action="append", default=[], help="also for this device (repeatable)")
+    p.add_argument("--bundle", help="bundle id (default: the pack's id)")
+    p.add_argument("--panel", action="append", default=[], help="compile for this panel profile first (repeatable)")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = verbs.add_parser("verify", help="check a bundle exactly as a device would")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--trusted", type=Path, action="append", required=True, help="a public key the device trusts")
+    p.add_argument("--unit")
+    p.add_argument("--device")
+    p.add_argument("--installed-version", type=int, default=0, help="the device's highest installed version")
+    p.add_argument("--panel", help="also compile the pack for this panel profile")
+
+    p = verbs.add_parser("push", help="upload a bundle and announce it to a unit or a device (retained)")
+    p.add_argument("bundle", type=Path)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--unit")
+    where.add_argument("--device")
+    p.add_argument("--server", required=True, help="base URL of the bundle server the boards download from")
+    p.add_argument("--token-file", type=Path, help="upload over HTTP PUT with this token")
+    p.add_argument("--copy-to", type=Path, help="instead of uploading: copy into the server's bundle folder")
+    p.add_argument("--trusted", type=Path, action="append", default=[], help="check the signature first")
+    _broker_arguments(p)
+
+    p = verbs.add_parser("serve", help="serve a folder of bundles over HTTP (with resume) and take uploads")
+    p.add_argument("--dir", type=Path, required=True)
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8780)
+    p.add_argument("--token-file", type=Path, help="enables uploads with this bearer token")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        return {"keygen": keygen, "build": build, "verify": verify, "push": push, "serve": serve}[args.verb](args)
+    except BundleRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    except UpdateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1 if not isinstance(exc, ValueError) else 2
+    except SignageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _broker_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="localhost", help="MQTT broker")
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--username")
+    p.add_argument("--password-file", type=Path)
+    p.add_argument("--tls", action="store_true")
+    p.add_argument("--ca-file", type=Path)
+    p.add_argument("--topic-prefix", default="ihanoi/v1")
+
+
+# --- verbs ------------------------------------------------------------------------------------
+def keygen(args) -> int:
+    from edge.updates.keys import generate
+
+    private, public = args.out.with_suffix(".key"), args.out.with_suffix(".pub")
+    kid = generate(private, public, force=args.force)
+    print(f"key {kid}\n  private: {private} (keep it; never copy it to a device)\n  public:  {public} "
+          f"(content.trusted_keys on the devices)")
+    return 0
+
+
+def build(args) -> int:
+    from edge.clock import RealClock
+    from edge.updates.keys import TrustedKey, key_id, load_private
+
+    key = load_private(args.key)
+    if args.panel:
+        _compile(args.pack, args.panel)
+    targets = Targets(units="all" if args.all else args.unit, devices=args.device)
+    manifest = bundles.build(args.pack, args.out, key, args.version, targets, RealClock().now(), args.bundle)
+    public = TrustedKey(key_id(key.public_key()), key.public_key(), str(args.key))
+    with tempfile.TemporaryDirectory() as tmp:   # read back what was written, as a device will
+        bundles.open_bundle(args.out, Path(tmp) / "check", [public])
+    print(f"{args.out}: bundle {manifest.bundle} v{manifest.version} (pack {manifest.pack} {manifest.pack_version}), "
+          f"for {targets.describe()}, {len(manifest.files)} files, {manifest.size} bytes, key {manifest.key_id}\n"
+          f"sha256 {bundles.file_sha256(args.out)}")
+    return 0
+
+
+def verify(args) -> int:
+    from edge.updates.keys import load_trusted
+
+    trusted = load_trusted(args.trusted)
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp) / "staging"
+        manifest = bundles.open_bundle(args.bundle, staging, trusted, args.unit, args.device, args.installed_version)
+        if args.panel:
+            try:
+                _compile(staging / "pack", [args.panel])
+            except SignageError as exc:
+                raise BundleRefused("compile-failed", str(exc)) from None
+    print(f"ok: bundle {manifest.bundle} v{manifest.version} signed by {manifest.key_id}, "
+          f"for {manifest.targets.describe()}, {len(manifest.files)} files checked")
+    return 0
+
+
+def push(args) -> int:
+    manifest = _read_manifest(args.bundle)
+    if args.trusted:
+        from edge.updates.keys import load_trusted
+        with tempfile.TemporaryDirectory() as tmp:
+            bundles.open_bundle(args.bundle, Path(tmp) / "check", load_trusted(args.trusted))
+    if args.unit and not (manifest.targets.units == "all" or args.unit in manifest.targets.units):
+        print(f"error: bundle is for {manifest.targets.describe()}; unit {args.unit}'s devices would refuse it "
+              f"(wrong-target). Build it with --unit {args.unit}.", file=sys.stderr)
+        return 2
+    if args.device and not (manifest.targets.units == "all" or args.device in manifest.targets.devices):
+        print(f"note: bundle is for {manifest.targets.describe()}; device {args.device} installs it only if its "
+              f"unit is among them", file=sys.stderr)
+    name = f"{manifest.bundle}-v{manifest.version}.tar"
+    size = args.bundle.stat().st_size
+    sha256 = bundles.file_sha256(args.bundle)
+    if args.copy_to:
+        _copy(args.bundle, args.copy_to / name)
+    elif args.token_file:
+        _upload(args.bundle, f"{args.server.rstrip('/')}/bundles/{name}", args.token_file.read_text().strip(), sha256)
+    desired = ContentDesired(bundle=manifest.bundle, version=manifest.version, sha256=sha256, size=size,
+                             url=f"{args.server.rstrip('/')}/bundles/{name}")
+    topic = (f"{args.topic_prefix}/unit/{args.unit}/content" if args.unit
+             else f"{args.topic_prefix}/cmd/{args.device}/content")
+    _publish(args, topic, desired.to_bytes())
+    print(f"announced bundle {manifest.bundle} v{manifest.version} on {topic} (retained): devices that are "
+          f"offline install it when they come back")
+    return 0
+
+
+def serve(args) -> int:
+    from broker.bundles import serve as run
+
+    token = args.token_file.read_text().strip() if args.token_file else None
+    run(args.dir, args.host, args.port, token)
+    return 0
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _compile(pack: Path, panels: list[str]) -> None:
+    from edge.content import compile_pack
+    from edge.panel.profile import load_profile
+
+    with tempfile.TemporaryDirectory() as cache:
+        for name in panels:
+            compiled = compile_pack(pack, load_profile(name), cache)
+            print(f"compiled for {name}: {compiled!r}")
+
+
+def _read_manifest(path: Path):
+    try:
+        with tarfile.open(path, "r:") as tar:
+            body = tar.extractfile(MANIFEST).read()
+    except (tarfile.TarError, KeyError, OSError) as exc:
+        raise BundleRefused("bad-bundle", f"{path} is not a bundle ({exc})") from None
+    return bundles.parse_manifest(body)
+
+
+class Bar:
+    """One progress line on stderr: ``name  42% 1.3/3.1 MB``."""
+
+    def __init__(self, label: str, total: int):
+        self.label, self.total, self.shown = label, total, -1
+
+    def __call__(self, done: int) -> None:
+        percent = int(done * 100 / self.total) if self.total else 100
+        if percent != self.shown:
+            self.shown = percent
+            end = "\n" if done >= self.total else ""
+            print(f"\r{self.label} {percent:3d}% {done / 1e6:.1f}/{self.total / 1e6:.1f} MB", end=end,
+                  file=sys.stderr, flush=True)
+
+
+def _chunks(path: Path, bar: Bar, size: int = 1 << 16):
+    done = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(size):
+            done += len(chunk)
+            bar(done)
+            yield chunk
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.copy")
+    bar = Bar(f"copying {dest.name}", src.stat().st_size)
+    with open(tmp, "wb") as out:
+        for chunk in _chunks(src, bar):
+            out.write(chunk)
+    shutil.move(tmp, dest)
+
+
+def _upload(src: Path, url: str, token: str, sha256: str) -> None:
+    size = src.stat().st_size
+    request = urllib.request.Request(url, data=_chunks(src, Bar(f"uploading {src.name}", size)), method="PUT",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Length": str(size),
+                                              "Content-Type": "application/x-tar"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise UpdateError(f"upload to {url} refused: {exc.code} {exc.read().decode(errors='replace')}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise UpdateError(f"cannot upload to {url}: {getattr(exc, 'reason', exc)}") from None
+    if answer.get("sha256") != sha256:
+        raise UpdateError(f"the server stored {answer.get('size')} bytes that do not match the bundle; push again")
+
+
+def _publish(args, topic: str, payload: bytes) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if args.username:
+        client.username_pw_set(args.username, args.password_file.read_text().strip() if args.password_file else None)
+    if args.tls:
+        client.tls_set(ca_certs=str(args.ca_file) if args.ca_file else None)
+    try:
+        client.connect(args.host, args.port, keepalive=30)
+    except OSError as exc:
+        raise UpdateError(f"cannot reach the MQTT broker {args.host}:{args.port}: {exc}") from None
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1, retain=True)
+        info.wait_for_publish(15)
+        if not info.is_published():
+            raise UpdateError(f"the broker {args.host}:{args.port} did not acknowledge the announcement on {topic}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

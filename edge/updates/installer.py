@@ -1,0 +1,257 @@
+"""The device side of content updates: fetch, check, compile, switch, keep the previous, roll back.
+
+    installer = Installer(data_dir, device, unit, trusted_keys, compile_fn, clock, fallback=pack)
+    installer.current_pack()      # what to play: the installed pack, else the configured one
+    installer.handle(desired)     # a ContentDesired from the content command -> Result
+    installer.status()            # content_version, content_id, details.update for health/state
+
+Steps of one install, each crash-safe (see ``store``): download -> verify (signature, target,
+version, hashes, in ``staging/``) -> compile (for this panel) -> stage (rename to
+``bundles/<v>``) -> switch-previous -> switch-current -> load (the new pack must load, else
+the switch is undone) -> commit (``state.json``: installed and highest version) -> cleanup.
+On start ``recover`` finishes or undoes whatever a power cut interrupted: ``current`` is
+re-checked (signature and every hash); a switch that was not committed is loaded again and
+committed or rolled back. The highest version ever installed is kept on disk, so neither a
+restart nor a replayed older bundle can bring old content back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from edge.clock import Clock, RealClock
+from edge.updates.bundle import check_folder, file_sha256, open_bundle
+from edge.updates.errors import BundleRefused, DownloadError
+from edge.updates.fetch import download, progress_logger
+from edge.updates.keys import TrustedKey, load_trusted
+from edge.updates.manifest import PACK_DIR, BundleManifest, ContentDesired
+from edge.updates.store import ContentStore
+
+log = logging.getLogger(__name__)
+
+STEPS = ("download", "verify", "compile", "stage", "switch-previous", "switch-current", "load", "commit", "cleanup")
+REMEMBERED_REFUSALS = 20
+
+
+@dataclass(frozen=True)
+class Result:
+    """``state``: ``installed``, ``refused`` (with ``reason``) or ``failed`` (download; tried again later)."""
+
+    state: str
+    version: int | None
+    bundle: str | None
+    at: str
+    reason: str | None = None
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _as_result(data: dict) -> Result:
+    return Result(**{"version": None, "bundle": None, **data})
+
+
+class Installer:
+    def __init__(self, data_dir: Path | str, device: str, unit: str, trusted_keys: Iterable,
+                 compile_fn: Callable[[Path], Any], clock: Clock | None = None,
+                 load_fn: Callable[[Path], Any] | None = None, fallback: Path | None = None,
+                 on_step: Callable[[str, int], None] | None = None, ca_file: Path | None = None):
+        self.store = ContentStore(data_dir)
+        self.device, self.unit = device, unit
+        keys = list(trusted_keys)
+        self.trusted: tuple[TrustedKey, ...] = (tuple(keys) if all(isinstance(k, TrustedKey) for k in keys)
+                                                else load_trusted(keys))
+        self.compile_fn = compile_fn
+        self.load_fn = load_fn or compile_fn
+        self.clock = clock or RealClock()
+        self.fallback = fallback
+        self.on_step = on_step or (lambda step, version: None)
+        self.ca_file = ca_file
+        self._lock = threading.RLock()
+        self._state: dict[str, Any] = {}
+        self._current: tuple[Path, BundleManifest] | None = None
+        self.recover()
+
+    # --- what the agent asks --------------------------------------------------------------------
+    def current_pack(self) -> Path | None:
+        """The pack folder to play: the installed bundle's, else ``fallback`` (the configured pack)."""
+        current = self._current
+        return current[0] / PACK_DIR if current else self.fallback
+
+    @property
+    def installed_version(self) -> int | None:
+        return self._state.get("installed")
+
+    @property
+    def highest_version(self) -> int:
+        return int(self._state.get("highest", 0))
+
+    def status(self) -> dict[str, Any]:
+        state = self._state
+        details: dict[str, Any] = {}
+        if state.get("last"):
+            details["update"] = dict(state["last"])
+        return {"content_version": state.get("installed"), "content_id": state.get("bundle"), "details": details}
+
+    # --- installing -----------------------------------------------------------------------------
+    def handle(self, desired: ContentDesired, progress=None) -> Result:
+        """Bring the device to ``desired``: nothing to do, installed, refused, or failed (retry later)."""
+        with self._lock:
+            state = self._state
+            if state.get("installed") == desired.version and state.get("bundle_sha256") == desired.sha256:
+                last = state.get("last") or {}
+                if last.get("state") == "installed" and last.get("version") == desired.version:
+                    return _as_result(last)
+                return self._result("installed", desired.version, desired.bundle)
+            for old in state.get("refused", []):
+                if old["sha256"] == desired.sha256:
+                    return _as_result(old["result"])
+            if desired.version <= self.highest_version:
+                return self._refuse(BundleRefused("not-newer", f"announced version {desired.version} is not above "
+                                                               f"{self.highest_version}, the highest installed here"),
+                                    desired.sha256, desired.version, desired.bundle)
+            self.on_step("download", desired.version)
+            log.info("downloading bundle %s v%d (%d bytes) from %s", desired.bundle, desired.version, desired.size,
+                     desired.url)
+            try:
+                path = download(desired.url, self.store.downloads, desired.sha256, desired.size,
+                                progress or progress_logger(f"bundle {desired.bundle} v{desired.version}"),
+                                ca_file=self.ca_file)
+            except DownloadError as exc:
+                log.warning("%s", exc)
+                result = self._result("failed", desired.version, desired.bundle, "download", str(exc))
+                self._remember(result)
+                return result
+            return self.install_file(path, desired.sha256)
+
+    def install_file(self, path: Path | str, sha256: str | None = None) -> Result:
+        """Check and install one bundle file that is already on this device."""
+        with self._lock:
+            sha256 = sha256 or file_sha256(Path(path))
+            staged = self.store.staging / "bundle"
+            manifest: BundleManifest | None = None
+            try:
+                self.on_step("verify", 0)
+                manifest = open_bundle(path, staged, self.trusted, self.unit, self.device, self.highest_version)
+                version = manifest.version
+                self.on_step("compile", version)
+                try:
+                    self.compile_fn(staged / PACK_DIR)
+                except Exception as exc:   # any failure of the compiler means "does not play here"
+                    raise BundleRefused("compile-failed", str(exc)) from None
+                self._remember_pending(version, sha256)
+                self.on_step("stage", version)
+                folder = self.store.promote(staged, version)
+                old = self._current[0] if self._current else None
+                self.on_step("switch-previous", version)
+                if old is not None:
+                    self.store.point("previous", old)
+                self.on_step("switch-current", version)
+                self.store.point("current", folder)
+                self.on_step("load", version)
+                self._load_or_roll_back(folder, manifest, old)
+            except BundleRefused as exc:
+                self.store.clear_staging()
+                Path(path).unlink(missing_ok=True)
+                return self._refuse(exc, sha256, manifest.version if manifest else None,
+                                    manifest.bundle if manifest else None)
+            self.on_step("commit", version)
+            result = self._commit(folder, manifest, sha256)
+            self.on_step("cleanup", version)
+            self.store.prune()
+            return result
+
+    def _load_or_roll_back(self, folder: Path, manifest: BundleManifest, old: Path | None) -> None:
+        try:
+            self.load_fn(folder / PACK_DIR)
+        except Exception as exc:
+            log.error("bundle %s v%d does not load after the switch (%s); rolling back", manifest.bundle,
+                      manifest.version, exc)
+            if old is not None:
+                self.store.point("current", old)
+            else:
+                (self.store.root / "current").unlink(missing_ok=True)
+            raise BundleRefused("load-failed", str(exc)) from None
+
+    def _commit(self, folder: Path, manifest: BundleManifest, sha256: str) -> Result:
+        result = self._result("installed", manifest.version, manifest.bundle)
+        state = dict(self._state, installed=manifest.version, bundle=manifest.bundle, bundle_sha256=sha256,
+                     highest=max(self.highest_version, manifest.version), last=result.as_dict())
+        state.pop("pending", None)
+        self.store.write_state(state)
+        self._state = state
+        self._current = (folder, manifest)
+        log.info("installed bundle %s v%d (pack %s %s)", manifest.bundle, manifest.version, manifest.pack,
+                 manifest.pack_version)
+        return result
+
+    def _refuse(self, exc: BundleRefused, sha256: str, version: int | None, bundle: str | None) -> Result:
+        result = self._result("refused", version, bundle, exc.reason, exc.detail)
+        log.warning("refused bundle %s v%s: %s", bundle or "?", version if version is not None else "?", exc)
+        refused = [r for r in self._state.get("refused", []) if r["sha256"] != sha256]
+        refused.append({"sha256": sha256, "result": result.as_dict()})
+        self._remember(result, refused=refused[-REMEMBERED_REFUSALS:])
+        return result
+
+    def _remember_pending(self, version: int, sha256: str) -> None:
+        # Lets recovery commit (or refuse) an interrupted switch under the right bundle file.
+        state = dict(self._state, pending={"version": version, "sha256": sha256})
+        self.store.write_state(state)
+        self._state = state
+
+    def _remember(self, result: Result, **more) -> None:
+        state = dict(self._state, last=result.as_dict(), **more)
+        self.store.write_state(state)
+        self._state = state
+
+    def _result(self, state: str, version, bundle, reason=None, detail=None) -> Result:
+        return Result(state, version, bundle, self.clock.now().isoformat(), reason, detail)
+
+    # --- after a restart ------------------------------------------------------------------------
+    def _checked(self, name: str) -> tuple[Path, BundleManifest] | None:
+        folder = self.store.target(name)
+        if folder is None:
+            return None
+        try:
+            return folder, check_folder(folder, self.trusted)
+        except BundleRefused as exc:
+            log.error("the %s bundle %s cannot be used: %s", name, folder, exc)
+            return None
+
+    def recover(self) -> None:
+        """Finish or undo an install that a power cut interrupted; pick what to play."""
+        with self._lock:
+            store = self.store
+            store.clear_staging()
+            state = store.read_state()
+            if state is None:
+                log.error("%s is unreadable; rebuilding it from the bundles on disk", store.root / "state.json")
+                state = {"highest": max((int(p.name) for p in store.bundles.iterdir() if p.name.isdigit()),
+                                        default=0)}
+            self._state = state
+            current, previous = self._checked("current"), self._checked("previous")
+            if current is None and previous is not None and store.target("current") is not None:
+                log.error("falling back to the previous bundle v%d", previous[1].version)
+                store.point("current", previous[0])
+                current = previous
+            if current is not None and current[1].version != state.get("installed"):
+                # A switch that was not committed (or a lost state.json): load it, then commit or undo.
+                folder, manifest = current
+                pending = state.get("pending") or {}
+                sha256 = pending.get("sha256", "") if pending.get("version") == manifest.version else ""
+                old = previous[0] if previous and previous[0] != folder else None
+                log.warning("finishing the interrupted install of bundle %s v%d", manifest.bundle, manifest.version)
+                try:
+                    self._load_or_roll_back(folder, manifest, old)
+                except BundleRefused as exc:
+                    self._refuse(exc, sha256, manifest.version, manifest.bundle)
+                    current = self._checked("current")
+                else:
+                    self._commit(folder, manifest, sha256)
+            self._current = current
+            store.prune()

@@ -1,0 +1,46 @@
+"""Helpers for tests that run whole agents: device configs, traces and their data dirs."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import date
+from pathlib import Path
+
+from broker.registry import load_registry
+from edge.tracegen import generate_onsets, write_trace
+
+
+def device_config(folder: Path, device: str, port: int, *, output: str = "recorder", extra: str = "") -> Path:
+    """A device config for ``device`` (its unit from the registry) talking to 127.0.0.1:port."""
+    unit = load_registry().unit_of(device)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{device}.toml"
+    path.write_text(textwrap.dedent(f"""
+        device = "{device}"
+        unit = "{unit.id}"
+        data_dir = "{device}"
+
+        [broker]
+        host = "127.0.0.1"
+        port = {port}
+        reconnect_min_s = 1
+        reconnect_max_s = 2
+
+        [panel]
+        profile = "p4-128x32"
+        output = "{output}"
+        off_hours = "dim"
+
+        [pir]
+        pin = 5
+
+        [health]
+        interval_seconds = 600
+        """) + extra, encoding="utf-8")
+    return path
+
+
+def unit_trace(folder: Path, device: str, first: date, days: int, seed: int = 0) -> Path:
+    registry = load_registry()
+    hours = registry.hours_of(registry.unit_of(device))
+    return write_trace(folder / f"{device}.csv", generate_onsets(first, days, hours=hours, seed=seed))

@@ -1,0 +1,89 @@
+"""The whole proof-of-play path: events committed in the boards' outboxes, sent by their real
+links, collected and reported exactly once, while the broker and the collector restart."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from broker.collector import Collector
+from broker.report.build import report_from_store
+from broker.store import open_store
+from edge.clock import CAMPAIGN_TZ
+from edge.config import BrokerSettings
+from edge.link import Link
+from edge.outbox import Outbox
+from tests.postgres import db_url  # noqa: F401  (fixture)
+from tests.test_collector import DAY, NOW, SHA, broker, config_for, wait_until  # noqa: F401
+
+# device -> plays it makes on DAY (bach-khoa's quota is 12, the others' 10)
+PLAYS = {"hbt-bach-dang-01": 10, "hbt-bach-khoa-01": 12, "hbt-bach-mai-01": 10, "hbt-bach-mai-02": 7}
+
+
+def commit_plays(outbox: Outbox, first: int, last: int) -> None:
+    for i in range(first, last):
+        start = datetime.combine(DAY, datetime.min.time(), CAMPAIGN_TZ) + timedelta(hours=8, minutes=15 * i)
+        outbox.commit("play", content={"id": "ihanoi-promo", "version": 3, "sha256": SHA}, start=start,
+                      end=start + timedelta(seconds=45), completed=True, audience=i % 4, reason="peak")
+        outbox.commit("traffic", bin_start=start, bin_seconds=300, onsets=2 + i % 3)
+
+
+@pytest.mark.slow
+def test_plays_from_real_links_are_reported_exactly_once_through_restarts(broker, db_url, tmp_path, registry):
+    store = open_store(db_url)
+    config = config_for(broker, db_url, client_id="e2e-collector")
+    collector = Collector(config, registry, store).start()
+    assert collector.wait_connected()
+    settings = BrokerSettings(host=broker.host, port=broker.port, reconnect_min_s=0.5, reconnect_max_s=1)
+    outboxes = {d: Outbox(tmp_path / f"{d}.db", d) for d in PLAYS}
+    links = {d: Link(d, settings, outboxes[d], health_interval=3600, window=20).start() for d in PLAYS}
+    try:
+        thirds = {d: (n // 3, 2 * n // 3) for d, n in PLAYS.items()}
+        for d, ob in outboxes.items():
+            commit_plays(ob, 0, thirds[d][0])
+        time.sleep(0.3)
+        broker.restart()                                   # broker goes away mid-stream
+        for d, ob in outboxes.items():
+            commit_plays(ob, thirds[d][0], thirds[d][1])
+        time.sleep(0.3)
+        collector.stop()                                   # collector restarts; its session is kept
+        for d, ob in outboxes.items():
+            commit_plays(ob, thirds[d][1], PLAYS[d])
+        for link in links.values():
+            assert link.wait_drained(60), f"{link.device}: outbox still holds {link.outbox.depth()}"
+        broker.restart()                                   # while events wait for the collector
+        collector = Collector(config, registry, store).start()
+
+        total = sum(PLAYS.values())
+        try:
+            wait_until(lambda: store.count("play") >= total and store.count("traffic") >= total, 60,
+                       "every play and traffic event")
+        except AssertionError:
+            print("DEBUG", store.count("play"), store.count("traffic"), store.count("health"), collector.metrics.value("ihanoi_collector_connected"), {d: (o.depth(), o.stream) for d, o in outboxes.items()})
+            from sqlalchemy import select
+            from broker.store import schema
+            with store.engine.connect() as c:
+                print(c.execute(select(schema.plays.c.device, schema.plays.c.seq)).all())
+            print(broker.log()[-3000:])
+            raise
+        time.sleep(0.5)                                    # anything re-sent would now be in
+        assert store.count("play") == total
+        assert store.count("traffic") == total
+
+        report = report_from_store(store, registry, DAY, DAY, NOW)
+        row = {d.unit: d for d in report.days}
+        assert row["phuong-bach-dang"].plays == 10 and row["phuong-bach-dang"].compliant is True
+        assert row["phuong-bach-khoa"].plays == 12 and row["phuong-bach-khoa"].compliant is True
+        mai = row["phuong-bach-mai"]
+        assert mai.plays_by_device == {"hbt-bach-mai-01": 10, "hbt-bach-mai-02": 7}
+        assert mai.compliant is False and mai.below_quota == ["hbt-bach-mai-02"]
+        states = {s.device: s for s in store.device_states()}
+        assert states["hbt-bach-dang-01"].state == "online"
+        assert states["hbt-bach-dang-01"].software_version
+    finally:
+        for link in links.values():
+            link.stop(flush_timeout=0)
+        collector.stop()
+        store.close()

@@ -1,0 +1,239 @@
+"""The dashboard against a simulated district: its numbers are the report command's numbers,
+its pages are behind a login with roles, its exports and metrics say the same thing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+
+import pytest
+from openpyxl import load_workbook
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from broker import cli
+from broker.report.build import report_from_store
+from broker.store import open_store
+from broker.web import queries
+from tests.test_dashboard_support import (FIRST, LAST, NOW, PASSWORDS, csrf_of, district, log_in,  # noqa: F401
+                                          make_app, table_rows, users, vi_number)
+
+FULL_LAST = LAST - timedelta(days=1)   # the last complete day: "today" is still in progress
+
+
+@pytest.fixture(scope="module")
+def app(district, registry, users, tmp_path_factory):
+    return make_app(tmp_path_factory.mktemp("web"), district, registry, users)
+
+
+@pytest.fixture
+def viewer(app):
+    with TestClient(app) as client:
+        log_in(client, "vanhoa")
+        yield client
+
+
+def report_command(url: str, first: date, last: date, fmt: str, tmp_path) -> bytes:
+    out = tmp_path / f"report.{fmt}"
+    assert cli.main(["report", "--database", url, "--from", first.isoformat(), "--to", last.isoformat(),
+                     "--format", fmt, "--out", str(out)]) == 0
+    return out.read_bytes()
+
+
+# --- access -----------------------------------------------------------------------------------
+def test_every_page_asks_for_a_login_first(app):
+    with TestClient(app) as client:
+        for path in ("/compliance", "/units/phuong-bach-mai", "/fleet", "/compliance.csv", "/fleet.xlsx",
+                     "/snapshots/hbt-bach-mai-01.png"):
+            r = client.get(path, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
+
+
+def test_a_wrong_password_is_refused_in_vietnamese(app):
+    with TestClient(app) as client:
+        page = client.get("/login").text
+        r = client.post("/login", data={"username": "vanhoa", "password": "sai-mat-khau", "csrf": csrf_of(page)})
+        assert r.status_code == 401 and "Sai tên đăng nhập hoặc mật khẩu" in r.text
+        assert client.get("/compliance", follow_redirects=False).status_code == 303
+
+
+def test_a_form_without_the_session_token_is_refused(app):
+    with TestClient(app) as client:
+        client.get("/login")
+        r = client.post("/login", data={"username": "vanhoa", "password": PASSWORDS["vanhoa"], "csrf": "forged"})
+        assert r.status_code == 403
+
+
+def test_after_login_the_user_lands_where_they_were_going_and_never_off_site(app):
+    with TestClient(app) as client:
+        page = client.get("/login?next=/fleet").text
+        r = client.post("/login", data={"username": "vanhoa", "password": PASSWORDS["vanhoa"],
+                                        "csrf": csrf_of(page), "next": "//evil.example/x"}, follow_redirects=False)
+        assert r.headers["location"] == "/compliance"
+        assert client.get("/fleet").status_code == 200
+
+
+def test_logging_out_ends_the_session(viewer):
+    page = viewer.get("/compliance").text
+    assert viewer.post("/logout", data={"csrf": csrf_of(page)}, follow_redirects=False).status_code == 303
+    assert viewer.get("/compliance", follow_redirects=False).status_code == 303
+
+
+def test_a_viewer_cannot_reach_operator_routes(viewer):
+    page = viewer.get("/fleet").text
+    assert "Phát ngay" not in page
+    r = viewer.post("/devices/hbt-bach-mai-01/play-now", data={"csrf": csrf_of(page)}, follow_redirects=False)
+    assert r.status_code == 403 and "operator" in r.text
+
+
+def test_behind_a_reverse_proxy_the_proxys_user_header_decides(district, registry, users, tmp_path):
+    app = make_app(tmp_path, district, registry, users, auth="proxy")
+    with TestClient(app) as client:
+        assert client.get("/compliance", headers={"X-Remote-User": "vanhoa"}).status_code == 200
+        assert client.get("/compliance").status_code == 403
+        assert client.get("/compliance", headers={"X-Remote-User": "stranger"}).status_code == 403
+        r = client.post("/devices/hbt-bach-mai-01/play-now", data={"csrf": "x"},
+                        headers={"X-Remote-User": "vanhoa"})
+        assert r.status_code == 403
+
+
+# --- compliance: the report command's numbers ---------------------------------------------------
+def test_the_compliance_tables_show_the_report_commands_numbers(viewer, district, tmp_path):
+    expected = json.loads(report_command(district, FIRST, FULL_LAST, "json", tmp_path))
+    page = viewer.get(f"/compliance?from={FIRST:%d/%m/%Y}&to={FULL_LAST:%d/%m/%Y}").text
+
+    days = {(r["unit"], r["day"]): r for r in table_rows(page, "days")}
+    assert len(days) == len(expected["days"]) > 0
+    for d in expected["days"]:
+        row = days[(d["unit"], d["day"])]
+        assert row["plays"] == d["plays"]
+        assert row["audience"] == d["audience"]
+        assert row["peak_share"] == (None if d["peak_share"] is None else pytest.approx(d["peak_share"], abs=0.0051))
+        assert row["class"] == ("ok" if d["compliant"] else "behind")
+        assert ("Đạt" if d["compliant"] else "Chưa đạt") in row["text"]
+
+    units = {r["unit"]: r for r in table_rows(page, "units")}
+    for u in expected["units"]:
+        row = units[u["unit"]]
+        assert (row["plays"], row["compliant_days"]) == (u["plays"], u["compliant_days"])
+        assert row["average"] == (None if u["average_per_device_day"] is None
+                                  else pytest.approx(u["average_per_device_day"], abs=0.05))
+    # The simulated district has both kinds of unit, or this test would prove little.
+    assert {d["compliant"] for d in expected["days"]} == {True, False}
+
+
+def test_the_district_summary_covers_the_campaign_to_date(viewer, district, registry, tmp_path):
+    # "Today" is in progress and not yet counted, so the campaign to date is the report up to yesterday.
+    expected = json.loads(report_command(district, registry.campaign.first_day, FULL_LAST, "json", tmp_path))
+    page = viewer.get("/compliance").text
+    d = expected["district"]
+
+    def card(card_id):
+        return page.split(f'id="{card_id}">', 1)[1].split("<", 1)[0]
+
+    assert card("units-compliant") == f"{d['units_compliant_every_day']}/{d['units']}"
+    assert card("units-average") == f"{d['units_meeting_average']}/{d['units']}"
+    assert vi_number(card("district-plays")) == d["plays"] > 0
+    assert vi_number(card("district-average")) == pytest.approx(d["average_per_device_day"], abs=0.05)
+
+
+def test_the_kind_filter_keeps_only_units_of_that_kind(viewer, registry):
+    page = viewer.get(f"/compliance?kind=health&from={FIRST:%d/%m/%Y}&to={FULL_LAST:%d/%m/%Y}").text
+    shown = {r["unit"] for r in table_rows(page, "units")}
+    assert shown == {u.id for u in registry.units if u.kind == "health"}
+    assert {r["unit"] for r in table_rows(page, "days")} <= shown
+
+
+def test_a_bad_date_is_explained_not_a_crash(viewer):
+    r = viewer.get("/compliance?from=31/02/2024")
+    assert r.status_code == 400 and "dd/mm/yyyy" in r.text
+    r = viewer.get("/compliance?from=13/09/2024&to=09/09/2024")
+    assert r.status_code == 400 and "trước ngày bắt đầu" in r.text
+
+
+def test_unit_names_keep_their_diacritics(viewer):
+    page = viewer.get("/compliance").text
+    for name in ("UBND phường Bạch Đằng", "UBND phường Đồng Nhân", "UBND phường Bùi Thị Xuân"):
+        assert name in page
+
+
+# --- exports ----------------------------------------------------------------------------------
+def test_the_csv_export_is_the_report_commands_csv(viewer, district, tmp_path):
+    expected = report_command(district, FIRST, FULL_LAST, "csv", tmp_path)
+    r = viewer.get(f"/compliance.csv?from={FIRST:%d/%m/%Y}&to={FULL_LAST:%d/%m/%Y}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.content == expected
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Ngày", "Mã đơn vị", "Đơn vị"]
+
+
+def test_the_xlsx_export_holds_the_same_numbers(viewer, district, registry):
+    r = viewer.get(f"/compliance.xlsx?from={FIRST:%d/%m/%Y}&to={FULL_LAST:%d/%m/%Y}&kind=ward")
+    wb = load_workbook(io.BytesIO(r.content))
+    sheet = wb["Theo đơn vị"]
+    header = [c.value for c in sheet[1]]
+    got = {row[header.index("Mã đơn vị")]: row[header.index("Tổng lượt phát")]
+           for row in sheet.iter_rows(min_row=2, values_only=True)}
+    store = open_store(district)
+    report = report_from_store(store, registry, FIRST, FULL_LAST, NOW)
+    store.close()
+    assert got == {u.unit: u.plays for u in report.units if registry.unit(u.unit).kind == "ward"}
+
+
+def test_the_fleet_exports_list_every_board(viewer, registry):
+    rows = list(csv.DictReader(io.StringIO(viewer.get("/fleet.csv").content.decode("utf-8-sig"))))
+    assert [r["Thiết bị"] for r in rows] == [d.id for _, d in registry.devices()]
+    wb = load_workbook(io.BytesIO(viewer.get("/fleet.xlsx").content))
+    assert wb["Thiết bị"].max_row == len(rows) + 1
+
+
+# --- a unit's charts ----------------------------------------------------------------------------
+def test_a_units_hourly_chart_adds_up_to_the_reports_plays(viewer, district, registry, app):
+    web = app.state.web
+    for unit in ("phuong-bach-mai", "phuong-cau-den"):   # two boards; a board that plays before opening
+        report = queries.compliance(web.store, registry, FIRST, LAST, NOW, web.offline_after, unit=unit)
+        profile = queries.hour_profile(web.store, registry, report, unit)
+        assert profile.plays == sum(d.plays for d in report.days) > 0
+        assert profile.days == len(report.days)
+        # The plays sit on the crowd: the busiest hour of traffic is among the most played.
+        busiest = profile.hours[profile.onsets_per_day.index(max(profile.onsets_per_day))]
+        assert profile.plays_per_day[profile.hours.index(busiest)] >= sorted(profile.plays_per_day)[-3]
+    page = viewer.get("/units/phuong-bach-mai").text
+    assert page.count("<svg") == 2 and "định mức" in page and "UBND phường Bạch Mai" in page
+    assert viewer.get("/units/no-such-unit").status_code == 404
+
+
+# --- fleet ------------------------------------------------------------------------------------
+def test_the_fleet_page_highlights_silent_boards_and_shows_their_health(viewer, registry):
+    rows = {r["device"]: r for r in table_rows(viewer.get("/fleet").text, "fleet")}
+    assert set(rows) == {d.id for _, d in registry.devices()}
+    dark = [d for d, r in rows.items() if r["state"] == "offline"]
+    never = [d for d, r in rows.items() if r["state"] == "never seen"]
+    assert dark and never
+    for device in dark + never:
+        assert rows[device]["class"] == "offline"
+    assert "Mất kết nối" in rows[dark[0]]["text"] and "Chưa kết nối" in rows[never[0]]["text"]
+    online = [r for r in rows.values() if r["state"] == "online"]
+    assert online and all(r["class"] == "" and "Trực tuyến" in r["text"] for r in online)
+    texts = " ".join(r["text"] for r in online)
+    assert "78,5 °C" in texts and "Chưa đồng bộ" in texts and " 37 " in texts
+    only = table_rows(viewer.get("/fleet?offline=1").text, "fleet")
+    assert {r["device"] for r in only} == set(dark + never)
+
+
+def test_metrics_count_the_fleet_and_todays_plays(app, registry):
+    web = app.state.web
+    with TestClient(app) as client:
+        text = client.get("/metrics").text     # Prometheus scrapes without a login
+    metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    fleet = queries.fleet(web.store, registry, NOW, web.offline_after)
+    today = queries.compliance(web.store, registry, NOW.date(), NOW.date(), NOW, web.offline_after)
+    assert metrics[("ihanoi_devices", (("state", "online"),))] == sum(r.note.state == "online" for r in fleet) > 0
+    assert metrics[("ihanoi_devices", (("state", "never_seen"),))] == sum(r.note.state == "never seen" for r in fleet)
+    assert metrics[("ihanoi_plays_today", ())] == sum(d.plays for d in today.days) > 0
+    assert metrics[("ihanoi_units_behind_quota", ())] == sum(bool(d.below_quota) for d in today.days) > 0
+    assert metrics[("ihanoi_device_cpu_temperature_celsius",
+                    (("device", "hbt-cau-den-01"), ("unit", "phuong-cau-den")))] == 78.5

@@ -1,0 +1,305 @@
+"""The planner's rules as properties over random histories, hours, quotas and gaps, the exact
+optimiser against brute force, and the online planner's live, catch-up and manual plays."""
+
+import bisect
+import itertools
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from edge.calendar import Calendar
+from edge.clock import CAMPAIGN_TZ
+from edge.hours import OpeningHours
+from edge.planner import (Planner, PlanRules, actual_audience, best_starts, even_schedule, hindsight_best,
+                          midnight, plan_day)
+from edge.traffic import TrafficModel
+
+WEEKDAYS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
+CAMPAIGN = dict(first_day=date(2024, 8, 19), last_day=date(2024, 10, 10))
+WEDNESDAY = date(2024, 9, 4)
+
+
+def rules_for(hours=WEEKDAYS, **kw):
+    return PlanRules(calendar=Calendar(hours, **CAMPAIGN), **kw)
+
+
+def at(day, hh, mm=0, ss=0):
+    return datetime.combine(day, time(hh, mm, ss), CAMPAIGN_TZ)
+
+
+# --- the optimiser ----------------------------------------------------------------------------
+def brute_force(values, allowed, k, gap):
+    slots = [i for i in range(len(values)) if allowed[i]]
+    best = (-1.0, 0)
+    for n in range(min(k, len(slots)), 0, -1):
+        for combo in itertools.combinations(slots, n):
+            if all(b - a >= gap for a, b in zip(combo, combo[1:])):
+                best = max(best, (sum(values[i] for i in combo), n), key=lambda x: (x[1], x[0]))
+        if best[1] == n:
+            return best
+    return (0.0, 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.integers(0, 20), min_size=1, max_size=12),
+       mask=st.lists(st.booleans(), min_size=12, max_size=12),
+       k=st.integers(1, 4), gap=st.integers(1, 4))
+def test_best_starts_is_exact(values, mask, k, gap):
+    allowed = np.array(mask[:len(values)])
+    chosen = best_starts(np.array(values, float), allowed, k, gap)
+    assert all(allowed[i] for i in chosen)
+    assert all(b - a >= gap for a, b in zip(chosen, chosen[1:]))
+    total, count = brute_force(values, allowed, k, gap)
+    assert len(chosen) == count                      # as many plays as fit, up to k
+    assert sum(values[i] for i in chosen) == total   # and the best such schedule
+
+
+# --- rules as properties ----------------------------------------------------------------------
+def _interval(start_h, length_h):
+    end = min(start_h * 60 + length_h * 60, 23 * 60 + 59)
+    return f"{start_h:02d}:00-{end // 60:02d}:{end % 60:02d}"
+
+
+hours_strategy = st.builds(
+    lambda s1, l1, gap_h, l2: OpeningHours(wed=(_interval(s1, l1),) + ((_interval(s1 + l1 + gap_h, l2),) if l2 else ())),
+    st.integers(6, 9), st.integers(1, 5), st.integers(1, 2), st.integers(0, 4))
+
+
+def random_model(hours, seed, weeks):
+    rng = np.random.default_rng(seed)
+    model = TrafficModel(hours)
+    for w in range(weeks):
+        level = rng.gamma(2.0, 2.0, 288) * rng.uniform(0.2, 3)
+        model.observe_day(WEDNESDAY - timedelta(days=7 * (w + 1)), rng.poisson(level))
+    return model
+
+
+def fits(rules, day, after=None):
+    """How many starts the hours can hold (earliest-first packing), from ``after`` on."""
+    n, last = 0, None
+    for s, e in rules.hours.windows(day, CAMPAIGN_TZ):
+        s = max(s, after) if after else s
+        t = s if last is None else max(s, last + rules.min_gap)
+        while t + timedelta(seconds=rules.play_seconds) <= e:
+            n, last = n + 1, t
+            t = t + rules.min_gap
+            t = t if t.second == 0 else t.replace(second=0) + timedelta(minutes=1)
+    return n
+
+
+def check_schedule(starts, rules, day):
+    windows = rules.hours.windows(day, CAMPAIGN_TZ)
+    for s in starts:
+        assert any(a <= s and s + timedelta(seconds=rules.play_seconds) <= b for a, b in windows), s
+    for a, b in zip(starts, starts[1:]):
+        assert b - a >= rules.min_gap
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hours=hours_strategy, quota=st.integers(1, 25), gap=st.integers(5, 60),
+       play=st.floats(20, 90), seed=st.integers(0, 10_000), weeks=st.integers(0, 4))
+def test_plan_day_keeps_every_rule(hours, quota, gap, play, seed, weeks):
+    rules = rules_for(hours, quota=quota, min_gap=timedelta(minutes=gap), play_seconds=play)
+    model = random_model(hours, seed, weeks)
+    plan = plan_day(WEDNESDAY, model, rules)
+    starts = [p.start for p in plan]
+    assert starts == sorted(starts)
+    check_schedule(starts, rules, WEDNESDAY)
+    assert len(plan) == min(quota, fits(rules, WEDNESDAY))
+    assert all(p.reason == "peak" for p in plan)
+    # Hindsight is the optimum on the day's real onsets: nothing beats it, the plan included.
+    rng = np.random.default_rng(seed + 1)
+    onsets = sorted(midnight(WEDNESDAY) + timedelta(seconds=float(s)) for s in rng.uniform(6 * 3600, 20 * 3600, 300))
+    best = hindsight_best(WEDNESDAY, onsets, rules)
+    check_schedule([s for s, _ in best], rules, WEDNESDAY)
+    assert len(best) == len(plan)
+    secs = np.array([(t - midnight(WEDNESDAY)).total_seconds() for t in onsets])
+    score = lambda ss: actual_audience(secs, np.array([(s - midnight(WEDNESDAY)).total_seconds() for s in ss]), play).sum()
+    assert sum(a for _, a in best) >= score(starts)
+    assert sum(a for _, a in best) >= score(even_schedule(WEDNESDAY, rules)[:len(best)]) or gap * quota > 60 * 9
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hours=hours_strategy, quota=st.integers(1, 20), gap=st.integers(5, 45), seed=st.integers(0, 10_000),
+       down_from=st.integers(6 * 60, 14 * 60), down_for=st.integers(0, 180))
+def test_the_online_planner_keeps_every_rule_and_meets_the_quota(hours, quota, gap, seed, down_from, down_for):
+    rules = rules_for(hours, quota=quota, min_gap=timedelta(minutes=gap))
+    model = random_model(hours, seed, 2)
+    planner = Planner(rules, model)
+    rng = np.random.default_rng(seed)
+    onsets = sorted(midnight(WEDNESDAY) + timedelta(seconds=float(s)) for s in rng.uniform(0, 86_400, 600))
+    down = (midnight(WEDNESDAY) + timedelta(minutes=down_from), midnight(WEDNESDAY) + timedelta(minutes=down_from + down_for))
+    plays, now = [], at(WEDNESDAY, 5)
+    while now < at(WEDNESDAY, 21):
+        if not (down[0] <= now < down[1]):
+            recent = onsets[bisect.bisect_left(onsets, now - planner.lookback):bisect.bisect_right(onsets, now)]
+            play = planner.next_play(now, recent)
+            if play:
+                assert play.start == now and play.reason in ("peak", "live", "catch-up")
+                planner.record_play(now, now + timedelta(seconds=rules.play_seconds), play.reason)
+                plays.append(now)
+        now += timedelta(minutes=1)
+    check_schedule(plays, rules, WEDNESDAY)
+    assert len(plays) <= quota
+    if fits(rules, WEDNESDAY, after=down[1] + timedelta(minutes=1)) >= quota:
+        assert len(plays) == quota                # whatever happened before, the time left was enough
+
+
+# --- the online planner's behaviour ------------------------------------------------------------
+def learned_model(weeks=3):
+    """A lobby that is busiest at 9:00-10:00 on Wednesdays, quieter as the day goes on."""
+    model = TrafficModel(WEEKDAYS)
+    hour = (np.arange(288) + 0.5) / 12
+    row = np.where((hour >= 8) & (hour < 12), 2.0 + 6.0 * np.exp(-0.5 * ((hour - 9.5) / 0.5) ** 2) - 0.2 * (hour - 8), 0.0)
+    row += np.where((hour >= 13.5) & (hour < 17), 1.5 - 0.2 * (hour - 13.5), 0.0)
+    for w in range(weeks):
+        model.observe_day(WEDNESDAY - timedelta(days=7 * (w + 1)), row)
+    return model
+
+
+def recent(onsets, now, planner):
+    return onsets[bisect.bisect_left(onsets, now - planner.lookback):bisect.bisect_right(onsets, now)]
+
+
+def run_day(planner, onsets, day=WEDNESDAY, down=None, manual=(), start=None, end=None):
+    plays, now = [], start or at(day, 7, 0)
+    manual = list(manual)
+    while now < (end or at(day, 18, 0)):
+        if down and down[0] <= now < down[1]:
+            now += timedelta(minutes=1)
+            continue
+        if manual and manual[0] <= now:
+            manual.pop(0)
+            planner.record_play(now, now + timedelta(seconds=45), "manual")
+            plays.append((now, "manual"))
+        else:
+            play = planner.next_play(now, recent(onsets, now, planner))
+            if play:
+                planner.record_play(play.start, play.start + timedelta(seconds=45), play.reason)
+                plays.append((play.start, play.reason))
+        now += timedelta(minutes=1)
+    return plays
+
+
+def steady_onsets(day, per_bin):
+    out = []
+    for b, n in enumerate(per_bin):
+        k = int(round(n))
+        out += [midnight(day) + timedelta(seconds=b * 300 + (i + 0.5) * 300 / k) for i in range(k)]
+    return out
+
+
+def test_plays_land_in_the_learned_peak():
+    model = learned_model()
+    onsets = steady_onsets(WEDNESDAY, model.expected(WEDNESDAY))
+    plays = run_day(Planner(rules_for(), model), onsets)
+    assert len(plays) == 10
+    in_peak = [t for t, _ in plays if at(WEDNESDAY, 8, 55) <= t <= at(WEDNESDAY, 10, 5)]
+    assert len(in_peak) >= 4                      # as many as the 15-minute gap allows around that hour
+    assert {r for _, r in plays} == {"peak"}      # the day went as learned: nothing live, nothing missed
+
+
+def test_an_unusually_busy_lobby_brings_a_play_forward_as_live():
+    model = learned_model()
+    rules = rules_for(quota=5)                    # few enough plays that the plan keeps them for the peak
+    usual = run_day(Planner(rules, model), steady_onsets(WEDNESDAY, model.expected(WEDNESDAY)))
+    assert all(at(WEDNESDAY, 8, 50) <= t <= at(WEDNESDAY, 10, 15) for t, _ in usual)
+    per_bin = model.expected(WEDNESDAY)
+    per_bin[96:102] = 12                          # a crowd at 8:00-8:30, never seen before
+    plays = run_day(Planner(rules, model), steady_onsets(WEDNESDAY, per_bin))
+    crowd = [(t, r) for t, r in plays if t <= at(WEDNESDAY, 8, 35)]
+    assert len(crowd) >= 1 and all(r == "live" for _, r in crowd)
+    assert len(plays) == 5
+
+
+def test_plays_missed_while_the_agent_was_down_are_caught_up():
+    model = learned_model()
+    onsets = steady_onsets(WEDNESDAY, model.expected(WEDNESDAY))
+    planner = Planner(rules_for(), model)
+    before = run_day(planner, onsets, end=at(WEDNESDAY, 9))
+    intended = [t for t in planner.upcoming() if at(WEDNESDAY, 9) <= t < at(WEDNESDAY, 11)]
+    assert len(intended) >= 3                     # the peak plays the agent is about to miss
+    after = run_day(planner, onsets, start=at(WEDNESDAY, 11))
+    assert len(before) + len(after) == 10
+    reasons = [r for _, r in after]
+    assert reasons[:len(intended)] == ["catch-up"] * len(intended)
+    assert "catch-up" not in reasons[len(intended):]
+
+
+def test_a_restart_mid_morning_catches_up_what_the_previous_run_did_not_play():
+    model = learned_model()
+    onsets = steady_onsets(WEDNESDAY, model.expected(WEDNESDAY))
+    planner = Planner(rules_for(), model)
+    planner.record_play(at(WEDNESDAY, 8, 30), at(WEDNESDAY, 8, 30, 45), "peak")   # restored from the outbox
+    plays = []
+    now = at(WEDNESDAY, 10, 30)
+    while now < at(WEDNESDAY, 18):
+        play = planner.next_play(now, recent(onsets, now, planner))
+        if play:
+            planner.record_play(play.start, play.start + timedelta(seconds=45), play.reason)
+            plays.append(play.reason)
+        now += timedelta(minutes=1)
+    assert len(plays) == 9 and "catch-up" in plays
+
+
+def test_a_play_that_could_not_be_made_is_caught_up_later():
+    model = learned_model()
+    onsets = steady_onsets(WEDNESDAY, model.expected(WEDNESDAY))
+    planner = Planner(rules_for(), model)
+    plays, refused, now = [], 0, at(WEDNESDAY, 7)
+    while now < at(WEDNESDAY, 18):
+        play = planner.next_play(now, recent(onsets, now, planner))
+        if play and at(WEDNESDAY, 9) <= now < at(WEDNESDAY, 10, 30):
+            refused += 1                          # content updating: the player cannot play now
+        elif play:
+            planner.record_play(play.start, play.start + timedelta(seconds=45), play.reason)
+            plays.append(play.reason)
+        now += timedelta(minutes=1)
+    assert refused > 0 and len(plays) == 10 and "catch-up" in plays
+
+
+def test_a_manual_play_counts_toward_the_quota():
+    model = learned_model()
+    onsets = steady_onsets(WEDNESDAY, model.expected(WEDNESDAY))
+    plays = run_day(Planner(rules_for(), model), onsets, manual=[at(WEDNESDAY, 9, 7)])
+    assert len(plays) == 10 and [r for _, r in plays].count("manual") == 1
+    manual_at = at(WEDNESDAY, 9, 7)
+    assert all(t - manual_at >= timedelta(minutes=15) for t, r in plays if t > manual_at)
+
+
+def test_a_higher_quota_is_met():
+    model = learned_model()
+    plays = run_day(Planner(rules_for(quota=14), model), steady_onsets(WEDNESDAY, model.expected(WEDNESDAY)))
+    assert len(plays) == 14
+
+
+@pytest.mark.parametrize("day", [date(2024, 9, 2), date(2024, 9, 7), date(2024, 10, 11), date(2024, 8, 16)])
+def test_nothing_plays_on_closed_days_or_outside_the_campaign(day):
+    planner = Planner(rules_for(), learned_model())
+    assert run_day(planner, steady_onsets(day, np.full(288, 5.0)), day=day) == []
+    assert plan_day(day, learned_model(), rules_for()) == []
+
+
+def test_the_campaigns_last_day_is_played():
+    last = date(2024, 10, 10)
+    model = learned_model()
+    assert len(run_day(Planner(rules_for(), model), steady_onsets(last, np.full(288, 3.0)), day=last)) == 10
+
+
+def test_record_play_refuses_an_unknown_reason():
+    with pytest.raises(ValueError, match="peak, live, catch-up, manual"):
+        Planner(rules_for(), learned_model()).record_play(at(WEDNESDAY, 9), at(WEDNESDAY, 9, 1), "because")
+
+
+def test_rules_come_from_the_registry_with_config_overrides(registry, tmp_path):
+    from edge.config import load_config
+    cfg = tmp_path / "dev.toml"
+    cfg.write_text('device = "hbt-bach-khoa-01"\nunit = "phuong-bach-khoa"\n[panel]\nprofile = "p4-128x32"\n'
+                   '[planner]\nquota = 11\ndays_off = [2024-09-30]\n')
+    rules = PlanRules.from_config(load_config(cfg), registry)
+    assert rules.quota == 12                       # the unit's raise beats a lower config value
+    assert rules.min_gap == timedelta(minutes=15)
+    assert not rules.calendar.is_open(date(2024, 9, 30))
+    assert rules.calendar.last_day == date(2024, 10, 10)

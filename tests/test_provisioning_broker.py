@@ -1,0 +1,226 @@
+"""The broker configuration ansible renders, run for real: Mosquitto with the rendered
+mosquitto.conf, password file and ACL on free ports, a throw-away CA, paho-mqtt clients.
+
+What a district relies on: only TLS with a known password gets in, a board can neither
+speak for another board nor read another unit's commands, and the collector reads every
+board, also through a shared subscription, with its backlog kept while it is away.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.mosquitto import MOSQUITTO, wait_port
+from tests.test_provisioning_render import COLLECTOR_PASSWORD, NEW_DEVICE, NEW_UNIT, Rendered, rendered_once
+
+PREFIX = "ihanoi/v1"
+MAI_1, MAI_2 = "hbt-bach-mai-01", "hbt-bach-mai-02"        # unit phuong-bach-mai
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    if not os.path.exists(MOSQUITTO):
+        pytest.skip("mosquitto is not installed (apt-get install -y mosquitto)")
+    out: Rendered = rendered_once(tmp_path_factory)
+    conf = out.host("ihanoi-server") / "etc/mosquitto/mosquitto.conf"
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        wait_port("127.0.0.1", out.tls_port)
+        wait_port("127.0.0.1", out.local_port)
+    except TimeoutError:
+        proc.kill()
+        raise RuntimeError(f"mosquitto did not start with {conf}: {proc.communicate()[1].decode()}") from None
+    yield out, proc
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+
+
+class Client:
+    """A paho client that records what it receives and how its connection went."""
+
+    def __init__(self, out: Rendered, user: str, password: str, tls: bool = True, client_id: str | None = None,
+                 clean: bool = True):
+        self.user = user
+        self.messages: list[tuple[str, bytes]] = []
+        self.connected = threading.Event()
+        self.refused = threading.Event()
+        self.reason = None
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or user,
+                                  protocol=mqtt.MQTTv311, clean_session=clean)
+        self.client.username_pw_set(user, password)
+        if tls:
+            self.client.tls_set(ca_certs=str(out.ca), cert_reqs=ssl.CERT_REQUIRED)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.port = out.tls_port if tls else out.local_port
+
+    @classmethod
+    def on(cls, out: Rendered, port: int, user: str, password: str) -> "Client":
+        client = cls(out, user, password, tls=False)
+        client.port = port
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason, properties):
+        self.reason = reason
+        (self.refused if reason.is_failure else self.connected).set()
+
+    def _on_message(self, client, userdata, message):
+        with self.lock:
+            self.messages.append((message.topic, message.payload))
+
+    def start(self) -> "Client":
+        self.client.connect("127.0.0.1", self.port, keepalive=30)
+        self.client.loop_start()
+        return self
+
+    def wait_connected(self) -> "Client":
+        assert self.connected.wait(10), f"not connected: {self.reason}"
+        return self
+
+    def subscribe(self, *filters: str) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *args: done.set()
+        self.client.subscribe([(f, 1) for f in filters])
+        assert done.wait(5)
+
+    def publish(self, topic: str, payload: bytes = b"{}") -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def topics(self) -> list[str]:
+        with self.lock:
+            return [t for t, _ in self.messages]
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def password_of(out: Rendered, device: str) -> str:
+    """The password ansible installed on that Pi: the broker must accept exactly this."""
+    return (out.host(device) / "etc/ihanoi/mqtt-password").read_text().strip()
+
+
+def settle(seconds: float = 0.5) -> None:
+    time.sleep(seconds)    # messages in flight between two clients of the same broker
+
+
+@pytest.fixture
+def collector(broker):
+    out, _ = broker
+    client = Client(out, "collector", COLLECTOR_PASSWORD, tls=False).start().wait_connected()
+    yield client
+    client.stop()
+
+
+def board(out: Rendered, device: str) -> Client:
+    return Client(out, device, password_of(out, device)).start().wait_connected()
+
+
+def test_a_board_connects_over_tls_with_the_password_ansible_gave_it(broker):
+    out, _ = broker
+    for device in (MAI_1, NEW_DEVICE):
+        client = board(out, device)
+        client.stop()
+
+
+def test_a_wrong_password_is_refused(broker):
+    out, _ = broker
+    client = Client(out, MAI_1, password_of(out, MAI_2)).start()
+    assert client.refused.wait(10) and not client.connected.is_set()
+    assert "not authori" in str(client.reason).lower()
+    client.stop()
+
+
+def test_no_password_no_connection_even_on_the_local_listener(broker):
+    out, _ = broker
+    client = Client.on(out, out.local_port, "collector", "")
+    client.client.username_pw_set(None)
+    client.start()
+    assert client.refused.wait(10) and not client.connected.is_set()
+    client.stop()
+
+
+def test_the_tls_port_speaks_only_tls(broker):
+    out, _ = broker
+    client = Client.on(out, out.tls_port, MAI_1, password_of(out, MAI_1)).start()
+    assert not client.connected.wait(3)          # the broker drops a plain-text CONNECT
+    client.stop()
+
+
+def test_a_board_cannot_publish_under_another_boards_topic(broker, collector):
+    out, _ = broker
+    collector.subscribe(f"{PREFIX}/dev/#")
+    mai1 = board(out, MAI_1)
+    mai1.publish(f"{PREFIX}/dev/{MAI_2}/play", b"forged")
+    mai1.publish(f"{PREFIX}/cmd/{MAI_2}/play-now", b"forged")
+    mai1.publish(f"{PREFIX}/dev/{MAI_1}/play", b"own")
+    settle()
+    mai1.stop()
+    assert collector.topics() == [f"{PREFIX}/dev/{MAI_1}/play"]
+
+
+def test_a_board_reads_its_own_and_its_units_commands_and_nothing_else(broker, collector):
+    out, _ = broker
+    new = board(out, NEW_DEVICE)
+    new.subscribe(f"{PREFIX}/cmd/{NEW_DEVICE}/#", f"{PREFIX}/unit/{NEW_UNIT}/#",
+                  f"{PREFIX}/cmd/{MAI_1}/#", f"{PREFIX}/unit/phuong-bach-mai/#", f"{PREFIX}/dev/#")
+    sent = [f"{PREFIX}/cmd/{NEW_DEVICE}/brightness", f"{PREFIX}/unit/{NEW_UNIT}/quota",
+            f"{PREFIX}/cmd/{MAI_1}/brightness", f"{PREFIX}/unit/phuong-bach-mai/quota"]
+    for topic in sent:
+        collector.publish(topic, b"{}")
+    mai1 = board(out, MAI_1)
+    mai1.publish(f"{PREFIX}/dev/{MAI_1}/play")
+    settle()
+    mai1.stop()
+    new.stop()
+    assert sorted(new.topics()) == sorted(sent[:2])
+
+
+def test_the_collector_reads_every_board_through_a_shared_subscription(broker, collector):
+    out, _ = broker
+    collector.subscribe(f"$share/collectors/{PREFIX}/dev/+/play", f"$share/collectors/{PREFIX}/dev/+/health")
+    boards = [board(out, d) for d in (MAI_1, MAI_2, NEW_DEVICE)]
+    for b in boards:
+        b.publish(f"{PREFIX}/dev/{b.user}/play")
+        b.publish(f"{PREFIX}/dev/{b.user}/health")
+    settle()
+    for b in boards:
+        b.stop()
+    assert sorted(collector.topics()) == sorted(f"{PREFIX}/dev/{d}/{k}" for d in (MAI_1, MAI_2, NEW_DEVICE)
+                                                for k in ("play", "health"))
+
+
+def test_the_collectors_backlog_outgrows_mosquittos_default_queue(broker):
+    """Mosquitto keeps 1000 queued messages per client by default; the district's broker keeps
+    every event of a stopped collector (the limit is 2,000,000 / 2 GiB)."""
+    out, _ = broker
+    count = 3000
+    first = Client(out, "collector", COLLECTOR_PASSWORD, tls=False, client_id="collector-backlog",
+                   clean=False).start().wait_connected()
+    first.subscribe(f"{PREFIX}/dev/+/traffic")
+    first.stop()                                          # the collector is down
+    mai1 = board(out, MAI_1)
+    for i in range(count):
+        mai1.client.publish(f"{PREFIX}/dev/{MAI_1}/traffic", str(i).encode(), qos=1)
+    mai1.publish(f"{PREFIX}/dev/{MAI_1}/traffic", b"last")
+    mai1.stop()
+    back = Client(out, "collector", COLLECTOR_PASSWORD, tls=False, client_id="collector-backlog",
+                  clean=False).start().wait_connected()
+    deadline = time.monotonic() + 30
+    while len(back.messages) < count + 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    back.stop()
+    payloads = [p for _, p in back.messages]
+    assert len(payloads) == count + 1 and payloads[-1] == b"last"
+    assert payloads[:3] == [b"0", b"1", b"2"]

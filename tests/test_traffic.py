@@ -1,0 +1,109 @@
+"""The traffic model: a prior from the opening hours, learning with recent weeks weighing more,
+and persistence across a restart."""
+
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from edge.hours import OpeningHours
+from edge.traffic import TrafficModel, TrafficModelError, bin_index
+
+HOURS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
+TUESDAY = date(2024, 8, 20)
+
+
+def _bin(h, m=0):
+    return (h * 3600 + m * 60) // 300
+
+
+def test_prior_is_busy_in_opening_hours_and_heaviest_in_the_morning():
+    row = TrafficModel(HOURS).expected(TUESDAY)
+    assert row.shape == (288,)
+    open_mean = row[_bin(8):_bin(12)].mean()
+    assert row[_bin(3)] < open_mean / 20 and row[_bin(12, 30)] < open_mean / 20
+    busiest = int(np.argmax(row))
+    assert _bin(8) <= busiest < _bin(12)
+    assert row[_bin(8):_bin(12)].mean() > row[_bin(13, 30):_bin(17)].mean()
+    sunday = TrafficModel(HOURS).expected(date(2024, 8, 25))
+    assert sunday.max() < open_mean / 20
+
+
+def test_recent_weeks_weigh_more():
+    model = TrafficModel(HOURS, decay=0.6)
+    busy = np.zeros(288)
+    busy[_bin(15)] = 20
+    model.observe_day(TUESDAY, busy)
+    after_one = model.expected(TUESDAY)[_bin(15)]
+    assert after_one > 15                      # the first real week outweighs the prior
+    model.observe_day(TUESDAY + timedelta(days=7), np.zeros(288))
+    after_two = model.expected(TUESDAY)[_bin(15)]
+    assert after_two < 10                      # the newer, quiet week counts more than the older busy one
+    # Another weekday is untouched.
+    assert model.expected(TUESDAY + timedelta(days=1))[_bin(15)] == TrafficModel(HOURS).expected(TUESDAY)[_bin(15)]
+
+
+def test_a_day_is_learned_once_and_unknown_bins_keep_what_was_known():
+    model = TrafficModel(HOURS)
+    counts = np.full(288, 3.0)
+    counts[_bin(9):_bin(11)] = np.nan         # the agent was down: unknown, not zero
+    before = model.expected(TUESDAY)
+    model.observe_day(TUESDAY, counts)
+    row = model.expected(TUESDAY)
+    assert np.allclose(row[_bin(9):_bin(11)], before[_bin(9):_bin(11)])
+    assert row[_bin(14)] == pytest.approx((0.3 * before[_bin(14)] + 3) / 1.3)
+    model.observe_day(TUESDAY, np.full(288, 100.0))
+    assert np.allclose(model.expected(TUESDAY), row)
+
+
+def test_observe_day_refuses_a_wrong_number_of_bins():
+    with pytest.raises(ValueError, match="288 bins"):
+        TrafficModel(HOURS).observe_day(TUESDAY, [1, 2, 3])
+
+
+def test_the_model_survives_a_restart(tmp_path):
+    path = tmp_path / "data" / "traffic.json"
+    model = TrafficModel(HOURS)
+    rng = np.random.default_rng(3)
+    for week in range(3):
+        for d in range(5):
+            model.observe_day(date(2024, 8, 19) + timedelta(days=7 * week + d), rng.poisson(2.0, 288))
+    model.save(path)
+    assert [p.name for p in path.parent.iterdir()] == ["traffic.json"]   # no temp file left behind
+
+    restarted = TrafficModel.load_or_prior(path, HOURS)
+    for d in range(7):
+        day = date(2024, 9, 2) + timedelta(days=d)
+        assert np.allclose(restarted.expected(day), model.expected(day), atol=1e-4)
+    assert restarted.last_day == model.last_day
+    # It keeps learning where it left off: the same next day gives the same result.
+    nxt = rng.poisson(4.0, 288)
+    model.observe_day(date(2024, 9, 9), nxt)
+    restarted.observe_day(date(2024, 9, 9), nxt)
+    assert np.allclose(restarted.expected(date(2024, 9, 9)), model.expected(date(2024, 9, 9)), atol=1e-3)
+
+
+def test_no_file_means_the_prior(tmp_path):
+    model = TrafficModel.load_or_prior(tmp_path / "absent.json", HOURS)
+    assert np.allclose(model.expected(TUESDAY), TrafficModel(HOURS).expected(TUESDAY))
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not a readable traffic model"),
+    (json.dumps({"format": "something/else"}), "format"),
+    (json.dumps({"format": "ihanoi.traffic-model/1", "bin_seconds": 300, "decay": 0.6, "weekdays": []}), "7 entries"),
+])
+def test_a_damaged_model_file_says_what_is_wrong(tmp_path, content, message):
+    path = tmp_path / "traffic.json"
+    path.write_text(content)
+    with pytest.raises(TrafficModelError, match=message) as err:
+        TrafficModel.load(path, HOURS)
+    assert str(path) in str(err.value) and "delete it" in str(err.value)
+
+
+def test_bin_index():
+    from datetime import datetime
+    from edge.clock import CAMPAIGN_TZ
+    assert bin_index(datetime(2024, 8, 20, 9, 7, 30, tzinfo=CAMPAIGN_TZ)) == _bin(9, 5)
+    assert bin_index(datetime(2024, 8, 20, 23, 59, 59, tzinfo=CAMPAIGN_TZ)) == 287

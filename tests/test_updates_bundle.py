@@ -1,0 +1,161 @@
+"""Bundles: what a device accepts and what it refuses, and why (signature, hashes, target, version)."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import tarfile
+
+import pytest
+
+from edge.updates import bundle as bundles
+from edge.updates.cli import main as content_cli
+from edge.updates.errors import BundleRefused, KeyFileError
+from edge.updates.keys import generate, load_private, load_public, load_trusted
+from tests.updates_kit import make_bundle, make_keys
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return make_keys(tmp_path / "keys")
+
+
+def refused(path, tmp_path, trusted, **kw) -> BundleRefused:
+    with pytest.raises(BundleRefused) as info:
+        bundles.open_bundle(path, tmp_path / "staging", trusted, **kw)
+    return info.value
+
+
+def rewrite(src, dest, change):
+    """Copy a bundle tar member by member, letting ``change(name, data)`` alter or drop members."""
+    with tarfile.open(src) as tar, tarfile.open(dest, "w") as out:
+        for member in tar:
+            data = tar.extractfile(member).read()
+            data = change(member.name, data)
+            if data is None:
+                continue
+            info = tarfile.TarInfo(member.name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return dest
+
+
+def test_a_signed_bundle_extracts_with_every_file_checked(tmp_path, keys):
+    key, pub = keys
+    path = make_bundle(tmp_path, key, 4, units=["phuong-bach-mai"])
+    manifest = bundles.open_bundle(path, tmp_path / "staging", load_trusted([pub]), "phuong-bach-mai",
+                                   "hbt-bach-mai-01", floor=3)
+    assert manifest.version == 4 and manifest.pack == "ihanoi-promo"
+    assert sorted(p.name for p in (tmp_path / "staging" / "pack").iterdir()) == ["pack.toml", "title.png"]
+    assert bundles.check_folder(tmp_path / "staging", load_trusted([pub])).version == 4
+
+
+def test_one_changed_byte_in_a_pack_file_is_refused_as_tampered(tmp_path, keys):
+    key, pub = keys
+    path = make_bundle(tmp_path, key, 2)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"iHanoi v2")           # inside pack/pack.toml, after the signed manifest
+    raw[at] ^= 0x01
+    path.write_bytes(bytes(raw))
+    err = refused(path, tmp_path, load_trusted([pub]))
+    assert err.reason == "tampered" and "pack.toml" in err.detail
+
+
+def test_an_altered_manifest_no_longer_matches_its_signature(tmp_path, keys):
+    key, pub = keys
+    path = make_bundle(tmp_path, key, 2, units=["phuong-bach-mai"])
+
+    def widen(name, data):
+        if name == "manifest.json":
+            manifest = json.loads(data)
+            manifest["targets"]["units"] = "all"
+            return json.dumps(manifest).encode()
+        return data
+    err = refused(rewrite(path, tmp_path / "widened.tar", widen), tmp_path, load_trusted([pub]))
+    assert err.reason == "bad-signature" and "does not match" in err.detail
+
+
+def test_unknown_key_unsigned_and_not_a_bundle_are_refused(tmp_path, keys):
+    key, pub = keys
+    stranger, _ = make_keys(tmp_path / "stranger", "stranger")
+    path = make_bundle(tmp_path, stranger, 2)
+    err = refused(path, tmp_path, load_trusted([pub]))
+    assert err.reason == "bad-signature" and "does not trust" in err.detail
+
+    good = make_bundle(tmp_path, key, 3)
+    unsigned = rewrite(good, tmp_path / "unsigned.tar", lambda n, d: None if n == "manifest.sig" else d)
+    assert refused(unsigned, tmp_path, load_trusted([pub])).reason == "unsigned"
+
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all" * 100)
+    assert refused(junk, tmp_path, load_trusted([pub])).reason == "bad-bundle"
+
+
+def test_files_outside_the_signed_list_are_refused(tmp_path, keys):
+    key, pub = keys
+    path = make_bundle(tmp_path, key, 2)
+    src = tarfile.open(path)
+    extra = tmp_path / "extra.tar"
+    with tarfile.open(extra, "w") as out:
+        for member in src:
+            out.addfile(member, src.extractfile(member))
+        info = tarfile.TarInfo("pack/../../evil.sh")
+        info.size = 4
+        out.addfile(info, io.BytesIO(b"boom"))
+    err = refused(extra, tmp_path, load_trusted([pub]))
+    assert err.reason == "tampered" and "evil.sh" in err.detail
+    assert not (tmp_path / "evil.sh").exists()
+
+
+def test_wrong_target_and_older_or_equal_versions_are_refused(tmp_path, keys):
+    key, pub = keys
+    trusted = load_trusted([pub])
+    path = make_bundle(tmp_path, key, 5, units=["phuong-bach-mai"], devices=["hbt-bach-khoa-01"])
+    err = refused(path, tmp_path, trusted, unit="phuong-bach-dang", device="hbt-bach-dang-01")
+    assert err.reason == "wrong-target" and "phuong-bach-mai" in err.detail
+    # a single device may be named next to the units
+    bundles.open_bundle(path, tmp_path / "s2", trusted, "phuong-bach-khoa", "hbt-bach-khoa-01")
+    assert refused(path, tmp_path, trusted, floor=5).reason == "not-newer"
+    assert refused(path, tmp_path, trusted, floor=9).reason == "not-newer"
+
+
+def test_two_trusted_keys_allow_rotation_but_not_three(tmp_path, keys):
+    old_key, old_pub = keys
+    new_key, new_pub = make_keys(tmp_path / "new", "new")
+    trusted = load_trusted([old_pub, new_pub])
+    for n, key in enumerate((old_key, new_key), start=1):
+        bundles.open_bundle(make_bundle(tmp_path, key, n), tmp_path / f"s{n}", trusted)
+    _, third = make_keys(tmp_path / "third", "third")
+    with pytest.raises(KeyFileError, match="at most 2"):
+        load_trusted([old_pub, new_pub, third])
+
+
+def test_keygen_keeps_the_private_key_private_and_never_overwrites(tmp_path):
+    kid = generate(tmp_path / "t.key", tmp_path / "t.pub")
+    assert stat.S_IMODE((tmp_path / "t.key").stat().st_mode) == 0o600
+    assert load_public(tmp_path / "t.pub").id == kid
+    assert load_private(tmp_path / "t.key")
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        generate(tmp_path / "t.key", tmp_path / "t.pub")
+    with pytest.raises(KeyFileError, match="keygen"):
+        load_private(tmp_path / "missing.key")
+
+
+def test_cli_build_then_verify_as_a_device(tmp_path, capsys):
+    from tests.updates_kit import make_pack
+
+    assert content_cli(["keygen", "--out", str(tmp_path / "k" / "tech")]) == 0
+    pack = make_pack(tmp_path / "pack", "v1")
+    out = tmp_path / "b.tar"
+    assert content_cli(["build", str(pack), "--key", str(tmp_path / "k" / "tech.key"), "--version", "7",
+                        "--unit", "phuong-bach-mai", "--panel", "p4-128x32", "--out", str(out)]) == 0
+    pub = str(tmp_path / "k" / "tech.pub")
+    assert content_cli(["verify", str(out), "--trusted", pub, "--unit", "phuong-bach-mai",
+                        "--device", "hbt-bach-mai-01", "--panel", "p4-128x32"]) == 0
+    assert content_cli(["verify", str(out), "--trusted", pub, "--installed-version", "7"]) == 1
+    assert "refused: not-newer" in capsys.readouterr().err
+    broken = make_pack(tmp_path / "broken", "v2", broken=True)
+    assert content_cli(["build", str(broken), "--key", str(tmp_path / "k" / "tech.key"), "--version", "8",
+                        "--all", "--panel", "p4-128x32", "--out", str(tmp_path / "c.tar")]) == 2
+    assert "title.png" in capsys.readouterr().err and not (tmp_path / "c.tar").exists()

@@ -1,0 +1,164 @@
+"""The device's installer: installs, keeps the previous bundle, refuses and rolls back, resumes downloads."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from edge.clock import RealClock
+from edge.updates.installer import Installer
+from tests.updates_kit import BundleServer, compiler, desired_for, make_bundle, make_keys, pack_label
+
+UNIT, DEVICE = "phuong-bach-mai", "hbt-bach-mai-01"
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return make_keys(tmp_path / "keys")
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = BundleServer(tmp_path / "served")
+    yield srv
+    srv.close()
+
+
+def installer(tmp_path, pub, **kw):
+    kw.setdefault("compile_fn", compiler(tmp_path / "frames"))
+    return Installer(tmp_path / "device", DEVICE, UNIT, [pub], clock=RealClock(), **kw)
+
+
+def serve(server, path):
+    shutil.copy(path, server.folder / path.name)
+    return f"{server.url}/bundles/{path.name}"
+
+
+def test_installs_newer_bundles_and_keeps_the_previous_one(tmp_path, keys, server):
+    key, pub = keys
+    fallback = tmp_path / "builtin"
+    inst = installer(tmp_path, pub, fallback=fallback)
+    assert inst.current_pack() == fallback and inst.status()["content_version"] is None
+    for version in (1, 2):
+        path = make_bundle(tmp_path, key, version, units=[UNIT])
+        result = inst.handle(desired_for(path, serve(server, path), version))
+        assert result.state == "installed" and result.version == version
+    assert pack_label(inst.current_pack()) == "v2"
+    assert pack_label(inst.store.target("previous") / "pack") == "v1"
+    assert sorted(p.name for p in inst.store.bundles.iterdir()) == ["1", "2"]
+    status = inst.status()
+    assert status["content_version"] == 2 and status["details"]["update"]["state"] == "installed"
+    # the same retained command again (a reconnect) is not a refusal
+    assert inst.handle(desired_for(path, serve(server, path), 2)).state == "installed"
+
+
+@pytest.mark.parametrize("case", ["one-byte", "unknown-key", "replayed-older", "does-not-compile", "wrong-target"])
+def test_refusals_keep_the_old_content_playing(tmp_path, keys, server, case):
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    good = make_bundle(tmp_path, key, 5, units=[UNIT])
+    assert inst.handle(desired_for(good, serve(server, good), 5)).state == "installed"
+    if case == "one-byte":
+        bad = make_bundle(tmp_path, key, 6, units=[UNIT])
+        raw = bytearray(bad.read_bytes())
+        raw[raw.index(b"iHanoi v6")] ^= 0x20
+        bad.write_bytes(bytes(raw))
+        version, reason = 6, "tampered"
+    elif case == "unknown-key":
+        stranger, _ = make_keys(tmp_path / "stranger", "stranger")
+        bad, version, reason = make_bundle(tmp_path, stranger, 6, units=[UNIT]), 6, "bad-signature"
+    elif case == "replayed-older":
+        bad, version, reason = make_bundle(tmp_path, key, 4, units=[UNIT], name="old"), 4, "not-newer"
+    elif case == "does-not-compile":
+        bad, version, reason = make_bundle(tmp_path, key, 6, units=[UNIT], broken=True), 6, "compile-failed"
+    else:
+        bad, version, reason = make_bundle(tmp_path, key, 6, units=["phuong-bach-dang"]), 6, "wrong-target"
+    result = inst.handle(desired_for(bad, serve(server, bad), version))
+    assert (result.state, result.reason) == ("refused", reason)
+    assert pack_label(inst.current_pack()) == "v5"
+    assert inst.status()["details"]["update"]["reason"] == reason
+    assert inst.status()["content_version"] == 5
+    if case == "does-not-compile":
+        assert "title.png" in result.detail
+
+
+def test_a_replayed_older_bundle_is_refused_even_when_the_announcement_lies(tmp_path, keys, server):
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    v3 = make_bundle(tmp_path, key, 3, units=[UNIT])
+    old = make_bundle(tmp_path, key, 2, units=[UNIT])
+    assert inst.handle(desired_for(v3, serve(server, v3), 3)).state == "installed"
+    result = inst.handle(desired_for(old, serve(server, old), 9))   # claims 9, the signed manifest says 2
+    assert (result.state, result.reason) == ("refused", "not-newer")
+
+
+def test_the_highest_version_survives_a_restart_so_no_rollback(tmp_path, keys, server):
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    for v in (1, 2):
+        path = make_bundle(tmp_path, key, v, units=[UNIT])
+        inst.handle(desired_for(path, serve(server, path), v))
+    again = installer(tmp_path, pub)
+    assert again.installed_version == 2 and pack_label(again.current_pack()) == "v2"
+    v1 = tmp_path / "bundle-v1.tar"
+    result = again.handle(desired_for(v1, serve(server, v1), 1))
+    assert result.reason == "not-newer" and pack_label(again.current_pack()) == "v2"
+
+
+def test_a_bundle_that_fails_to_load_after_the_switch_is_rolled_back(tmp_path, keys, server):
+    key, pub = keys
+    compile_fn = compiler(tmp_path / "frames")
+
+    def load(pack):
+        if pack_label(pack) == "v2":
+            raise RuntimeError("frame cache unreadable")
+        return compile_fn(pack)
+    inst = installer(tmp_path, pub, compile_fn=compile_fn, load_fn=load)
+    for v in (1, 2):
+        path = make_bundle(tmp_path, key, v, units=[UNIT])
+        result = inst.handle(desired_for(path, serve(server, path), v))
+    assert (result.state, result.reason) == ("refused", "load-failed")
+    assert pack_label(inst.current_pack()) == "v1"
+    assert pack_label(installer(tmp_path, pub, compile_fn=compile_fn, load_fn=load).current_pack()) == "v1"
+
+
+def test_a_half_downloaded_bundle_resumes_and_never_installs_half(tmp_path, keys, server):
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    path = make_bundle(tmp_path, key, 1, units=[UNIT])
+    desired = desired_for(path, serve(server, path), 1)
+    data = path.read_bytes()
+    part = inst.store.downloads / f"{desired.sha256}.tar.part"
+    part.write_bytes(data[: len(data) // 2])          # the power went at half way
+    assert inst.current_pack() is None
+    result = inst.handle(desired)
+    assert result.state == "installed"
+    assert server.ranges == [f"bytes={len(data) // 2}-"]
+    assert not part.exists()
+
+
+def test_a_corrupt_partial_download_restarts_from_zero(tmp_path, keys, server):
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    path = make_bundle(tmp_path, key, 1, units=[UNIT])
+    desired = desired_for(path, serve(server, path), 1)
+    part = inst.store.downloads / f"{desired.sha256}.tar.part"
+    part.write_bytes(b"\0" * 1000)                    # garbage, not a prefix of the bundle
+    first = inst.handle(desired)
+    assert (first.state, first.reason) == ("failed", "download") and inst.current_pack() is None
+    assert inst.handle(desired).state == "installed"
+    assert server.ranges == ["bytes=1000-", None]
+
+
+def test_an_unreachable_server_leaves_the_device_as_it_was(tmp_path, keys):
+    key, pub = keys
+    inst = installer(tmp_path, pub, fallback=tmp_path / "builtin")
+    path = make_bundle(tmp_path, key, 1)
+    desired = desired_for(path, "http://127.0.0.1:9/bundles/x.tar", 1)
+    result = inst.handle(desired)
+    assert (result.state, result.reason) == ("failed", "download")
+    assert inst.current_pack() == tmp_path / "builtin"
+    # a local file (a USB stick) installs the same way
+    assert inst.handle(desired.model_copy(update={"url": path.as_uri()})).state == "installed"
+    assert inst.installed_version == 1

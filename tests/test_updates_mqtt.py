@@ -1,0 +1,131 @@
+"""Content updates end to end with a real Mosquitto and the bundle server: push, install, refuse, report."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from edge.updates.cli import main as content_cli
+from tests.mqtt_helpers import Recorder
+from tests.updates_kit import BundleServer, Device, make_bundle, make_keys
+
+MAI, DANG = "phuong-bach-mai", "phuong-bach-dang"
+
+
+@pytest.fixture
+def setup(tmp_path, mosquitto):
+    key, pub = make_keys(tmp_path / "keys")
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    server = BundleServer(tmp_path / "served", token="s3cret")
+    recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/+/#")
+    devices: list[Device] = []
+
+    def device(name, unit):
+        dev = Device(tmp_path / "boards", name, unit, mosquitto.port, [pub]).start()
+        devices.append(dev)
+        return dev
+
+    def push(bundle, *where):
+        return content_cli(["push", str(bundle), *where, "--server", server.url, "--token-file", str(token),
+                            "--host", mosquitto.host, "--port", str(mosquitto.port)])
+    yield key, device, push, recorder, server
+    for dev in devices:
+        dev.stop()
+    recorder.close()
+    server.close()
+
+
+def until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def results(recorder, device):
+    return [e for e in recorder.events("cmd-result") if e["device"] == device and e["command"] == "content"]
+
+
+def last_update(recorder, device):
+    health = [e for e in recorder.events("health") if e["device"] == device]
+    return health[-1] if health else None
+
+
+def test_push_to_one_unit_installs_on_its_devices_only_and_offline_ones_catch_up(tmp_path, setup, capsys):
+    key, device, push, recorder, server = setup
+    mai1, dang = device("hbt-bach-mai-01", MAI), device("hbt-bach-dang-01", DANG)
+
+    v1 = make_bundle(tmp_path, key, 1, units=[MAI])
+    assert push(v1, "--unit", MAI) == 0
+    err = capsys.readouterr().err
+    assert "uploading" in err and "100%" in err                         # the technician sees progress
+    assert until(lambda: mai1.playing() == "v1")
+    assert until(lambda: (last_update(recorder, "hbt-bach-mai-01") or {}).get("content_version") == "1")
+    health = last_update(recorder, "hbt-bach-mai-01")
+    assert health["details"]["update"]["state"] == "installed"
+    assert [r["ok"] for r in results(recorder, "hbt-bach-mai-01")] == [True]
+
+    # the second board of the unit was off when it was pushed: it installs when it comes back
+    mai2 = device("hbt-bach-mai-02", MAI)
+    assert until(lambda: mai2.playing() == "v1")
+    time.sleep(0.5)
+    assert dang.playing() is None and results(recorder, "hbt-bach-dang-01") == []
+    assert dang.installer.status()["details"] == {}
+
+    # a bundle for another unit pushed to this one by mistake: the CLI stops it
+    other = make_bundle(tmp_path, key, 2, units=[DANG])
+    assert push(other, "--unit", MAI) == 2
+    assert "wrong-target" in capsys.readouterr().err
+
+
+def test_refused_bundles_are_reported_while_the_old_content_keeps_playing(tmp_path, setup):
+    key, device, push, recorder, server = setup
+    board = device("hbt-bach-mai-01", MAI)
+    name = "hbt-bach-mai-01"
+    good = make_bundle(tmp_path, key, 3, units=[MAI])
+    assert push(good, "--unit", MAI) == 0
+    assert until(lambda: board.playing() == "v3")
+
+    tampered = make_bundle(tmp_path, key, 4, units=[MAI], name="tampered")
+    raw = bytearray(tampered.read_bytes())
+    raw[raw.index(b"iHanoi v4")] ^= 0x01
+    tampered.write_bytes(bytes(raw))
+    stranger, _ = make_keys(tmp_path / "stranger", "stranger")
+    cases = [
+        (tampered, "tampered"),
+        (make_bundle(tmp_path, stranger, 5, units=[MAI], name="stranger"), "bad-signature"),
+        (make_bundle(tmp_path, key, 2, units=[MAI], name="older"), "not-newer"),
+        (make_bundle(tmp_path, key, 6, units=[MAI], broken=True), "compile-failed"),
+    ]
+    for n, (bundle, reason) in enumerate(cases, start=2):
+        assert push(bundle, "--device", name) == 0
+        assert until(lambda: len(results(recorder, name)) == n), results(recorder, name)
+        answer = results(recorder, name)[-1]
+        assert answer["ok"] is False and reason in answer["reason"]
+        assert board.playing() == "v3"
+        assert until(lambda: ((last_update(recorder, name) or {}).get("details", {}).get("update") or {})
+                     .get("reason") == reason)
+        assert last_update(recorder, name)["content_version"] == "3"
+
+    # after all that, a good newer bundle still goes through
+    assert push(make_bundle(tmp_path, key, 7, units=[MAI]), "--device", name) == 0
+    assert until(lambda: board.playing() == "v7")
+
+
+def test_a_malformed_content_command_is_logged_not_fatal(tmp_path, setup, mosquitto):
+    import paho.mqtt.publish as publish
+
+    key, device, push, recorder, server = setup
+    board = device("hbt-bach-mai-01", MAI)
+    publish.single("ihanoi/v1/cmd/hbt-bach-mai-01/content", b'{"bundle": 1', qos=1, hostname=mosquitto.host,
+                   port=mosquitto.port)
+    assert until(lambda: board.service.last_error is not None)
+    assert "not a content command" in board.service.last_error
+    assert push(make_bundle(tmp_path, key, 1, units=[MAI]), "--device", "hbt-bach-mai-01") == 0
+    assert until(lambda: board.playing() == "v1")
+    assert json.loads(json.dumps(board.service.status()))["details"]["update_error"]
