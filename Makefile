@@ -38,7 +38,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(MAKE) system-deps
-	$(PY) -m edge.demo
+	$(PY) -m broker.demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

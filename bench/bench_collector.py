@@ -125,7 +125,7 @@ class Collecting:
         self.config = CollectorConfig.model_validate({
             "broker": {"port": broker.port},
             "collector": {"client_id": f"bench-{group}", "share_group": group, "batch_size": batch_size,
-                          "batch_latency_ms": 100, "receive_maximum": max(2000, 2 * batch_size)},
+                          "batch_latency_ms": 100, "receive_maximum": int(__import__("os").environ.get("RM", max(2000, 2 * batch_size)))},
             "database": {"url": url}})
         self.store = open_store(url)
         self.registry = registry

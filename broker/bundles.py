@@ -20,6 +20,7 @@ import re
 import secrets
 from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -60,15 +61,15 @@ def bundle_app(directory: Path | str, upload_token: str | None = None, max_uploa
         tmp = folder / f".{path.name}.{secrets.token_hex(4)}.upload"
         digest, size = hashlib.sha256(), 0
         try:
-            with open(tmp, "wb") as out:
+            async with await anyio.open_file(tmp, "wb") as out:   # never block the event loop on the disk
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > max_upload:
                         return JSONResponse({"error": f"larger than {max_upload} bytes"}, status_code=413)
                     digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+                    await out.write(chunk)
+                await out.flush()
+                await anyio.to_thread.run_sync(os.fsync, out.wrapped.fileno())
             expected = request.headers.get("content-length")
             if expected is not None and int(expected) != size:
                 return JSONResponse({"error": f"upload cut short at {size} of {expected} bytes"}, status_code=400)

@@ -15,6 +15,7 @@ import io
 import logging
 import queue
 import threading
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from edge.traffic import TrafficModel, TrafficModelError
 log = logging.getLogger("ihanoi.agent")
 
 PROGRESS_EVERY = timedelta(seconds=5)     # how often a play in progress is journaled
+FILLER_MIN_REAL_SECONDS = 1.0             # a simulated clock must not make the filler a CPU hog
 WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
 
@@ -74,6 +76,8 @@ class Agent:
         self.player = Player(self.panel, clock, on_frame=lambda _n: self.service.ping())
         self._day: date | None = None
         self._filler_key = None
+        self._filler_drawn = 0.0
+        self._plays_today = 0
         self._manual: list[str] = []
         self._last_play: dict | None = None
         self.plays_made = 0
@@ -189,6 +193,7 @@ class Agent:
         self._report(record)
         if record.completed:
             self.planner.record_play(record.start, record.end, reason)
+            self._plays_today = self.planner.plays_today()
         log.info("played %s (%s%s), audience %d", promo.id, reason, "" if record.completed else ", interrupted",
                  record.audience, extra={"ev_reason": reason, "ev_audience": record.audience,
                                          "ev_completed": record.completed, "ev_command": command_id})
@@ -213,6 +218,7 @@ class Agent:
                 self.model.observe_day(previous, self.presence.day_bins(previous).astype(float))
                 self.model.save(self.model_path)
                 log.info("learned the traffic of %s", previous.isoformat())
+            self._plays_today = 0
         self._day = today
 
     # --- between plays --------------------------------------------------------------------------
@@ -228,6 +234,10 @@ class Agent:
             key = (local.strftime("%H:%M"), local.date())
         if key == self._filler_key:
             return
+        real = time.monotonic()
+        if key != "off" and self._filler_key is not None and real - self._filler_drawn < FILLER_MIN_REAL_SECONDS:
+            return
+        self._filler_drawn = real
         self._filler_key = key
         if key == "off":
             self.panel.set_brightness(0)
@@ -312,7 +322,7 @@ class Agent:
     # --- status and shutdown --------------------------------------------------------------------
     def _status(self) -> dict:
         return {"content_id": self.promo.id, "content_version": self.promo.version,
-                "details": {"plays_today": self.planner.plays_today(), "quota": self.rules.quota,
+                "details": {"plays_today": self._plays_today, "quota": self.rules.quota,
                             "frames_late": self.frames_late, "frames_dropped": self.frames_dropped,
                             "last_play": self._last_play, "unit": self.unit.id}}
 

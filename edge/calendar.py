@@ -24,10 +24,10 @@ they differ by a day is corrected the same way, with ``days_off``.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Collection, Iterator
 
 from lunardate import LunarDate
 

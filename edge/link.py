@@ -169,7 +169,11 @@ class Link:
                 self._wake.set()
             if now >= next_health:
                 next_health = now + self.health_interval
-                self._commit_health()
+                try:
+                    self._commit_health()
+                except Exception:
+                    log.exception("health message could not be built; the next one is due in %.0f s",
+                                  self.health_interval)
             if self.connected.is_set():
                 self._fill_window()
         if pending_acks:

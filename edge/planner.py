@@ -19,9 +19,9 @@ The algorithm and its parameters are described in docs/planner.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class PlanRules:
         return self.min_gap.total_seconds()
 
     @classmethod
-    def from_config(cls, config, registry, play_seconds: float = 45.0) -> "PlanRules":
+    def from_config(cls, config, registry, play_seconds: float = 45.0) -> PlanRules:
         """Hours, quota, gap, days off and campaign of a device: registry first, config overrides.
 
         The config may raise the quota, never lower it (check-config refuses a lower one).
@@ -258,6 +258,7 @@ class Planner:
     def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=20),
                  persistence: timedelta = timedelta(minutes=30), smoothing: float = 3.0,
                  level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3)):
+        self._day: date | None = None
         self.rules = rules
         self.model = model
         self.live_window = live_window.total_seconds()
@@ -265,27 +266,28 @@ class Planner:
         self.smoothing = smoothing
         self.level_prior = level_prior
         self.grace = grace.total_seconds()
-        self.tolerance = rules.gap_seconds / 2
-        self._day: date | None = None
 
     @property
     def lookback(self) -> timedelta:
         """How far back ``recent_onsets`` must reach."""
         return timedelta(seconds=max(LEAD_SECONDS, self.live_window))
 
+    @property
+    def rules(self) -> PlanRules:
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: PlanRules) -> None:
+        """New rules (a raised quota) apply at once; the plays made today still count."""
+        self._rules = rules
+        self.tolerance = rules.gap_seconds / 2
+        if self._day is not None:
+            self._lay_out(self._day)
+
     # --- the day's state -----------------------------------------------------------------
     def _start_day(self, day: date) -> None:
-        r = self.rules
         self._day = day
-        self._base = midnight(day, r.tz)
-        self._open = r.calendar.is_open(day)
-        self._allowed = allowed_slots(day, r)
-        self._starts = np.arange(self._allowed.size, dtype=float) * r.slot_seconds
-        self._bins = self.model.expected(day)
-        self._edges, self._cum = cumulative(self._bins, self.model.bin_seconds)
-        self._gap_slots = math.ceil(r.gap_seconds / r.slot_seconds)
-        values = expected_audience(self._bins, self.model.bin_seconds, self._starts, r.play_seconds)
-        self.baseline = [float(self._starts[j]) for j in best_starts(values, self._allowed, r.quota, self._gap_slots)]
+        self._lay_out(day)
         self._matched: set[float] = set()
         self._plays: list[tuple[float, float, str]] = []
         self._plan: list[float] = []
@@ -296,6 +298,19 @@ class Planner:
         self._seen_until = -math.inf
         self._seen_obs = 0.0
         self._seen_exp = 0.0
+
+    def _lay_out(self, day: date) -> None:
+        """The day's grid, allowed slots, expectation and model-only plan (the ``peak`` plays)."""
+        r = self.rules
+        self._base = midnight(day, r.tz)
+        self._open = r.calendar.is_open(day)
+        self._allowed = allowed_slots(day, r)
+        self._starts = np.arange(self._allowed.size, dtype=float) * r.slot_seconds
+        self._bins = self.model.expected(day)
+        self._edges, self._cum = cumulative(self._bins, self.model.bin_seconds)
+        self._gap_slots = math.ceil(r.gap_seconds / r.slot_seconds)
+        values = expected_audience(self._bins, self.model.bin_seconds, self._starts, r.play_seconds)
+        self.baseline = [float(self._starts[j]) for j in best_starts(values, self._allowed, r.quota, self._gap_slots)]
 
     def _sec(self, moment: datetime) -> float:
         return (moment - self._base).total_seconds()

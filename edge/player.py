@@ -13,10 +13,10 @@ e.g. to ping the systemd watchdog.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import accumulate
-from typing import Callable
 
 from edge.clock import Clock
 

@@ -23,9 +23,9 @@ import csv
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -137,7 +137,7 @@ class Presence:
             return row.copy() if row is not None else np.zeros(86_400 // self.bin_seconds)
 
     # --- sources -------------------------------------------------------------------------
-    def attach(self, source) -> "Presence":
+    def attach(self, source) -> Presence:
         source.start(self)
         self.sources.append(source)
         return self
@@ -245,8 +245,8 @@ def read_trace(path: Path | str, tz=CAMPAIGN_TZ) -> list[datetime]:
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
-                raise ConfigError(path, [(f"line {reader.line_num}", f"timestamp {text!r} is not ISO 8601 "
-                                          "(e.g. 2024-08-19T08:03:12+07:00)")]) from None
+                raise ConfigError(path, [(f"line {reader.line_num}", (f"timestamp {text!r} is not ISO 8601 "
+                                          "(e.g. 2024-08-19T08:03:12+07:00)"))]) from None
             times.append(moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz))
     times.sort()
     return times

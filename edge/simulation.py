@@ -12,16 +12,24 @@ hindsight. Pure: no files, no wall clock.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Sequence
 
 import numpy as np
 
 from edge.clock import SimClock
-from edge.planner import (Planner, PlanRules, actual_audience, even_schedule, hindsight_best, midnight,
-                          plan_day)
+from edge.planner import (
+    Planner,
+    PlanRules,
+    actual_audience,
+    even_schedule,
+    hindsight_best,
+    midnight,
+    plan_day,
+)
 from edge.presence import Presence, TraceSource, apply_hold
 from edge.traffic import TrafficModel
 
@@ -127,7 +135,7 @@ def check_plays(plays: Sequence[SimPlay], rules: PlanRules) -> list[str]:
             problems.append(f"{p.start.isoformat()}: play on a closed day ({rules.calendar.closed_reason(day)})")
         elif not any(a <= p.start and p.end <= b for a, b in rules.hours.windows(day, rules.tz)):
             problems.append(f"{p.start.isoformat()}: play not wholly inside the opening hours")
-    for a, b in zip(plays, plays[1:]):
+    for a, b in itertools.pairwise(plays):
         if b.reason != "manual" and a.start.date() == b.start.date() and b.start - a.start < rules.min_gap:
             problems.append(f"{b.start.isoformat()}: starts {b.start - a.start} after the previous play")
     return problems
@@ -152,6 +160,7 @@ def simulate(onsets: Sequence[datetime], rules: PlanRules, first_day: date, last
                         on_bin=lambda *_: bins_seen.__setitem__(0, bins_seen[0] + 1))
     source = TraceSource(onsets=trace)
     presence.attach(source)
+    presence.tick(midnight(first_day, tz))
     planner = Planner(rules, model, **(planner_options or {}))
     lookback = planner.lookback
     outages = sorted(outages)

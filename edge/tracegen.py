@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

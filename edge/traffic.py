@@ -16,9 +16,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -135,7 +135,7 @@ class TrafficModel:
             pass
 
     @classmethod
-    def load(cls, path: Path | str, hours: OpeningHours) -> "TrafficModel":
+    def load(cls, path: Path | str, hours: OpeningHours) -> TrafficModel:
         """Read a saved model; TrafficModelError says what is wrong with the file."""
         path = Path(path)
         try:
@@ -168,7 +168,7 @@ class TrafficModel:
         return model
 
     @classmethod
-    def load_or_prior(cls, path: Path | str, hours: OpeningHours, **kwargs) -> "TrafficModel":
+    def load_or_prior(cls, path: Path | str, hours: OpeningHours, **kwargs) -> TrafficModel:
         """The saved model if there is one, else a fresh prior (a bad file raises, never silently)."""
         if not Path(path).exists():
             return cls(hours, **kwargs)

@@ -3,6 +3,8 @@ changes, scrolling text is one strip seen through views, and bad packs fail nami
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,7 +13,7 @@ from edge.content import PackError, builtin_pack, compile_pack, render_text_fram
 from edge.panel.profile import available_profiles, load_profile
 
 
-def write_pack(folder, items: str, **files) -> "Path":
+def write_pack(folder: Path, items: str, **files) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pack.toml").write_text(f'id = "test-pack"\nversion = "1"\n{items}', "utf-8")
     for name, data in files.items():
@@ -96,14 +98,14 @@ BAD_PACKS = {
                    ["items[0] (gif)", "a.gif"]),
     "unsupported character": ('[[items]]\nname = "hello"\nkind = "text"\ntext = "Xin chào 漢字"\n', {},
                               ["items[0] (text 'hello')", "'漢' (U+6F22", "'字' (U+5B57"]),
-    "qr too big": ('[[items]]\nkind = "layout"\nname = "dl"\n[[items.zones]]\nsize = 20\n'
-                   'item = { kind = "qr", data = "https://ihanoi.hanoi.gov.vn/a/very/long/link/that/needs/many/modules" }\n'
-                   '[[items.zones]]\nitem = { kind = "text", text = "iHanoi" }\n', {},
+    "qr too big": (('[[items]]\nkind = "layout"\nname = "dl"\n[[items.zones]]\nsize = 20\n'
+                    'item = { kind = "qr", data = "https://ihanoi.hanoi.gov.vn/a/very/long/link/that/needs/many/modules" }\n'
+                    '[[items.zones]]\nitem = { kind = "text", text = "iHanoi" }\n'), {},
                    ["items[0] (layout 'dl').zones[0] (qr)", "too big", "zone is 20x32"]),
     "bad colour": ('[[items]]\nkind = "text"\ntext = "a"\ncolor = "octarine"\n', {},
                    ["items[0] (text).color", "octarine"]),
-    "zones do not add up": ('[[items]]\nkind = "layout"\n[[items.zones]]\nsize = 100\nitem = { kind = "text", text = "a" }\n'
-                            '[[items.zones]]\nsize = 100\nitem = { kind = "text", text = "b" }\n', {},
+    "zones do not add up": (('[[items]]\nkind = "layout"\n[[items.zones]]\nsize = 100\nitem = { kind = "text", text = "a" }\n'
+                             '[[items.zones]]\nsize = 100\nitem = { kind = "text", text = "b" }\n'), {},
                             ["items[0] (layout)", "200 of 128"]),
 }
 

@@ -7,17 +7,26 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge.calendar import Calendar
 from edge.clock import CAMPAIGN_TZ
 from edge.hours import OpeningHours
-from edge.planner import (Planner, PlanRules, actual_audience, best_starts, even_schedule, hindsight_best,
-                          midnight, plan_day)
+from edge.planner import (
+    Planner,
+    PlanRules,
+    actual_audience,
+    best_starts,
+    even_schedule,
+    hindsight_best,
+    midnight,
+    plan_day,
+)
 from edge.traffic import TrafficModel
 
 WEEKDAYS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
-CAMPAIGN = dict(first_day=date(2024, 8, 19), last_day=date(2024, 10, 10))
+CAMPAIGN = {"first_day": date(2024, 8, 19), "last_day": date(2024, 10, 10)}
 WEDNESDAY = date(2024, 9, 4)
 
 
@@ -35,7 +44,7 @@ def brute_force(values, allowed, k, gap):
     best = (-1.0, 0)
     for n in range(min(k, len(slots)), 0, -1):
         for combo in itertools.combinations(slots, n):
-            if all(b - a >= gap for a, b in zip(combo, combo[1:])):
+            if all(b - a >= gap for a, b in itertools.pairwise(combo)):
                 best = max(best, (sum(values[i] for i in combo), n), key=lambda x: (x[1], x[0]))
         if best[1] == n:
             return best
@@ -50,7 +59,7 @@ def test_best_starts_is_exact(values, mask, k, gap):
     allowed = np.array(mask[:len(values)])
     chosen = best_starts(np.array(values, float), allowed, k, gap)
     assert all(allowed[i] for i in chosen)
-    assert all(b - a >= gap for a, b in zip(chosen, chosen[1:]))
+    assert all(b - a >= gap for a, b in itertools.pairwise(chosen))
     total, count = brute_force(values, allowed, k, gap)
     assert len(chosen) == count                      # as many plays as fit, up to k
     assert sum(values[i] for i in chosen) == total   # and the best such schedule
@@ -93,7 +102,7 @@ def check_schedule(starts, rules, day):
     windows = rules.hours.windows(day, CAMPAIGN_TZ)
     for s in starts:
         assert any(a <= s and s + timedelta(seconds=rules.play_seconds) <= b for a, b in windows), s
-    for a, b in zip(starts, starts[1:]):
+    for a, b in itertools.pairwise(starts):
         assert b - a >= rules.min_gap
 
 
@@ -121,7 +130,7 @@ def test_plan_day_keeps_every_rule(hours, quota, gap, play, seed, weeks):
     assert sum(a for _, a in best) >= score(even_schedule(WEDNESDAY, rules)[:len(best)]) or gap * quota > 60 * 9
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hours=hours_strategy, quota=st.integers(1, 20), gap=st.integers(5, 45), seed=st.integers(0, 10_000),
        down_from=st.integers(6 * 60, 14 * 60), down_for=st.integers(0, 180))
 def test_the_online_planner_keeps_every_rule_and_meets_the_quota(hours, quota, gap, seed, down_from, down_for):
@@ -186,7 +195,7 @@ def run_day(planner, onsets, day=WEDNESDAY, down=None, manual=(), start=None, en
 def steady_onsets(day, per_bin):
     out = []
     for b, n in enumerate(per_bin):
-        k = int(round(n))
+        k = round(n)
         out += [midnight(day) + timedelta(seconds=b * 300 + (i + 0.5) * 300 / k) for i in range(k)]
     return out
 
@@ -303,3 +312,14 @@ def test_rules_come_from_the_registry_with_config_overrides(registry, tmp_path):
     assert rules.min_gap == timedelta(minutes=15)
     assert not rules.calendar.is_open(date(2024, 9, 30))
     assert rules.calendar.last_day == date(2024, 10, 10)
+
+
+def test_a_quota_raised_during_the_day_applies_at_once():
+    model = learned_model()
+    planner = Planner(rules_for(), model)
+    onsets = steady_onsets(WEDNESDAY, model.expected(WEDNESDAY))
+    morning = run_day(planner, onsets, end=at(WEDNESDAY, 10))
+    planner.rules = rules_for(quota=13)
+    rest = run_day(planner, onsets, start=at(WEDNESDAY, 10))
+    assert len(morning) + len(rest) == 13
+    check_schedule([t for t, _ in morning + rest], rules_for(quota=13), WEDNESDAY)

@@ -103,3 +103,20 @@ def test_a_long_still_is_interruptible(sim_clock):
     assert not result.completed
     assert result.frames_shown == 1
     assert sim_clock.monotonic() - t0 == pytest.approx(1.5, abs=0.11)
+
+
+def test_the_frame_loop_allocates_no_frames(sim_clock):
+    import tracemalloc
+
+    from edge.panel.null import NullPanel
+
+    compiled = pack([1 / 30] * 600, width=256, height=128)
+    panel = NullPanel(SimpleNamespace(width=256, height=128, brightness=100))
+    player = Player(panel, sim_clock)
+    player.play(compiled)  # warm up
+    tracemalloc.start()
+    result = player.play(compiled)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.frames_shown == 600
+    assert peak < 256 * 128 * 3  # less than one frame for a 600-frame play: nothing per frame

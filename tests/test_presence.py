@@ -10,7 +10,7 @@ from gpiozero.pins.mock import MockFactory
 
 from edge.clock import CAMPAIGN_TZ, SimClock
 from edge.errors import ConfigError
-from edge.presence import Presence, PirSource, TraceSource, apply_hold, read_trace
+from edge.presence import PirSource, Presence, TraceSource, apply_hold, read_trace
 
 T0 = datetime(2024, 9, 4, 9, 0, tzinfo=CAMPAIGN_TZ)
 

@@ -104,6 +104,7 @@ def test_a_damaged_model_file_says_what_is_wrong(tmp_path, content, message):
 
 def test_bin_index():
     from datetime import datetime
+
     from edge.clock import CAMPAIGN_TZ
     assert bin_index(datetime(2024, 8, 20, 9, 7, 30, tzinfo=CAMPAIGN_TZ)) == _bin(9, 5)
     assert bin_index(datetime(2024, 8, 20, 23, 59, 59, tzinfo=CAMPAIGN_TZ)) == 287

@@ -95,9 +95,8 @@ def test_unknown_key_unsigned_and_not_a_bundle_are_refused(tmp_path, keys):
 def test_files_outside_the_signed_list_are_refused(tmp_path, keys):
     key, pub = keys
     path = make_bundle(tmp_path, key, 2)
-    src = tarfile.open(path)
     extra = tmp_path / "extra.tar"
-    with tarfile.open(extra, "w") as out:
+    with tarfile.open(path) as src, tarfile.open(extra, "w") as out:
         for member in src:
             out.addfile(member, src.extractfile(member))
         info = tarfile.TarInfo("pack/../../evil.sh")

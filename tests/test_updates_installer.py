@@ -8,7 +8,14 @@ import pytest
 
 from edge.clock import RealClock
 from edge.updates.installer import Installer
-from tests.updates_kit import BundleServer, compiler, desired_for, make_bundle, make_keys, pack_label
+from tests.updates_kit import (
+    BundleServer,
+    compiler,
+    desired_for,
+    make_bundle,
+    make_keys,
+    pack_label,
+)
 
 UNIT, DEVICE = "phuong-bach-mai", "hbt-bach-mai-01"
 

@@ -29,7 +29,8 @@ def setup(tmp_path, mosquitto):
         return dev
 
     def push(bundle, *where):
-        return content_cli(["push", str(bundle), *where, "--server", server.url, "--token-file", str(token),
+        first = [str(bundle)] if bundle else []
+        return content_cli(["push", *first, *where, "--server", server.url, "--token-file", str(token),
                             "--host", mosquitto.host, "--port", str(mosquitto.port)])
     yield key, device, push, recorder, server
     for dev in devices:
@@ -56,8 +57,9 @@ def last_update(recorder, device):
     return health[-1] if health else None
 
 
-def test_push_to_one_unit_installs_on_its_devices_only_and_offline_ones_catch_up(tmp_path, setup, capsys):
-    key, device, push, recorder, server = setup
+def test_push_to_one_unit_installs_on_its_devices_only_and_offline_ones_catch_up(tmp_path, setup, capsys,
+                                                                                 mosquitto):
+    key, device, push, recorder, _server = setup
     mai1, dang = device("hbt-bach-mai-01", MAI), device("hbt-bach-dang-01", DANG)
 
     v1 = make_bundle(tmp_path, key, 1, units=[MAI])
@@ -82,9 +84,20 @@ def test_push_to_one_unit_installs_on_its_devices_only_and_offline_ones_catch_up
     assert push(other, "--unit", MAI) == 2
     assert "wrong-target" in capsys.readouterr().err
 
+    # withdrawing the announcement leaves the installed content alone
+    topic = f"ihanoi/v1/unit/{MAI}/content"
+    before = Recorder(mosquitto.host, mosquitto.port, topic, client_id="retained-before")
+    assert before.wait_for(lambda r: len(r.messages) == 1, 5)
+    before.close()
+    assert push(None, "--unit", MAI, "--clear") == 0
+    after = Recorder(mosquitto.host, mosquitto.port, topic, client_id="retained-after")
+    assert not after.wait_for(lambda r: len(r.messages) > 0, 1)
+    after.close()
+    assert mai1.playing() == "v1" and mai2.playing() == "v1"
+
 
 def test_refused_bundles_are_reported_while_the_old_content_keeps_playing(tmp_path, setup):
-    key, device, push, recorder, server = setup
+    key, device, push, recorder, _server = setup
     board = device("hbt-bach-mai-01", MAI)
     name = "hbt-bach-mai-01"
     good = make_bundle(tmp_path, key, 3, units=[MAI])
@@ -104,12 +117,12 @@ def test_refused_bundles_are_reported_while_the_old_content_keeps_playing(tmp_pa
     ]
     for n, (bundle, reason) in enumerate(cases, start=2):
         assert push(bundle, "--device", name) == 0
-        assert until(lambda: len(results(recorder, name)) == n), results(recorder, name)
+        assert until(lambda n=n: len(results(recorder, name)) == n), results(recorder, name)
         answer = results(recorder, name)[-1]
         assert answer["ok"] is False and reason in answer["reason"]
         assert board.playing() == "v3"
-        assert until(lambda: ((last_update(recorder, name) or {}).get("details", {}).get("update") or {})
-                     .get("reason") == reason)
+        assert until(lambda reason=reason: ((last_update(recorder, name) or {}).get("details", {})
+                                            .get("update") or {}).get("reason") == reason)
         assert last_update(recorder, name)["content_version"] == "3"
 
     # after all that, a good newer bundle still goes through
@@ -118,9 +131,9 @@ def test_refused_bundles_are_reported_while_the_old_content_keeps_playing(tmp_pa
 
 
 def test_a_malformed_content_command_is_logged_not_fatal(tmp_path, setup, mosquitto):
-    import paho.mqtt.publish as publish
+    from paho.mqtt import publish
 
-    key, device, push, recorder, server = setup
+    key, device, push, _recorder, _server = setup
     board = device("hbt-bach-mai-01", MAI)
     publish.single("ihanoi/v1/cmd/hbt-bach-mai-01/content", b'{"bundle": 1', qos=1, hostname=mosquitto.host,
                    port=mosquitto.port)

@@ -143,3 +143,15 @@ def test_a_missing_or_short_session_secret_says_how_to_make_one(tmp_path):
         config.session_secret()
     (tmp_path / "secret").write_text("a" * 44 + "\n")
     assert config.session_secret() == "a" * 44
+
+
+def test_the_example_config_is_valid_and_the_example_users_must_be_filled_in():
+    from pathlib import Path
+
+    import broker.web
+
+    here = Path(broker.web.__file__).parent
+    config = load_dashboard_config(here / "dashboard.example.toml")
+    assert config.dashboard.users_file == here / "dashboard-users.toml"
+    with pytest.raises(ConfigError, match="python -m broker.web.users hash"):
+        load_users(here / "dashboard-users.example.toml")

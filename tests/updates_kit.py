@@ -70,6 +70,7 @@ class BundleServer:
 
     def __init__(self, folder: Path, token: str | None = None):
         import uvicorn
+
         from broker.bundles import bundle_app
 
         self.folder = Path(folder)
@@ -122,7 +123,7 @@ class Device:
                          self.outbox, clock=clock, health_interval=health_interval, status=self.service.status,
                          on_command=self.service.on_command, unit=unit)
 
-    def start(self) -> "Device":
+    def start(self) -> Device:
         self.service.start()
         self.link.start()
         if not self.link.connected.wait(10):

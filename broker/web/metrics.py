@@ -22,7 +22,7 @@ class FleetCollector:
         now = web.clock.now()
         today = now.astimezone(web.tz).date()
         rows = queries.fleet(web.store, web.registry, now, web.offline_after)
-        report = queries.compliance(web.store, web.registry, today, today, now, web.offline_after)
+        report = web.report(today, today)
 
         states = GaugeMetricFamily("ihanoi_devices", "boards by connection state", labels=["state"])
         for state in ("online", "offline", "never seen"):

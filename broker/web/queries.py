@@ -8,8 +8,9 @@ plays by hour of day for a chart, CPU temperature from the latest heartbeat, and
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, select
@@ -32,6 +33,41 @@ def narrowed(registry: Registry, kind: str | None = None, unit: str | None = Non
 def compliance(store: Store, registry: Registry, first: date, last: date, now: datetime,
                offline_after: timedelta, kind: str | None = None, unit: str | None = None) -> Report:
     return report_from_store(store, narrowed(registry, kind, unit), first, last, now, offline_after)
+
+
+class Reports:
+    """The report per (period, kind, unit), kept for the minute it was made in.
+
+    A campaign's report takes about a second to build; pages ask for the same ones again and
+    again (every viewer, every chart). Numbers at most a minute old are fine for a dashboard.
+    """
+
+    def __init__(self, store: Store, registry: Registry, offline_after: timedelta, size: int = 64):
+        self.store, self.registry, self.offline_after, self.size = store, registry, offline_after, size
+        self._cache: OrderedDict[tuple, Report] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, first: date, last: date, now: datetime, kind: str | None = None,
+            unit: str | None = None) -> Report:
+        key = (first, last, kind, unit, now.replace(second=0, microsecond=0))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        report = compliance(self.store, self.registry, first, last, now, self.offline_after, kind, unit)
+        with self._lock:
+            self._cache[key] = report
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return report
+
+
+def of_unit(report: Report, unit: str) -> Report:
+    """The district's report cut to one unit's rows (each unit's rows are computed on their own;
+    ``district`` stays the district's)."""
+    return replace(report, days=[d for d in report.days if d.unit == unit],
+                   units=[u for u in report.units if u.unit == unit],
+                   devices=[n for n in report.devices if n.unit == unit])
 
 
 def campaign_to_date(registry: Registry, now: datetime) -> tuple[date, date]:

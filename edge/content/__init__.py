@@ -43,5 +43,12 @@ def render_text_frame(text: str, profile, font: str = "auto", color=(255, 255, 2
     return paint(mask, width, profile.height, x, item)
 
 
-__all__ = ["CompiledPack", "compile_pack", "default_cache_dir", "PackError",
-           "render_text_frame", "builtin_pack", "PACKS_DIR"]
+__all__ = [
+    "PACKS_DIR",
+    "CompiledPack",
+    "PackError",
+    "builtin_pack",
+    "compile_pack",
+    "default_cache_dir",
+    "render_text_frame",
+]

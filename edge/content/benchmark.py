@@ -25,10 +25,10 @@ import gzip
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -121,11 +121,12 @@ class HandoffPanel(NullPanel):
 
 def setpixel_canvas(profile, folder: Path):
     """RGBMatrixEmulator's canvas (SetPixel writes into its NumPy buffer); a stand-in if not installed."""
-    try:
-        from edge.panel.emulator import EmulatorPanel
+    from edge.panel.base import PanelError
+    from edge.panel.emulator import EmulatorPanel
 
+    try:
         return EmulatorPanel(profile, folder, adapter="raw")._canvas, "RGBMatrixEmulator canvas"
-    except Exception:  # the emulator is optional: measure the same loop on an equivalent buffer
+    except PanelError:  # the emulator is optional: measure the same loop on an equivalent buffer
         class Canvas:
             def __init__(self):
                 self.pixels = np.zeros((profile.height, profile.width, 3), np.uint8)

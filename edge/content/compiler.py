@@ -13,8 +13,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -112,4 +112,4 @@ def default_cache_dir() -> Path:
     return Path(root) / "ihanoi-frames" if root else Path.home() / ".cache" / "ihanoi-frames"
 
 
-__all__ = ["compile_pack", "CompiledPack", "PackError", "cache_key", "default_cache_dir"]
+__all__ = ["CompiledPack", "PackError", "cache_key", "compile_pack", "default_cache_dir"]

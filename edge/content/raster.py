@@ -23,7 +23,8 @@ def parse_color(value) -> RGB:
             raise ValueError("a colour list needs three integers 0..255, e.g. [255, 204, 0]")
         return (value[0], value[1], value[2])
     if not isinstance(value, str):
-        raise ValueError("a colour is '#rrggbb', a CSS name like 'yellow', or [r, g, b]")
+        # ValueError, not TypeError: pydantic turns only ValueError into a validation message
+        raise ValueError("a colour is '#rrggbb', a CSS name like 'yellow', or [r, g, b]")  # noqa: TRY004
     try:
         rgb = ImageColor.getrgb(value)
     except ValueError:
@@ -128,7 +129,7 @@ class Clip:
         t = t % ends[-1]
         return min(int(np.searchsorted(ends, t, side="right")), len(ends) - 1)
 
-    def lut(self, table: np.ndarray) -> "Clip":
+    def lut(self, table: np.ndarray) -> Clip:
         if self.stills is not None:
             self.stills = table[self.stills]
         else:

@@ -44,4 +44,4 @@ def open_panel(output: str, profile: PanelProfile, data_dir: Path | str | None =
     return panel
 
 
-__all__ = ["open_panel", "Panel", "PanelError", "OUTPUTS", "ENV"]
+__all__ = ["ENV", "OUTPUTS", "Panel", "PanelError", "open_panel"]

@@ -18,17 +18,25 @@ import io
 import os
 import shutil
 import tarfile
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 from pydantic import ValidationError
 
 from edge.content.manifest import load_manifest, pack_files
 from edge.updates.errors import BundleRefused
 from edge.updates.keys import TrustedKey, key_id
-from edge.updates.manifest import (MANIFEST, MAX_MANIFEST, PACK_DIR, SIGNATURE, BundleFile, BundleManifest,
-                                   Targets, first_error)
+from edge.updates.manifest import (
+    MANIFEST,
+    MAX_MANIFEST,
+    PACK_DIR,
+    SIGNATURE,
+    BundleFile,
+    BundleManifest,
+    Targets,
+    first_error,
+)
 
 CHUNK = 1 << 16
 

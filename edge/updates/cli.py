@@ -1,9 +1,9 @@
 """``ihanoi-content``: the technician's tool for signed content bundles.
 
     ihanoi-content keygen --out keys/tech-2024            # tech-2024.key (0600) + tech-2024.pub
-    ihanoi-content build PACK --key K.key --version 7 --unit p-bach-dang --panel p4-128x32 --out B.tar
-    ihanoi-content verify B.tar --trusted K.pub --unit p-bach-dang --device bach-dang-01
-    ihanoi-content push B.tar --unit p-bach-dang --server https://content.example --token-file T \\
+    ihanoi-content build PACK --key K.key --version 7 --unit phuong-bach-mai --panel p4-128x32 --out B.tar
+    ihanoi-content verify B.tar --trusted K.pub --unit phuong-bach-mai --device hbt-bach-mai-01
+    ihanoi-content push B.tar --unit phuong-bach-mai --server https://content.example --token-file T \\
                        --host broker.example --port 8883 --tls --username tech --password-file P
     ihanoi-content serve --dir /var/lib/ihanoi/bundles --port 8780 --token-file T
 
@@ -58,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--panel", help="also compile the pack for this panel profile")
 
     p = verbs.add_parser("push", help="upload a bundle and announce it to a unit or a device (retained)")
-    p.add_argument("bundle", type=Path)
+    p.add_argument("bundle", type=Path, nargs="?")
+    p.add_argument("--clear", action="store_true", help="withdraw the announcement (installed content stays)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--unit")
     where.add_argument("--device")
-    p.add_argument("--server", required=True, help="base URL of the bundle server the boards download from")
+    p.add_argument("--server", help="base URL of the bundle server the boards download from")
     p.add_argument("--token-file", type=Path, help="upload over HTTP PUT with this token")
     p.add_argument("--copy-to", type=Path, help="instead of uploading: copy into the server's bundle folder")
     p.add_argument("--trusted", type=Path, action="append", default=[], help="check the signature first")
@@ -146,6 +147,15 @@ def verify(args) -> int:
 
 
 def push(args) -> int:
+    topic = (f"{args.topic_prefix}/unit/{args.unit}/content" if args.unit
+             else f"{args.topic_prefix}/cmd/{args.device}/content")
+    if args.clear:
+        _publish(args, topic, b"")
+        print(f"withdrew the announcement on {topic}; what the devices installed stays")
+        return 0
+    if args.bundle is None or not args.server:
+        print("error: push needs a BUNDLE and --server (or --clear)", file=sys.stderr)
+        return 2
     manifest = _read_manifest(args.bundle)
     if args.trusted:
         from edge.updates.keys import load_trusted
@@ -167,8 +177,6 @@ def push(args) -> int:
         _upload(args.bundle, f"{args.server.rstrip('/')}/bundles/{name}", args.token_file.read_text().strip(), sha256)
     desired = ContentDesired(bundle=manifest.bundle, version=manifest.version, sha256=sha256, size=size,
                              url=f"{args.server.rstrip('/')}/bundles/{name}")
-    topic = (f"{args.topic_prefix}/unit/{args.unit}/content" if args.unit
-             else f"{args.topic_prefix}/cmd/{args.device}/content")
     _publish(args, topic, desired.to_bytes())
     print(f"announced bundle {manifest.bundle} v{manifest.version} on {topic} (retained): devices that are "
           f"offline install it when they come back")

@@ -14,8 +14,8 @@ import os
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge.updates.errors import DownloadError
 

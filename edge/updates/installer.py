@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from edge.clock import Clock, RealClock
 from edge.updates.bundle import check_folder, file_sha256, open_bundle
@@ -92,11 +93,13 @@ class Installer:
         return int(self._state.get("highest", 0))
 
     def status(self) -> dict[str, Any]:
-        state = self._state
+        """For health and state: the bundle that plays (none: the configured pack) and the last result."""
+        current = self._current
         details: dict[str, Any] = {}
-        if state.get("last"):
-            details["update"] = dict(state["last"])
-        return {"content_version": state.get("installed"), "content_id": state.get("bundle"), "details": details}
+        if self._state.get("last"):
+            details["update"] = dict(self._state["last"])
+        return {"content_version": current[1].version if current else None,
+                "content_id": current[1].bundle if current else None, "details": details}
 
     # --- installing -----------------------------------------------------------------------------
     def handle(self, desired: ContentDesired, progress=None) -> Result:
@@ -157,7 +160,8 @@ class Installer:
                 self._load_or_roll_back(folder, manifest, old)
             except BundleRefused as exc:
                 self.store.clear_staging()
-                Path(path).unlink(missing_ok=True)
+                if Path(path).parent == self.store.downloads:   # its SHA-256 is remembered as refused
+                    Path(path).unlink(missing_ok=True)
                 return self._refuse(exc, sha256, manifest.version if manifest else None,
                                     manifest.bundle if manifest else None)
             self.on_step("commit", version)

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from edge.updates.errors import KeyFileError
 
@@ -91,5 +94,6 @@ def load_public(path: Path) -> TrustedKey:
 def load_trusted(paths) -> tuple[TrustedKey, ...]:
     paths = list(paths)
     if len(paths) > MAX_TRUSTED:
-        raise KeyFileError(paths[0], f"{len(paths)} trusted keys given; at most {MAX_TRUSTED} (old + new while rotating)")
+        raise KeyFileError(paths[0], f"{len(paths)} trusted keys given; at most {MAX_TRUSTED} "
+                                     f"(the old and the new one while rotating)")
     return tuple(load_public(p) for p in paths)

@@ -5,7 +5,7 @@ over the exact bytes of ``manifest.json``), then the pack's files under ``pack/`
 
     {"schema": "ihanoi.bundle/1", "bundle": "ihanoi-promo", "version": 7,
      "pack": "ihanoi-promo", "pack_version": "2024.09.2", "created": "2024-09-02T10:00:00+07:00",
-     "key_id": "3f9a...", "targets": {"units": ["p-bach-dang"], "devices": []},
+     "key_id": "3f9a...", "targets": {"units": ["phuong-bach-mai"], "devices": []},
      "files": [{"path": "pack.toml", "size": 952, "sha256": "..."}, ...]}
 
 ``version`` is an integer that only goes up: a device refuses any version not above the
@@ -22,7 +22,15 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from edge.protocol import DEVICE_ID
 

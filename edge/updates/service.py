@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edge import protocol
 from edge.updates.installer import Installer, Result
@@ -79,7 +80,7 @@ class UpdateService:
         return True
 
     # --- the worker -----------------------------------------------------------------------------
-    def start(self) -> "UpdateService":
+    def start(self) -> UpdateService:
         self._thread = threading.Thread(target=self._run, name="content-updates", daemon=True)
         self._thread.start()
         return self

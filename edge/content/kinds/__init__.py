@@ -6,7 +6,7 @@ Each module holds a pydantic model with ``kind = "<name>"`` and
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import Field
 
@@ -16,8 +16,8 @@ from edge.content.raster import Clip
 
 MODULES = {"image": image, "gif": gif, "video": video, "text": text, "qr": qr, "layout": layout}
 
-Item = Annotated[Union[image.ImageItem, gif.GifItem, video.VideoItem, text.TextItem, qr.QrItem,
-                       layout.LayoutItem], Field(discriminator="kind")]
+Item = Annotated[image.ImageItem | gif.GifItem | video.VideoItem | text.TextItem | qr.QrItem | layout.LayoutItem,
+                 Field(discriminator="kind")]
 
 
 def compile_item(item: ItemBase, width: int, height: int, ctx: Context) -> Clip:
@@ -26,4 +26,4 @@ def compile_item(item: ItemBase, width: int, height: int, ctx: Context) -> Clip:
     return clip
 
 
-__all__ = ["Item", "MODULES", "Context", "compile_item"]
+__all__ = ["MODULES", "Context", "Item", "compile_item"]

@@ -20,7 +20,7 @@ still QR beside scrolling text stores one frame per text step and nothing more.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,7 +33,7 @@ from edge.content.kinds.text import TextItem
 from edge.content.kinds.video import VideoItem
 from edge.content.raster import Clip
 
-ZoneItem = Annotated[Union[ImageItem, GifItem, VideoItem, TextItem, QrItem], Field(discriminator="kind")]
+ZoneItem = Annotated[ImageItem | GifItem | VideoItem | TextItem | QrItem, Field(discriminator="kind")]
 MIN_TICK = 1 / 120
 
 

@@ -1,0 +1,289 @@
+"""The main job on one PC: a simulated district.
+
+Starts a local Mosquitto with the project's broker configuration, the collector, and one
+agent per board of the selected units (every unit of the registry by default), each with
+its own generated lobby traffic, all on one simulated clock. One board is shown in the
+browser through the panel emulator. After the simulated days it prints the per-unit
+compliance report and, with ``--serve``, serves the dashboard.
+
+    python -m broker.demo                 # a day of the whole district (about two minutes)
+    python -m broker.demo --days 5 --units wards --serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from broker.registry import load_registry
+from edge.clock import CAMPAIGN_TZ
+from edge.tracegen import LobbyProfile, generate_onsets, write_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+QUEUES_CONF = ROOT / "broker" / "mosquitto" / "conf.d" / "ihanoi-queues.conf"
+DAY_START, DAY_END = 6, 18          # simulated hours of each day: the lobbies open 7:00-17:30
+
+
+def say(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing answers on port {port} after {timeout} s")
+
+
+def select_units(registry, which: str):
+    if which == "all":
+        return list(registry.units)
+    if which == "wards":
+        return [u for u in registry.units if u.kind == "ward"]
+    wanted = set(which.split(","))
+    units = [u for u in registry.units if u.id in wanted or u.kind in wanted]
+    if not units:
+        raise SystemExit(f"--units {which!r} matches no unit; use all, wards, a kind or unit ids")
+    return units
+
+
+class District:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.workdir).resolve()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.registry = load_registry()
+        self.units = select_units(self.registry, args.units)
+        self.boards = [(u, d) for u in self.units for d in u.devices]
+        self.first = args.first_day
+        self.last = self.first + timedelta(days=args.days - 1)
+        self.start = datetime(self.first.year, self.first.month, self.first.day, DAY_START, tzinfo=CAMPAIGN_TZ)
+        self.until = datetime(self.last.year, self.last.month, self.last.day, DAY_END, tzinfo=CAMPAIGN_TZ)
+
+    # --- the parts ------------------------------------------------------------------------------
+    def start_broker(self) -> None:
+        store = self.work / "mosquitto"
+        store.mkdir(parents=True)
+        self.mqtt_port = self.args.mqtt_port or free_port()
+        conf = self.work / "mosquitto.conf"
+        conf.write_text(textwrap.dedent(f"""\
+            listener {self.mqtt_port} 127.0.0.1
+            allow_anonymous true
+            persistence_location {store}/
+            log_dest file {self.work}/mosquitto.log
+            include_dir {QUEUES_CONF.parent}
+            """))
+        if os.geteuid() == 0:            # mosquitto drops root for its own user: let it write its store
+            try:
+                entry = pwd.getpwnam("mosquitto")
+                os.chown(store, entry.pw_uid, entry.pw_gid)
+                os.chown(self.work, entry.pw_uid, entry.pw_gid)
+            except KeyError:
+                pass
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.procs["mosquitto"] = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.STDOUT)
+        wait_port(self.mqtt_port)
+        say(f"Mosquitto on 127.0.0.1:{self.mqtt_port} with broker/mosquitto/conf.d/ (log: {self.work}/mosquitto.log)")
+
+    def start_collector(self) -> None:
+        self.db = self.work / "collector.sqlite3"
+        self.collector_conf = self.work / "collector.toml"
+        self.collector_conf.write_text(textwrap.dedent(f"""\
+            [broker]
+            host = "127.0.0.1"
+            port = {self.mqtt_port}
+
+            [collector]
+            client_id = "demo-collector"
+            offline_after_s = 86400
+
+            [database]
+            url = "sqlite:///{self.db}"
+            """))
+        self.procs["collector"] = self._python(["-m", "broker.cli", "collect", "--config", str(self.collector_conf)],
+                                               self.work / "collector.log")
+        deadline = time.monotonic() + 30
+        while not self.db.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        say(f"collector storing into {self.db} (log: {self.work}/collector.log)")
+
+    def start_agents(self) -> None:
+        shown = self.args.show or self.boards[0][1].id
+        for n, (unit, device) in enumerate(self.boards):
+            folder = self.work / "devices"
+            folder.mkdir(exist_ok=True)
+            # Every lobby its own crowd: busier or quieter, its surge earlier or later.
+            crowd = LobbyProfile(base_rate=12 + 4 * (n % 5), surge_rate=40 + 10 * (n % 4),
+                                 surge_hours_after_open=0.5 + 0.5 * (n % 3))
+            trace = write_trace(folder / f"{device.id}.csv", generate_onsets(
+                self.first, self.args.days, hours=self.registry.hours_of(unit), seed=n, profile=crowd))
+            output = "emulator" if device.id == shown and not self.args.no_emulator else "null"
+            config = folder / f"{device.id}.toml"
+            config.write_text(textwrap.dedent(f"""\
+                device = "{device.id}"
+                unit = "{unit.id}"
+                data_dir = "{device.id}"
+
+                [broker]
+                host = "127.0.0.1"
+                port = {self.mqtt_port}
+
+                [panel]
+                profile = "p4-128x32"
+                output = "{output}"
+
+                [pir]
+                pin = 5
+
+                [health]
+                interval_seconds = 60
+                """))
+            env_extra = {"IHANOI_EMULATOR_PORT": str(self.args.emulator_port)} if output == "emulator" else {}
+            self.procs[device.id] = self._python(
+                ["-m", "edge.cli", "run", "--config", str(config), "--speed", str(self.args.speed),
+                 "--start", self.start.isoformat(), "--until", self.until.isoformat(), "--pir-trace", str(trace)],
+                folder / f"{device.id}.log", env_extra)
+        say(f"{len(self.boards)} agents for {len(self.units)} units, simulated from {self.start:%d/%m/%Y %H:%M} "
+            f"to {self.until:%d/%m/%Y %H:%M} at {self.args.speed:g}x (logs: {self.work}/devices/)")
+        if not self.args.no_emulator:
+            say(f"board {shown} is in the browser: http://127.0.0.1:{self.args.emulator_port}/ "
+                "(at this speed a play lasts a moment; `ihanoi-edge preview` shows the promo itself)")
+
+    def _python(self, argv, log: Path, env_extra: dict | None = None) -> subprocess.Popen:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
+        env.pop("IHANOI_PANEL", None)
+        return subprocess.Popen([sys.executable, *argv], stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                cwd=self.work, env=env, start_new_session=True)
+
+    # --- watching -------------------------------------------------------------------------------
+    def plays(self) -> int:
+        try:
+            with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1) as db:
+                return db.execute("SELECT COUNT(*) FROM plays").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    def watch(self) -> None:
+        t0 = time.monotonic()
+        agents = [name for name in self.procs if name not in ("mosquitto", "collector")]
+        while True:
+            alive = [a for a in agents if self.procs[a].poll() is None]
+            sim = min(self.start + timedelta(seconds=(time.monotonic() - t0) * self.args.speed), self.until)
+            say(f"simulated {sim:%d/%m %H:%M}: {len(alive)}/{len(agents)} agents running, "
+                f"{self.plays()} plays stored by the collector")
+            for name in ("mosquitto", "collector"):
+                if self.procs[name].poll() is not None:
+                    raise SystemExit(f"{name} stopped unexpectedly; see its log in {self.work}")
+            if not alive:
+                break
+            time.sleep(self.args.progress)
+        failed = [a for a in agents if self.procs[a].returncode != 0]
+        if failed:
+            say(f"{len(failed)} agent(s) ended with an error: {', '.join(failed[:5])} (see their logs)")
+        # The agents flushed their outboxes on the way out; give the collector its last batch.
+        last, stable = -1, 0
+        while stable < 3:
+            now = self.plays()
+            stable = stable + 1 if now == last else 0
+            last = now
+            time.sleep(0.5)
+        say(f"all agents stopped; the collector holds {last} plays")
+
+    def report(self) -> None:
+        fmt = ["--format", "table"]
+        cmd = [sys.executable, "-m", "broker.cli", "report", "--config", str(self.collector_conf),
+               "--from", self.first.isoformat(), "--to", self.last.isoformat(), *fmt]
+        say("per-unit compliance report:")
+        subprocess.run(cmd, cwd=self.work, check=False)
+        xlsx = self.work / "report.xlsx"
+        subprocess.run(cmd[:-2] + ["--format", "xlsx", "--out", str(xlsx)], cwd=self.work, check=False,
+                       stdout=subprocess.DEVNULL)
+        if xlsx.exists():
+            say(f"the same report as a spreadsheet: {xlsx}")
+
+    def serve(self) -> None:
+        port = self.args.dashboard_port
+        say(f"dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+        self.procs["dashboard"] = self._python(["-m", "broker.cli", "serve", "--config", str(self.collector_conf),
+                                                "--port", str(port)], self.work / "dashboard.log")
+        try:
+            self.procs["dashboard"].wait()
+        except KeyboardInterrupt:
+            pass
+
+    def stop(self) -> None:
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m broker.demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--days", type=int, default=1, help="simulated days (default 1)")
+    p.add_argument("--first-day", type=date.fromisoformat, default=date(2024, 9, 4),
+                   help="first simulated day (default 2024-09-04, a Wednesday of the campaign)")
+    p.add_argument("--speed", type=float, default=360, help="simulated seconds per real second (default 360)")
+    p.add_argument("--units", default="all", help="all (default), wards, a kind, or unit ids separated by commas")
+    p.add_argument("--show", help="the board shown in the emulator (default: the first one)")
+    p.add_argument("--no-emulator", action="store_true", help="no browser view")
+    p.add_argument("--emulator-port", type=int, default=8888)
+    p.add_argument("--mqtt-port", type=int, default=0, help="default: a free port")
+    p.add_argument("--serve", action="store_true", help="serve the dashboard after the report")
+    p.add_argument("--dashboard-port", type=int, default=8080)
+    p.add_argument("--progress", type=float, default=5.0, help="seconds between progress lines")
+    p.add_argument("--workdir", default=str(ROOT / "var" / "demo"), help="where everything is written (emptied first)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    work = Path(args.workdir)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    district = District(args)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        district.start_broker()
+        district.start_collector()
+        district.start_agents()
+        district.watch()
+        district.report()
+        if args.serve:
+            district.serve()
+    except KeyboardInterrupt:
+        say("interrupted; stopping everything")
+    finally:
+        district.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

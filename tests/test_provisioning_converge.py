@@ -1,0 +1,207 @@
+"""site.yml converges for real into Debian Bookworm root file systems, and a second run
+changes nothing.
+
+Two root file systems (a Pi and the server) are made with debootstrap, then ansible reaches
+them through its chroot connection (community.general.chroot) with the real inventory: the
+Pi is hbt-bach-mai-01, the server ihanoi-server. What cannot happen in a chroot is switched
+off by the roles' own variables: starting services (ihanoi_services_running), the reboot
+(pi_boot_reboot) and compiling rpi-rgb-led-matrix (rgbmatrix_build: its build dependencies
+are still installed). The project is installed from a wheel built from this checkout, its
+dependencies from PyPI.
+
+Needs root, debootstrap, chroot and Debian's ansible. The base system, the downloaded .deb
+files and pip's cache are kept in $XDG_CACHE_HOME/ihanoi-signage/converge (~/.cache), so
+only the first run downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_provisioning_render import ROOT, make_pki, run_ansible, write_secrets
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="debootstrap and chroot need root"),
+    pytest.mark.skipif(shutil.which("debootstrap") is None, reason="apt-get install -y debootstrap"),
+    pytest.mark.skipif(shutil.which("ansible-playbook") is None, reason="apt-get install -y ansible"),
+]
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ihanoi-signage" / "converge"
+BASE = CACHE / "bookworm-minbase.tar"
+# Raspberry Pi OS Lite has these; ansible needs python3 on the target.
+INCLUDE = "python3,python3-apt,systemd,systemd-sysv,ca-certificates,procps"
+PI, SERVER = "hbt-bach-mai-01", "ihanoi-server"
+
+
+def sh(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt uses (the base system comes from the same place)."""
+    for path in sorted(Path("/etc/apt").glob("sources.list.d/*.sources")) + [Path("/etc/apt/sources.list")]:
+        text = path.read_text() if path.exists() else ""
+        match = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", text, re.M) or \
+            re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s+\S+", text, re.M)
+        if match:
+            return match.group(1)
+    pytest.skip("no Debian mirror in /etc/apt to debootstrap from")
+
+
+def base_tarball() -> Path:
+    """A Bookworm minbase root file system with fresh package lists, made once and cached."""
+    if BASE.exists():
+        return BASE
+    CACHE.mkdir(parents=True, exist_ok=True)
+    work = CACHE / "debootstrap.tmp"
+    shutil.rmtree(work, ignore_errors=True)
+    sh("debootstrap", "--variant=minbase", f"--include={INCLUDE}", "bookworm", str(work), debian_mirror())
+    sh("chroot", str(work), "apt-get", "update", "-q")
+    sh("tar", "-C", str(work), "-cf", str(BASE.with_suffix(".part")), ".")
+    BASE.with_suffix(".part").rename(BASE)
+    shutil.rmtree(work)
+    return BASE
+
+
+def make_root(folder: Path, tarball: Path) -> Path:
+    folder.mkdir(parents=True)
+    sh("tar", "-C", str(folder), "-xf", str(tarball))
+    # A chroot must not start services while packages install.
+    policy = folder / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    shutil.copy("/etc/resolv.conf", folder / "etc/resolv.conf")
+    # The image trusts what this build host trusts (e.g. a TLS-inspecting proxy before PyPI).
+    extra_cas = list(Path("/usr/local/share/ca-certificates").glob("*.crt"))
+    for ca in extra_cas:
+        shutil.copy(ca, folder / "usr/local/share/ca-certificates" / ca.name)
+    if extra_cas:
+        sh("chroot", str(folder), "update-ca-certificates")
+    # Cached downloads from earlier runs.
+    for sub, dest in (("apt", "var/cache/apt/archives"), ("pip", "root/.cache/pip")):
+        if (CACHE / sub).is_dir():
+            (folder / dest).mkdir(parents=True, exist_ok=True)
+            sh("cp", "-a", f"{CACHE / sub}/.", str(folder / dest))
+    return folder
+
+
+def keep_downloads(folder: Path) -> None:
+    for sub, src in (("apt", "var/cache/apt/archives"), ("pip", "root/.cache/pip")):
+        if (folder / src).is_dir():
+            (CACHE / sub).mkdir(parents=True, exist_ok=True)
+            sh("cp", "-a", f"{folder / src}/.", str(CACHE / sub))
+
+
+def pi_boot_partition(root: Path) -> None:
+    """What the Raspberry Pi OS image has on its boot partition (Bookworm layout)."""
+    firmware = root / "boot/firmware"
+    firmware.mkdir(parents=True, exist_ok=True)
+    (firmware / "config.txt").write_text("dtparam=audio=on\ncamera_auto_detect=1\ndtoverlay=vc4-kms-v3d\n\n[all]\n")
+    (firmware / "cmdline.txt").write_text("console=serial0,115200 console=tty1 root=PARTUUID=0a1b2c3d-02 "
+                                          "rootfstype=ext4 fsck.repair=yes rootwait\n")
+
+
+def build_wheel(dest: Path) -> Path:
+    sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(ROOT))
+    return next(dest.glob("ihanoi_signage-*.whl"))
+
+
+def recap(stdout: str) -> dict[str, dict[str, int]]:
+    out = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.M):
+        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    return out
+
+
+@pytest.fixture(scope="module")
+def converged(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("converge")
+    tarball = base_tarball()
+    roots = {PI: make_root(tmp / "pi", tarball), SERVER: make_root(tmp / "server", tarball)}
+    pi_boot_partition(roots[PI])
+    overlay = tmp / "chroots.json"
+    overlay.write_text(json.dumps({"all": {"hosts": {
+        host: {"ansible_connection": "community.general.chroot", "ansible_host": str(root), "ansible_become": False}
+        for host, root in roots.items()}}}))
+    secrets = write_secrets(tmp / "secrets.json", make_pki(tmp / "pki"))
+    args = ["ansible-playbook", "site.yml", "-i", "inventory", "-i", str(overlay), "--limit", f"{PI},{SERVER}",
+            "-e", f"@{secrets}", "-e", f"ihanoi_package={build_wheel(tmp / 'dist')}",
+            "-e", "ihanoi_services_running=false", "-e", "pi_boot_reboot=false", "-e", "rgbmatrix_build=false"]
+    runs = []
+    try:
+        for _ in range(2):
+            runs.append(run_ansible(args, tmp, check=False))
+            if runs[-1].returncode != 0:
+                break
+    finally:
+        for root in roots.values():
+            keep_downloads(root)
+    first = runs[0]
+    assert first.returncode == 0, first.stdout[-8000:] + first.stderr[-3000:]
+    return roots, runs
+
+
+def test_first_run_converges_both_hosts(converged):
+    _, runs = converged
+    counts = recap(runs[0].stdout)
+    for host in (PI, SERVER):
+        assert counts[host]["failed"] == 0 and counts[host]["unreachable"] == 0
+        assert counts[host]["changed"] > 0
+
+
+def test_second_run_changes_nothing(converged):
+    _, runs = converged
+    assert len(runs) == 2 and runs[1].returncode == 0, runs[-1].stdout[-6000:]
+    counts = recap(runs[1].stdout)
+    changed = [line for line in runs[1].stdout.splitlines() if line.startswith("changed:")]
+    assert counts[PI]["changed"] == 0 and counts[SERVER]["changed"] == 0, changed
+
+
+def test_pi_has_boot_settings_agent_and_enabled_unit(converged):
+    roots, _ = converged
+    pi = roots[PI]
+    assert "dtparam=audio=off" in (pi / "boot/firmware/config.txt").read_text().splitlines()
+    assert "isolcpus=3" in (pi / "boot/firmware/cmdline.txt").read_text().split()
+    assert (pi / "etc/modprobe.d/ihanoi-hub75.conf").exists()
+    # The agent's own venv checks the config ansible rendered, inside the Pi's file system.
+    check = subprocess.run(["chroot", str(pi), "/opt/ihanoi/venv/bin/ihanoi-edge", "check-config",
+                            "/etc/ihanoi/device.toml"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "hbt-bach-mai-01" in check.stdout
+    enabled = subprocess.run(["systemctl", f"--root={pi}", "is-enabled", "ihanoi-edge.service"],
+                             capture_output=True, text=True)
+    assert enabled.stdout.strip() == "enabled"
+    user = sh("chroot", str(pi), "id", "ihanoi").stdout
+    assert "gpio" in user
+
+
+def test_server_has_broker_collector_and_dashboard_enabled(converged):
+    roots, _ = converged
+    server = roots[SERVER]
+    for unit in ("mosquitto.service", "ihanoi-collector.service", "ihanoi-dashboard.service"):
+        enabled = subprocess.run(["systemctl", f"--root={server}", "is-enabled", unit], capture_output=True, text=True)
+        assert enabled.stdout.strip() == "enabled", unit
+    conf = (server / "etc/mosquitto/mosquitto.conf").read_text()
+    assert "password_file /etc/mosquitto/ihanoi.passwd" in conf and "acl_file /etc/mosquitto/ihanoi.acl" in conf
+    key = server / "etc/mosquitto/certs/server.key"
+    assert key.stat().st_mode & 0o077 == 0o040                       # root:mosquitto 0640
+    assert (server / "opt/ihanoi-server/venv/bin/ihanoi-broker").exists()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="apt-get install -y systemd")
+@pytest.mark.parametrize("host,unit", [(PI, "ihanoi-edge"), (SERVER, "ihanoi-collector"),
+                                       (SERVER, "ihanoi-dashboard")])
+def test_installed_units_pass_systemd_analyze_verify_in_their_root(converged, host, unit):
+    roots, _ = converged
+    proc = subprocess.run(["systemd-analyze", "verify", f"--root={roots[host]}",
+                           f"/etc/systemd/system/{unit}.service"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
