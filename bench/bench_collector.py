@@ -144,6 +144,43 @@ class Collecting:
         return int(sum(m.value("ihanoi_collector_messages_received_total", kind=k) for k in ("play", "traffic")))
 
 
+class CollectorProcesses:
+    """``ihanoi-broker collect`` in N processes on one shared subscription (how it scales out)."""
+
+    def __init__(self, broker: Mosquitto, group: str, url: str, registry_path: Path, n: int, batch_size: int,
+                 work: Path):
+        import os
+        self.url, self.n, self.procs = url, n, []
+        self.configs = []
+        for i in range(n):
+            path = work / f"{group}-{i}.toml"
+            path.write_text(
+                f'registry = "{registry_path}"\n[broker]\nhost = "{broker.host}"\nport = {broker.port}\n'
+                f'[collector]\nclient_id = "bench-{group}-{i}"\nshare_group = "{group}"\nbatch_size = {batch_size}\n'
+                f'batch_latency_ms = 100\nreceive_maximum = {max(2000, 2 * batch_size)}\n'
+                f'[database]\nurl = "{url}"\n', encoding="utf-8")
+            self.configs.append(path)
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.store = open_store(url)
+
+    def start(self):
+        import subprocess
+        self.procs = [subprocess.Popen([sys.executable, "-m", "broker.cli", "collect", "--config", str(c)],
+                                       env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      for c in self.configs]
+        return self
+
+    def stop(self):
+        import signal
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            p.wait(60)
+
+    def done(self) -> int:
+        return self.store.count("play") + self.store.count("traffic")
+
+
 def publish(broker: Mosquitto, items) -> tuple[int, float]:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(2000)
@@ -189,6 +226,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--naive-seconds", type=float, default=15.0)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="also drain with this many collector processes on one shared subscription (0: skip)")
     args = parser.parse_args(argv)
 
     from tests import postgres
@@ -210,13 +249,19 @@ def main(argv=None) -> int:
         variants.append(("collector → PostgreSQL", Collecting(broker, "pg", pg_url, registry, args.batch_size), None))
         variants.append(("naive → PostgreSQL (1 commit/msg)", Collecting(broker, "naive-pg", pg_naive, registry, 1),
                          args.naive_seconds))
+        if args.processes > 1:
+            pg_cm3 = postgres.fresh_database("ihanoi_bench_procs")
+            pg_procs = pg_cm3.__enter__()
+            variants.append((f"{args.processes} collector processes → PostgreSQL",
+                             CollectorProcesses(broker, "procs", pg_procs, work / "units.toml", args.processes,
+                                                args.batch_size, work), None))
     elif not args.no_postgres:
         print(f"PostgreSQL skipped: {postgres.why_not()}")
 
     # Register every session, then stop them all: the backlog queues for each.
     for _, v, _ in variants:
         v.start()
-        time.sleep(0.3)
+        time.sleep(0.3 if not isinstance(v, CollectorProcesses) else 4.0)
         v.stop()
     n, pub_s = publish(broker, backlog(args.devices, args.events))
     print(f"backlog: {n} events from {args.devices} devices published in {pub_s:.1f}s ({n / pub_s:.0f}/s)")
@@ -239,6 +284,9 @@ def main(argv=None) -> int:
     if pg_cm:
         pg_cm.__exit__(None, None, None)
         pg_cm2.__exit__(None, None, None)
+        if args.processes > 1:
+            variants[-1][1].store.close()
+            pg_cm3.__exit__(None, None, None)
     return 0
 
 

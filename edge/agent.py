@@ -35,6 +35,8 @@ from edge.player import Player
 from edge.presence import PirSource, Presence, TraceSource
 from edge.service import Service
 from edge.traffic import TrafficModel, TrafficModelError
+from edge.updates.installer import Installer
+from edge.updates.service import UpdateService, command_result
 
 log = logging.getLogger("ihanoi.agent")
 
@@ -63,7 +65,9 @@ class Agent:
         self.journal = Journal(data / "agent.db", self.tz)
         self.outbox = Outbox(data / "outbox.db", config.device, max_events=config.outbox.max_events, clock=clock)
         self.panel = open_panel(config.panel_output, profile, data, brightness=self._brightness_setting())
+        self.installer = self._make_installer()
         self.promo = self._compile_promo()
+        self._new_pack: Path | None = None
         base_rules = PlanRules.from_config(config, registry, play_seconds=self.promo.total_duration)
         self.base_quota = base_rules.quota
         self.rules = dataclasses.replace(base_rules, quota=max(self.base_quota, self.journal.get("quota_override") or 0))
@@ -83,6 +87,8 @@ class Agent:
         self.plays_made = 0
         self.frames_late = 0
         self.frames_dropped = 0
+        self.updates = UpdateService(self.installer, on_result=self._update_result, on_installed=self._update_installed,
+                                     topics=protocol.Topics(config.broker.topic_prefix)) if self.installer else None
         self.link = Link(config.device, config.broker, self.outbox, clock=clock, password=password,
                          window=config.outbox.window, health_interval=config.health.interval_seconds,
                          status=self._status, on_command=self._queue_command, unit=config.unit) if connect else None
@@ -91,12 +97,31 @@ class Agent:
     def _brightness_setting(self) -> int:
         return int(self.journal.get("brightness", self.config.panel.brightness))
 
+    def _configured_pack(self) -> Path:
+        return self.config.resolve(self.config.content.pack) or builtin_pack(self.registry.campaign.content_id)
+
+    def _compile(self, pack: Path):
+        return compile_pack(pack, self.profile, self.config.data_dir / "frames")
+
+    def _make_installer(self) -> Installer | None:
+        keys = [self.config.resolve(k) for k in self.config.content.trusted_keys]
+        if not keys:
+            log.info("no content.trusted_keys: signed content updates are off on this device")
+            return None
+        return Installer(self.config.data_dir, self.config.device, self.config.unit, keys,
+                         compile_fn=self._compile, clock=self.clock, fallback=self._configured_pack())
+
     def _compile_promo(self):
-        pack = self.config.resolve(self.config.content.pack) or builtin_pack(self.registry.campaign.content_id)
-        cache = self.config.data_dir / "frames"
+        pack = self.installer.current_pack() if self.installer else self._configured_pack()
         log.info("compiling %s for %s (%dx%d); reused while unchanged", pack, self.profile.name,
                  self.profile.width, self.profile.height)
-        return compile_pack(pack, self.profile, cache)
+        try:
+            return self._compile(pack)
+        except PackError as exc:
+            if pack == self._configured_pack():
+                raise
+            log.error("the installed bundle cannot be played (%s); playing the configured pack", exc)
+            return self._compile(self._configured_pack())
 
     def _load_model(self) -> TrafficModel:
         try:
@@ -129,6 +154,8 @@ class Agent:
             self.presence.attach(PirSource(self.config.pir.pin, pull_up=self.config.pir.pull_up))
         if self.link:
             self.link.start()
+        if self.updates:
+            self.updates.start()
         self.service.ready(f"{self.config.device}: showing {self.promo.id} {self.promo.version}")
         log.info("agent %s of %s running (quota %d/day, promo %.0f s)", self.config.device, self.unit.name,
                  self.rules.quota, self.promo.total_duration)
@@ -142,6 +169,7 @@ class Agent:
                 self.presence.tick(now)
                 self._roll_day(now)
                 self._handle_commands(now)
+                self._switch_pack()
                 if self._manual and self._can_play(now, manual=True):
                     self._play(now, "manual", self._manual.pop(0))
                     continue
@@ -235,7 +263,8 @@ class Agent:
         if key == self._filler_key:
             return
         real = time.monotonic()
-        if key != "off" and self._filler_key is not None and real - self._filler_drawn < FILLER_MIN_REAL_SECONDS:
+        just_the_time = isinstance(key, tuple) and isinstance(self._filler_key, tuple) and len(key) == 2
+        if just_the_time and real - self._filler_drawn < FILLER_MIN_REAL_SECONDS:
             return
         self._filler_drawn = real
         self._filler_key = key
@@ -275,9 +304,9 @@ class Agent:
             if verb in protocol.ONE_SHOT and retained:
                 log.warning("ignored a retained %s command on %s: one-shot commands must not be retained", verb, topic)
                 continue
-            self._apply(verb, command, now)
+            self._apply(verb, command, now, scope)
 
-    def _apply(self, verb: str, command, now: datetime) -> None:
+    def _apply(self, verb: str, command, now: datetime, scope: str = "device") -> None:
         if verb == "play-now":
             if self.journal.seen_command(command.id):
                 return
@@ -302,7 +331,10 @@ class Agent:
         elif verb == "snapshot":
             self._publish_snapshot(command.id)
         elif verb == "content":
-            self._answer(verb, None, False, "content updates are not enabled on this device")
+            if self.updates is None:
+                self._answer(verb, None, False, "content updates are off: no content.trusted_keys in the device config")
+            else:
+                self.updates.submit(command, scope)
 
     def _publish_snapshot(self, command_id: str) -> None:
         from PIL import Image
@@ -319,15 +351,47 @@ class Agent:
                                         reason=reason, time=self.clock.now())
         self.link.publish_direct("cmd-result", protocol.encode(result), qos=1)
 
+    # --- content updates (the installer works on its own thread) ---------------------------------
+    def _update_result(self, result) -> None:
+        if self.link is not None:
+            self.link.publish_direct("cmd-result", protocol.encode(command_result(self.config.device, result,
+                                                                                  self.clock)), qos=1)
+
+    def _update_installed(self, pack: Path) -> None:
+        self._new_pack = pack              # picked up by the loop between two plays
+
+    def _switch_pack(self) -> None:
+        pack, self._new_pack = self._new_pack, None
+        if pack is None:
+            return
+        try:
+            self.promo = self._compile(pack)
+        except PackError as exc:
+            log.error("the new bundle cannot be played (%s); keeping %s %s", exc, self.promo.id, self.promo.version)
+            return
+        self.rules = dataclasses.replace(self.rules, play_seconds=self.promo.total_duration)
+        self.planner.rules = self.rules
+        log.info("now playing %s %s", self.promo.id, self.promo.version)
+        if self.link is not None:
+            self.link.publish_state()
+
     # --- status and shutdown --------------------------------------------------------------------
     def _status(self) -> dict:
-        return {"content_id": self.promo.id, "content_version": self.promo.version,
-                "details": {"plays_today": self._plays_today, "quota": self.rules.quota,
-                            "frames_late": self.frames_late, "frames_dropped": self.frames_dropped,
-                            "last_play": self._last_play, "unit": self.unit.id}}
+        status = {"content_id": self.promo.id, "content_version": self.promo.version,
+                  "details": {"plays_today": self._plays_today, "quota": self.rules.quota,
+                              "frames_late": self.frames_late, "frames_dropped": self.frames_dropped,
+                              "last_play": self._last_play, "unit": self.unit.id}}
+        if self.updates is not None:
+            update = self.updates.status()
+            if update.get("content_version") is not None:
+                status["content_id"], status["content_version"] = update["content_id"], update["content_version"]
+            status["details"].update(update["details"])
+        return status
 
     def _shutdown(self) -> None:
         self.service.stopping()
+        if self.updates:
+            self.updates.stop()
         self.presence.close()
         if self.link:
             self.link.stop(flush_timeout=10)

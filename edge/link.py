@@ -208,6 +208,12 @@ class Link:
             cpu_temp_c=sysinfo.cpu_temp_c(), throttled=sysinfo.throttled(), details=details, **status)
 
     # --- for callers ------------------------------------------------------------------------
+    def publish_state(self) -> None:
+        """Re-announce ``online`` with the current status (e.g. a new content version)."""
+        if self.connected.is_set():
+            self._client.publish(self.topics.up(self.device, "state"), self._state("online", "connected"),
+                                 qos=1, retain=True)
+
     def publish_direct(self, kind: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
         """Messages that are not events (snapshots, command results): sent now or not at all."""
         self._client.publish(self.topics.up(self.device, kind), payload, qos=qos, retain=retain)

@@ -286,6 +286,8 @@ def decode_command(topics: Topics, topic: str, payload: bytes) -> tuple[str, str
     if len(parts) != 2 or parts[1] not in COMMANDS:
         raise ProtocolError("bad-command", f"unknown command topic {topic!r}; verbs: {', '.join(COMMAND_VERBS)}")
     verb = parts[1]
+    if verb == "content" and not payload:
+        return scope, verb, None          # an empty retained message withdraws the announcement
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("oversize", f"{len(payload)} bytes, the limit is {MAX_PAYLOAD}")
     try:

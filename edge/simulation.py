@@ -160,7 +160,7 @@ def simulate(onsets: Sequence[datetime], rules: PlanRules, first_day: date, last
                         on_bin=lambda *_: bins_seen.__setitem__(0, bins_seen[0] + 1))
     source = TraceSource(onsets=trace)
     presence.attach(source)
-    presence.tick(midnight(first_day, tz))
+    presence.tick()
     planner = Planner(rules, model, **(planner_options or {}))
     lookback = planner.lookback
     outages = sorted(outages)
@@ -172,9 +172,15 @@ def simulate(onsets: Sequence[datetime], rules: PlanRules, first_day: date, last
     def down_at(moment):
         return next((b for a, b in outages if a <= moment < b), None)
 
+    def move(moment):
+        clock.advance((moment - clock.now()).total_seconds())
+        presence.tick()
+
     day = first_day
     while day <= last_day:
         base = midnight(day, tz)
+        while manual and manual[0] < base:
+            manual.pop(0)          # a play-now for a day that was not simulated (closed)
         lo, hi = bisect.bisect_left(counted, base), bisect.bisect_left(counted, base + timedelta(days=1))
         day_onsets = counted[lo:hi]
         secs = np.array([(t - base).total_seconds() for t in day_onsets])
@@ -194,7 +200,7 @@ def simulate(onsets: Sequence[datetime], rules: PlanRules, first_day: date, last
                     source.skip_to(resume)
                     now = max(now + step, base + ((resume - base) // step) * step)
                     continue
-                presence.tick(now)
+                move(now)
                 if manual and manual[0] <= now:
                     manual.pop(0)
                     play = (now, "manual", 0.0)
@@ -215,7 +221,7 @@ def simulate(onsets: Sequence[datetime], rules: PlanRules, first_day: date, last
             fig.even_audience = _score(even_schedule(day, rules), secs, base, rules)
             fig.static_audience = _score([p.start for p in static], secs, base, rules)
             fig.hindsight_audience = sum(a for _, a in hindsight_best(day, day_onsets, rules))
-        presence.tick(base + timedelta(days=1) - timedelta(seconds=1))
+        move(base + timedelta(days=1) - timedelta(seconds=1))
         if reason is None:
             seen = presence.day_bins(day).astype(float)
             for a, b in fig.down:

@@ -144,10 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first", type=date.fromisoformat, default=date(2024, 8, 19), help="first day (default 2024-08-19)")
     p.add_argument("--weeks", type=int, default=5, help="weeks to generate (default 5)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--hours", metavar="NAME", help="a named opening-hours table of the units registry "
+                   "(e.g. one-stop-saturday); default Mon-Fri 08:00-12:00, 13:30-17:00")
     p.add_argument("--shift", type=_shift, action="append", default=[], metavar="DAY=HOURS",
                    help="move that day's morning surge by HOURS (repeatable)")
     args = p.parse_args(argv)
-    onsets = generate_onsets(args.first, args.weeks * 7, seed=args.seed, peak_shift=dict(args.shift))
+    hours = DEFAULT_HOURS
+    if args.hours:
+        from broker.registry import load_registry
+
+        tables = load_registry().hours
+        if args.hours not in tables:
+            p.error(f"--hours {args.hours!r} is not in the registry; known: {', '.join(sorted(tables))}")
+        hours = tables[args.hours]
+    onsets = generate_onsets(args.first, args.weeks * 7, hours=hours, seed=args.seed, peak_shift=dict(args.shift))
     write_trace(args.out, onsets)
     print(f"{args.out}: {len(onsets)} onsets, {args.first} .. {args.first + timedelta(days=args.weeks * 7 - 1)}")
     return 0

@@ -239,3 +239,28 @@ def test_sigterm_ends_cleanly_and_says_offline(tmp_path, mosquitto):
     plays = recorder.events("play")
     assert plays and plays[-1]["completed"] is False        # the play cut by SIGTERM is reported, not lost
     recorder.close()
+
+
+def test_signed_bundle_pushed_to_the_unit_is_installed_and_played(tmp_path, mosquitto):
+    from tests.updates_kit import desired_for, make_bundle, make_keys
+
+    key, public = make_keys(tmp_path / "keys")
+    bundle = make_bundle(tmp_path, key, 2, units=["phuong-bach-dang"])
+    publish(mosquitto, "ihanoi/v1/unit/phuong-bach-dang/content",
+            desired_for(bundle, bundle.as_uri(), 2).to_bytes(), retain=True)
+    results = Recorder(mosquitto.host, mosquitto.port, f"ihanoi/v1/dev/{DEVICE}/#")
+    path = device_config(tmp_path, DEVICE, mosquitto.port,
+                         extra=f'\n[content]\ntrusted_keys = ["{public}"]\n')
+    config, registry, profile = check_config(path)
+    clock = SimClock(at(WED, 7, 0), speed=600)
+    agent = Agent(config, registry, profile, clock, pir_trace=unit_trace(tmp_path, DEVICE, WED, 1), step=15.0)
+    assert agent.promo.version == "2024.08.1"            # the configured (built-in) pack to begin with
+    agent.run(until=at(WED, 7, 40))
+    assert agent.promo.version == "v2"
+    assert results.wait_for(lambda r: any(a["command"] == "content" and a["ok"] for a in r.events("cmd-result")), 10)
+    states = results.events("state")
+    assert any(s.get("content_version") == "2" for s in states)
+    results.close()
+    # After a restart the installed bundle is what plays, without the broker's help.
+    again = Agent(config, registry, profile, SimClock(at(WED, 8, 0)), connect=False)
+    assert again.promo.version == "v2"

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+import edge.link
+
 from broker.collector import Collector
 from broker.report.build import report_from_store
 from broker.store import open_store
@@ -30,7 +32,15 @@ def commit_plays(outbox: Outbox, first: int, last: int) -> None:
         outbox.commit("traffic", bin_start=start, bin_seconds=300, onsets=2 + i % 3)
 
 
+# Mosquitto 2.0 does not restore a $share subscription from its persistence file: until the
+# collector subscribes again, the broker acknowledges events with "No matching subscribers"
+# (MQTT v5 reason 16) and drops them. The link must keep such an event and send it again.
+LINK_KEEPS_UNHEARD_EVENTS = hasattr(edge.link, "NO_MATCHING_SUBSCRIBERS")
+
+
 @pytest.mark.slow
+@pytest.mark.xfail(not LINK_KEEPS_UNHEARD_EVENTS, strict=True,
+                   reason="edge.link deletes events the broker acknowledged with 'No matching subscribers'")
 def test_plays_from_real_links_are_reported_exactly_once_through_restarts(broker, db_url, tmp_path, registry):
     store = open_store(db_url)
     config = config_for(broker, db_url, client_id="e2e-collector")
@@ -43,22 +53,22 @@ def test_plays_from_real_links_are_reported_exactly_once_through_restarts(broker
         thirds = {d: (n // 3, 2 * n // 3) for d, n in PLAYS.items()}
         for d, ob in outboxes.items():
             commit_plays(ob, 0, thirds[d][0])
-        time.sleep(0.3)
-        broker.restart()                                   # broker goes away mid-stream
+        wait_until(lambda: store.count("play") >= sum(t[0] for t in thirds.values()), 30, "the first plays")
+        broker.restart()                                   # the broker goes away while everyone is connected
         for d, ob in outboxes.items():
             commit_plays(ob, thirds[d][0], thirds[d][1])
-        time.sleep(0.3)
-        collector.stop()                                   # collector restarts; its session is kept
-        for d, ob in outboxes.items():
-            commit_plays(ob, thirds[d][1], PLAYS[d])
         time.sleep(0.5)
-        broker.restart()                                   # while events wait for the collector
-        collector = Collector(config, registry, store).start()
+        collector.stop()                                   # the server reboots: the collector stops,
+        broker.restart()                                   # the broker comes back first,
+        for d, ob in outboxes.items():                     # the boards reconnect and send,
+            commit_plays(ob, thirds[d][1], PLAYS[d])
+        time.sleep(1.5)
+        collector = Collector(config, registry, store).start()   # and the collector comes back last
         for link in links.values():
-            assert link.wait_drained(60), f"{link.device}: outbox still holds {link.outbox.depth()}"
+            assert link.wait_drained(20), f"{link.device}: outbox still holds {link.outbox.depth()}"
 
         total = sum(PLAYS.values())
-        wait_until(lambda: store.count("play") >= total and store.count("traffic") >= total, 60,
+        wait_until(lambda: store.count("play") >= total and store.count("traffic") >= total, 15,
                    "every play and traffic event")
         time.sleep(0.5)                                    # anything re-sent would now be in
         assert store.count("play") == total

@@ -99,6 +99,26 @@ def test_behind_a_reverse_proxy_the_proxys_user_header_decides(district, registr
         assert r.status_code == 403
 
 
+def test_pages_may_load_nothing_from_elsewhere(viewer):
+    csp = viewer.get("/compliance").headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+def test_an_unreadable_store_gives_a_page_that_says_so(registry, users, tmp_path):
+    from broker.store.store import Store, create_store_engine
+    from broker.web.app import create_app
+    from edge.clock import SimClock
+    from tests.test_dashboard_support import SECRET, make_config
+
+    empty = Store(create_store_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}"))   # no tables
+    app = create_app(make_config(tmp_path, "sqlite://", ), store=empty, registry=registry, clock=SimClock(NOW),
+                     users=users, secret=SECRET)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        log_in(client, "vanhoa")
+        r = client.get("/compliance")
+        assert r.status_code == 503 and "Không đọc được cơ sở dữ liệu" in r.text
+
+
 # --- compliance: the report command's numbers ---------------------------------------------------
 def test_the_compliance_tables_show_the_report_commands_numbers(viewer, district, tmp_path):
     expected = json.loads(report_command(district, FIRST, FULL_LAST, "json", tmp_path))
@@ -120,6 +140,7 @@ def test_the_compliance_tables_show_the_report_commands_numbers(viewer, district
         assert (row["plays"], row["compliant_days"]) == (u["plays"], u["compliant_days"])
         assert row["average"] == (None if u["average_per_device_day"] is None
                                   else pytest.approx(u["average_per_device_day"], abs=0.05))
+        assert row["text"].count("Chưa đạt") == (u["meets_average"] is False) + (u["compliant_every_day"] is False)
     # The simulated district has both kinds of unit, or this test would prove little.
     assert {d["compliant"] for d in expected["days"]} == {True, False}
 
@@ -220,6 +241,8 @@ def test_the_fleet_page_highlights_silent_boards_and_shows_their_health(viewer, 
     assert "Mất kết nối" in rows[dark[0]]["text"] and "Chưa kết nối" in rows[never[0]]["text"]
     online = [r for r in rows.values() if r["state"] == "online"]
     assert online and all(r["class"] == "" and "Trực tuyến" in r["text"] for r in online)
+    page = viewer.get("/fleet").text
+    assert '<td class="n warn" title="Mới nhất: 3">2</td>' in page   # a board still on the old content
     texts = " ".join(r["text"] for r in online)
     assert "78,5 °C" in texts and "Chưa đồng bộ" in texts and " 37 " in texts
     only = table_rows(viewer.get("/fleet?offline=1").text, "fleet")
@@ -240,3 +263,35 @@ def test_metrics_count_the_fleet_and_todays_plays(app, registry):
     assert metrics[("ihanoi_units_behind_quota", ())] == sum(bool(d.below_quota) for d in today.days) > 0
     assert metrics[("ihanoi_device_cpu_temperature_celsius",
                     (("device", "hbt-cau-den-01"), ("unit", "phuong-cau-den")))] == 78.5
+
+
+def test_before_the_campaign_starts_the_pages_are_empty_not_broken(district, registry, users, tmp_path):
+    from datetime import datetime
+
+    from edge.clock import CAMPAIGN_TZ
+
+    app = make_app(tmp_path, district, registry, users, now=datetime(2024, 8, 1, 9, 0, tzinfo=CAMPAIGN_TZ))
+    with TestClient(app) as client:
+        log_in(client, "vanhoa")
+        page = client.get("/compliance").text
+        assert "Không có ngày làm việc nào trong khoảng đã chọn" in page and not table_rows(page, "days")
+        assert client.get("/units/phuong-bach-dang").status_code == 200
+        assert client.get("/fleet").status_code == 200
+
+
+def test_guessing_passwords_locks_the_name_for_a_while(district, registry, users, tmp_path):
+    app = make_app(tmp_path, district, registry, users)
+    clock = app.state.web.clock
+
+    def attempt(client, password):
+        page = client.get("/login").text
+        return client.post("/login", data={"username": "kythuat", "password": password, "csrf": csrf_of(page)},
+                           follow_redirects=False)
+
+    with TestClient(app) as client:
+        for i in range(5):
+            assert attempt(client, f"doan-mo-{i}").status_code == 401
+        r = attempt(client, PASSWORDS["kythuat"])
+        assert r.status_code == 429 and "tạm khóa" in r.text
+        clock.advance(16 * 60)
+        assert attempt(client, PASSWORDS["kythuat"]).status_code == 303

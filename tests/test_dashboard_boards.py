@@ -99,4 +99,4 @@ def test_a_command_while_the_broker_is_away_says_so(mosquitto, board_link, distr
         log_in(client, "kythuat")
         page = client.get("/fleet").text
         r = client.post("/devices/hbt-bach-mai-01/snapshot", data={"csrf": csrf_of(page)})
-        assert "Chưa gửi được lệnh tới hbt-bach-mai-01" in r.text
+        assert "Chưa gửi được lệnh «Chụp màn hình» tới hbt-bach-mai-01: không kết nối được máy chủ MQTT" in r.text

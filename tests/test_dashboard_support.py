@@ -12,7 +12,7 @@ import pytest
 from broker.store import open_store
 from broker.web.app import create_app
 from broker.web.config import DashboardConfig, DashboardSettings
-from broker.web.demo import simulate_district
+from broker.web.sample_district import simulate_district
 from broker.web.users import Users, User, hash_password
 from edge.clock import CAMPAIGN_TZ, SimClock
 

@@ -20,7 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.mosquitto import MOSQUITTO, wait_port
-from tests.test_provisioning_render import COLLECTOR_PASSWORD, NEW_DEVICE, NEW_UNIT, Rendered, rendered_once
+from tests.test_provisioning_render import NEW_DEVICE, NEW_UNIT, Rendered, rendered_once
 
 PREFIX = "ihanoi/v1"
 MAI_1, MAI_2 = "hbt-bach-mai-01", "hbt-bach-mai-02"        # unit phuong-bach-mai
@@ -111,6 +111,11 @@ def password_of(out: Rendered, device: str) -> str:
     return (out.host(device) / "etc/ihanoi/mqtt-password").read_text().strip()
 
 
+def collector_password(out: Rendered) -> str:
+    """The password ansible gave the collector on the server."""
+    return (out.host("ihanoi-server") / "etc/ihanoi-server/collector.mqtt-password").read_text().strip()
+
+
 def settle(seconds: float = 0.5) -> None:
     time.sleep(seconds)    # messages in flight between two clients of the same broker
 
@@ -118,7 +123,7 @@ def settle(seconds: float = 0.5) -> None:
 @pytest.fixture
 def collector(broker):
     out, _ = broker
-    client = Client(out, "collector", COLLECTOR_PASSWORD, tls=False).start().wait_connected()
+    client = Client(out, "collector", collector_password(out), tls=False).start().wait_connected()
     yield client
     client.stop()
 
@@ -203,10 +208,10 @@ def test_the_collector_reads_every_board_through_a_shared_subscription(broker, c
 
 def test_the_collectors_backlog_outgrows_mosquittos_default_queue(broker):
     """Mosquitto keeps 1000 queued messages per client by default; the district's broker keeps
-    every event of a stopped collector (the limit is 2,000,000 / 2 GiB)."""
+    every event of a stopped collector (broker/mosquitto/conf.d/ihanoi-queues.conf: 1,000,000)."""
     out, _ = broker
     count = 3000
-    first = Client(out, "collector", COLLECTOR_PASSWORD, tls=False, client_id="collector-backlog",
+    first = Client(out, "collector", collector_password(out), tls=False, client_id="collector-backlog",
                    clean=False).start().wait_connected()
     first.subscribe(f"{PREFIX}/dev/+/traffic")
     first.stop()                                          # the collector is down
@@ -215,7 +220,7 @@ def test_the_collectors_backlog_outgrows_mosquittos_default_queue(broker):
         mai1.client.publish(f"{PREFIX}/dev/{MAI_1}/traffic", str(i).encode(), qos=1)
     mai1.publish(f"{PREFIX}/dev/{MAI_1}/traffic", b"last")
     mai1.stop()
-    back = Client(out, "collector", COLLECTOR_PASSWORD, tls=False, client_id="collector-backlog",
+    back = Client(out, "collector", collector_password(out), tls=False, client_id="collector-backlog",
                   clean=False).start().wait_connected()
     deadline = time.monotonic() + 30
     while len(back.messages) < count + 1 and time.monotonic() < deadline:

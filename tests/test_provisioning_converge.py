@@ -128,10 +128,13 @@ def converged(tmp_path_factory):
     tarball = base_tarball()
     roots = {PI: make_root(tmp / "pi", tarball), SERVER: make_root(tmp / "server", tarball)}
     pi_boot_partition(roots[PI])
-    overlay = tmp / "chroots.json"
-    overlay.write_text(json.dumps({"all": {"hosts": {
-        host: {"ansible_connection": "community.general.chroot", "ansible_host": str(root), "ansible_become": False}
-        for host, root in roots.items()}}}))
+    # An inventory of its own after the real one: its host_vars win over inventory/host_vars.
+    overlay = tmp / "chroots"
+    (overlay / "host_vars").mkdir(parents=True)
+    (overlay / "hosts.json").write_text(json.dumps({"all": {"hosts": {host: {} for host in roots}}}))
+    for host, root in roots.items():
+        (overlay / "host_vars" / f"{host}.json").write_text(json.dumps(
+            {"ansible_connection": "community.general.chroot", "ansible_host": str(root), "ansible_become": False}))
     secrets = write_secrets(tmp / "secrets.json", make_pki(tmp / "pki"))
     args = ["ansible-playbook", "site.yml", "-i", "inventory", "-i", str(overlay), "--limit", f"{PI},{SERVER}",
             "-e", f"@{secrets}", "-e", f"ihanoi_package={build_wheel(tmp / 'dist')}",

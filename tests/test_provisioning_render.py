@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE = ROOT / "ansible"
 VENV_BIN = Path(sys.executable).parent
 SECRET = "test-secret-0123456789abcdef"
-COLLECTOR_PASSWORD = "collector-test-password"
 # Rendered once for the session, from the registry plus one new unit with one new device
 # (no host_vars: it gets the group defaults): the server and three boards.
 NEW_UNIT, NEW_DEVICE = "phuong-thu-nghiem", "hbt-thu-nghiem-01"
@@ -71,7 +70,7 @@ def write_secrets(path: Path, pki: dict[str, Path]) -> Path:
     """The test's stand-in for the vault: the same variable names, plain JSON."""
     path.write_text(json.dumps({
         "vault_mqtt_password_secret": SECRET,
-        "vault_mqtt_collector_password": COLLECTOR_PASSWORD,
+        "vault_dashboard_session_secret": "dashboard-session-secret-for-tests",
         "vault_mqtt_ca_pem": pki["ca"].read_text(),
         "vault_mqtt_server_cert_pem": pki["server"].read_text(),
         "vault_mqtt_server_key_pem": pki["server_key"].read_text(),
@@ -220,7 +219,25 @@ def test_every_registry_device_has_a_password_and_an_acl_block(rendered, registr
         assert device.id in hashed
     assert users["collector"] == ["topic read ihanoi/v1/dev/#", "topic readwrite ihanoi/v1/cmd/#",
                                   "topic readwrite ihanoi/v1/unit/#"]
+    assert "topic read ihanoi/v1/dev/+/snapshot" in users["dashboard"]
+    assert {"collector", "dashboard"} <= hashed
     assert (server / "etc/mosquitto/ihanoi.passwd").stat().st_mode & 0o007 == 0
+
+
+# --- what the server gets --------------------------------------------------------------------
+def test_rendered_collector_and_dashboard_configs_load(rendered):
+    from broker.config import load_collector_config
+    from broker.web.config import load_dashboard_config
+
+    etc = rendered.host("ihanoi-server") / "etc/ihanoi-server"
+    collector = load_collector_config(etc / "collector.toml")
+    assert collector.broker.username == "collector" and collector.broker.port == rendered.local_port
+    assert collector.broker.password_file == etc / "collector.mqtt-password"
+    assert collector.registry == etc / "units.toml"
+    assert collector.database.url == "sqlite:////var/lib/ihanoi-server/ihanoi.sqlite"
+    dashboard = load_dashboard_config(etc / "dashboard.toml")
+    assert dashboard.broker.username == "dashboard" and dashboard.database.url == collector.database.url
+    assert len(dashboard.session_secret()) >= 16
 
 
 # --- what a Pi gets --------------------------------------------------------------------------

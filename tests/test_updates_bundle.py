@@ -154,6 +154,8 @@ def test_cli_build_then_verify_as_a_device(tmp_path, capsys):
                         "--device", "hbt-bach-mai-01", "--panel", "p4-128x32"]) == 0
     assert content_cli(["verify", str(out), "--trusted", pub, "--installed-version", "7"]) == 1
     assert "refused: not-newer" in capsys.readouterr().err
+    assert content_cli(["verify", str(out), "--trusted", pub, "--unit", "phuong-bach-dang"]) == 1
+    assert "refused: wrong-target" in capsys.readouterr().err
     broken = make_pack(tmp_path / "broken", "v2", broken=True)
     assert content_cli(["build", str(broken), "--key", str(tmp_path / "k" / "tech.key"), "--version", "8",
                         "--all", "--panel", "p4-128x32", "--out", str(tmp_path / "c.tar")]) == 2

@@ -155,3 +155,8 @@ def test_the_example_config_is_valid_and_the_example_users_must_be_filled_in():
     assert config.dashboard.users_file == here / "dashboard-users.toml"
     with pytest.raises(ConfigError, match="python -m broker.web.users hash"):
         load_users(here / "dashboard-users.example.toml")
+
+
+def test_a_missing_users_file_says_where_to_start(tmp_path):
+    with pytest.raises(ConfigError, match="dashboard-users.example.toml"):
+        load_users(tmp_path / "users.toml")

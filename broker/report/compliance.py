@@ -10,7 +10,7 @@ number of plays per device and open day over the period.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 

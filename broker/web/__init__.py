@@ -39,8 +39,10 @@ def serve(args: argparse.Namespace) -> int:
     config = config.model_copy(update={**updates, "dashboard": dashboard})
     board = None
     if dashboard.commands:
-        board = BoardLink(config.broker, config.collector.topic_prefix, SnapshotDir(dashboard.snapshot_dir)).start()
-    app = create_app(config, board=board)
+        board = BoardLink(config.broker, config.collector.topic_prefix, SnapshotDir(dashboard.snapshot_dir))
+    app = create_app(config, board=board)    # checks the users file, the secret and the store first
+    if board:
+        board.start()
     log.info("dashboard on http://%s:%s/ (auth: %s)", dashboard.host, dashboard.port, dashboard.auth)
     try:
         uvicorn.run(app, host=dashboard.host, port=dashboard.port, proxy_headers=True,

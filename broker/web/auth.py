@@ -66,11 +66,48 @@ def requires(role: str = "viewer"):
     return wrap
 
 
+class LockedOut(Exception):
+    """Too many wrong passwords for this name lately."""
+
+
+class LoginGuard:
+    """After ``limit`` wrong passwords for one name within ``window`` seconds, that name is
+    refused for ``window`` seconds, right password or not: guessing costs hours, not minutes."""
+
+    def __init__(self, clock, limit: int = 5, window: float = 900.0):
+        self.clock, self.limit, self.window = clock, limit, window
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, name: str) -> list[float]:
+        now = self.clock.monotonic()
+        recent = [t for t in self._failures.get(name, []) if now - t < self.window]
+        self._failures[name] = recent
+        return recent
+
+    def locked(self, name: str) -> bool:
+        return len(self._recent(name)) >= self.limit
+
+    def failed(self, name: str) -> None:
+        self._recent(name).append(self.clock.monotonic())
+        if len(self._failures) > 10_000:   # names are typed by anyone: keep the table bounded
+            self._failures = {n: t for n, t in self._failures.items() if self._recent(n)}
+
+    def succeeded(self, name: str) -> None:
+        self._failures.pop(name, None)
+
+
 async def login(request: Request, username: str, password: str) -> User | None:
+    """The user, signed in; None for a wrong name or password; LockedOut after too many."""
     web = request.app.state.web
+    guard: LoginGuard = request.app.state.login_guard
+    if guard.locked(username):
+        raise LockedOut("Đăng nhập sai quá nhiều lần; tài khoản tạm khóa, hãy thử lại sau 15 phút.")
     # scrypt takes tens of milliseconds on purpose: keep it off the event loop.
     user = await run_in_threadpool(web.users.authenticate, username, password)
-    if user is not None:
+    if user is None:
+        guard.failed(username)
+    else:
+        guard.succeeded(username)
         request.session.clear()
         request.session["user"] = user.name
         csrf_token(request)

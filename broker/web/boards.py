@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -55,9 +56,11 @@ class SnapshotDir:
         return True
 
 
+_DEVICE = re.compile(protocol.DEVICE_ID)
+
+
 def _valid_device(device: str) -> bool:
-    import re
-    return bool(re.match(protocol.DEVICE_ID, device))
+    return bool(_DEVICE.match(device))
 
 
 class BoardLink:
@@ -94,7 +97,11 @@ class BoardLink:
         if len(parts) >= 2 and parts[-1] == "snapshot":
             device = parts[-2]
             if _valid_device(device):
-                self.snapshots.save(device, bytes(msg.payload))
+                try:
+                    self.snapshots.save(device, bytes(msg.payload))
+                except OSError as exc:   # never let a full or read-only disk stop the MQTT thread
+                    log.error("cannot keep the snapshot of %s in %s: %s (dashboard.snapshot_dir)",
+                              device, self.snapshots.path, exc)
 
     def start(self) -> "BoardLink":
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._broker.keepalive)
@@ -111,7 +118,7 @@ class BoardLink:
     def send(self, device: str, verb: str, now) -> str:
         """Publish a one-shot command; returns its id. RuntimeError when the broker is away."""
         if not self._connected.is_set():
-            raise RuntimeError("không kết nối được máy chủ MQTT; lệnh chưa được gửi")
+            raise RuntimeError("không kết nối được máy chủ MQTT")
         command_id = uuid.uuid4().hex[:16]
         if verb == "play-now":
             message = protocol.PlayNow(id=command_id, requested=now)
@@ -122,5 +129,5 @@ class BoardLink:
         info = self._client.publish(self.topics.cmd(device, verb), protocol.encode(message), qos=1, retain=False)
         info.wait_for_publish(5.0)
         if not info.is_published():
-            raise RuntimeError("máy chủ MQTT chưa xác nhận lệnh; hãy thử lại")
+            raise RuntimeError("máy chủ MQTT chưa xác nhận lệnh, hãy thử lại")
         return command_id

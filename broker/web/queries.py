@@ -159,11 +159,16 @@ def hour_profile(store: Store, registry: Registry, report: Report, unit_id: str)
             for r in conn.execute(q):
                 if r.day in wanted:
                     onsets[r.minute // 60] += int(r.onsets or 0)
-        devices = {d.id for d in unit.devices}
-        for p in store.plays(first, last, registry.campaign.content_id):
-            local = p.start.astimezone(tz)
-            if p.device in devices and p.completed and local.date() in wanted and hours_of.contains(local):
-                plays[local.hour] += 1
+        p = schema.plays
+        q = (select(p.c.start, p.c.completed)
+             # by device, as the report counts them (the registry, not the unit stored at ingest)
+             .where(p.c.device.in_([d.id for d in unit.devices]), p.c.day.between(first, last),
+                    p.c.content_id == registry.campaign.content_id))
+        with store.engine.connect() as conn:
+            for r in conn.execute(q):
+                local = r.start.astimezone(tz)
+                if r.completed and local.date() in wanted and hours_of.contains(local):
+                    plays[local.hour] += 1
     hours = sorted(set(open_hours) | set(onsets) | set(plays)) or list(range(7, 18))
     n = max(len(open_days), 1)
     return HourProfile(hours, [onsets[h] / n for h in hours], [plays[h] / n for h in hours],

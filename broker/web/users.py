@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.errors import ConfigError
 from edge.tomlconf import load_model
 
 Role = Literal["viewer", "operator"]
@@ -117,6 +118,11 @@ class Users:
 
 
 def load_users(path: Path | str) -> Users:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(path, [("", "the dashboard's users file (dashboard.users_file) does not exist: start from "
+                                      "broker/web/dashboard-users.example.toml, with hashes made by "
+                                      "`python -m broker.web.users hash`")])
     return Users(load_model(UsersFile, path).user)
 
 

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     config, registry, profile = check_config(args.config)
     if args.speed is not None:
         clock = SimClock(args.start, speed=args.speed, synced=not args.unsynced_for)
-        step = max(1.0, args.speed / 20)      # about 20 loop turns per real second
+        # about 20 loop turns per real second, but never coarser than the planner's one-minute slots
+        step = min(60.0, max(1.0, args.speed / 20))
         if args.unsynced_for:
             threading.Thread(target=_sync_later, args=(clock, args.unsynced_for), daemon=True).start()
     else:

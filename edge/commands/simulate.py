@@ -139,15 +139,15 @@ def plot_result(result, onsets, path: Path, hold_seconds: float = 8.0) -> Path:
             for t in by_day.get(day, []):
                 mean[(t.hour * 3600 + t.minute * 60 + t.second) // 300] += 1
         mean /= max(len(days), 1)
-        ax.bar(np.arange(288) * bin_h, mean, width=bin_h, align="edge", color="0.8", label="onsets per 5 min (mean)")
+        ax.stairs(mean, np.arange(289) * bin_h, fill=True, color="0.8", label="onsets per 5 min (mean)")
         top = max(mean.max(), 1.0)
         for row, day in enumerate(days):
             y = top * (1.08 + 0.1 * row)
             best = [s for s, _ in hindsight_best(day, by_day.get(day, []), rules)]
             ax.scatter([s.hour + s.minute / 60 for s in best], [y] * len(best), marker="|", color="0.55", s=60)
-            for p in (p for p in result.plays if p.start.date() == day):
-                ax.scatter(p.start.hour + p.start.minute / 60, y, marker="o", s=14,
-                           color=REASON_COLOURS.get(p.reason, "black"))
+            mine = [p for p in result.plays if p.start.date() == day]
+            ax.scatter([p.start.hour + p.start.minute / 60 for p in mine], [y] * len(mine), marker="o", s=14,
+                       c=[REASON_COLOURS.get(p.reason, "black") for p in mine])
         for s, e in rules.hours.intervals(weekday):
             ax.axvspan(s.hour + s.minute / 60, e.hour + e.minute / 60, color="tab:green", alpha=0.06)
         ax.set_ylabel(f"{names[weekday]}\n({len(days)} days)")

@@ -123,7 +123,7 @@ def parse_manifest(body: bytes) -> BundleManifest:
 
 
 def check_policy(manifest: BundleManifest, unit: str | None, device: str | None, floor: int) -> None:
-    if unit is not None and device is not None and not manifest.targets.includes(unit, device):
+    if (unit is not None or device is not None) and not manifest.targets.includes(unit or "", device or ""):
         raise BundleRefused("wrong-target", f"bundle {manifest.bundle} v{manifest.version} is for "
                                             f"{manifest.targets.describe()}, not unit {unit} / device {device}")
     if manifest.version <= floor:

@@ -106,7 +106,8 @@ class Installer:
         """Bring the device to ``desired``: nothing to do, installed, refused, or failed (retry later)."""
         with self._lock:
             state = self._state
-            if state.get("installed") == desired.version and state.get("bundle_sha256") == desired.sha256:
+            # (no recorded SHA-256: state.json was rebuilt after a power cut; the version says enough)
+            if state.get("installed") == desired.version and state.get("bundle_sha256") in (desired.sha256, "", None):
                 last = state.get("last") or {}
                 if last.get("state") == "installed" and last.get("version") == desired.version:
                     return _as_result(last)
@@ -117,7 +118,7 @@ class Installer:
             if desired.version <= self.highest_version:
                 return self._refuse(BundleRefused("not-newer", f"announced version {desired.version} is not above "
                                                                f"{self.highest_version}, the highest installed here"),
-                                    desired.sha256, desired.version, desired.bundle)
+                                    desired.sha256, desired.version, desired.bundle, by_file=False)
             self.on_step("download", desired.version)
             log.info("downloading bundle %s v%d (%d bytes) from %s", desired.bundle, desired.version, desired.size,
                      desired.url)
@@ -194,9 +195,14 @@ class Installer:
                  manifest.pack_version)
         return result
 
-    def _refuse(self, exc: BundleRefused, sha256: str, version: int | None, bundle: str | None) -> Result:
+    def _refuse(self, exc: BundleRefused, sha256: str, version: int | None, bundle: str | None,
+                by_file: bool = True) -> Result:
+        """Record a refusal; ``by_file``: the file itself was judged, so it is never fetched again."""
         result = self._result("refused", version, bundle, exc.reason, exc.detail)
         log.warning("refused bundle %s v%s: %s", bundle or "?", version if version is not None else "?", exc)
+        if not by_file or not sha256:
+            self._remember(result)
+            return result
         refused = [r for r in self._state.get("refused", []) if r["sha256"] != sha256]
         refused.append({"sha256": sha256, "result": result.as_dict()})
         self._remember(result, refused=refused[-REMEMBERED_REFUSALS:])

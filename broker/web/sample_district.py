@@ -1,11 +1,12 @@
-"""A simulated district for trying the dashboard and for its tests: boards that play, count
-people and send heartbeats, written into a real store through the collector's own path.
+"""A sample district in a store, in seconds, for the dashboard's tests and for trying its pages:
+boards that play, count people and send heartbeats, written through the collector's own path.
+(``python -m broker.demo`` runs the real thing: Mosquitto, the collector and every agent.)
 
 Every event is built as a protocol message, encoded as the board would send it, and goes
 through ``broker.collector.batch.prepare`` (validation, unit from the registry) into
 ``Store.write_batch`` — the store cannot tell it from a live district.
 
-    python -m broker.web.demo --database sqlite:///demo.sqlite --from 2024-09-09 --to 2024-09-20
+    python -m broker.web.sample_district --database sqlite:///sample.sqlite --from 2024-09-09 --to 2024-09-20
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     from broker.registry import load_registry
     from broker.store import open_store
 
-    p = argparse.ArgumentParser(prog="python -m broker.web.demo", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m broker.web.sample_district", description=__doc__.split("\n\n")[0])
     p.add_argument("--database", required=True, metavar="URL")
     p.add_argument("--registry", metavar="FILE")
     p.add_argument("--from", dest="first", type=date.fromisoformat, default=date(2024, 9, 9))

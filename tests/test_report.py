@@ -1,0 +1,205 @@
+"""The per-unit compliance report: who reached the quota on which open day, what is not counted
+(closed days, days outside the campaign, plays outside opening hours), peaks learned from traffic,
+and the renderings a district office opens (xlsx with real types, CSV, JSON, text)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from broker.cli import main as broker_main
+from broker.report.build import report_from_store
+from broker.report.compliance import PlayRow, build_report
+from broker.report.peaks import learn_peaks
+from broker.report.render import render_csv, render_json, render_table, render_xlsx
+from broker.store import open_store
+from broker.store.rows import event_row
+from edge import protocol
+from edge.clock import CAMPAIGN_TZ
+from tests.postgres import db_url  # noqa: F401  (fixture)
+
+DEVICE, UNIT = "hbt-bach-dang-01", "phuong-bach-dang"          # one-stop hours, quota 10
+AFTER = datetime(2024, 10, 20, 12, 0, tzinfo=CAMPAIGN_TZ)        # report made after the campaign
+NO_PEAKS = learn_peaks([], None)
+
+
+def at(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, time(hh, mm), CAMPAIGN_TZ)
+
+
+def plays_on(day: date, n: int, device: str = DEVICE, start_hour: int = 8, **over) -> list[PlayRow]:
+    fields = dict(content_id="ihanoi-promo", completed=True, audience=3)
+    fields.update(over)
+    return [PlayRow(device, at(day, start_hour) + timedelta(minutes=15 * i), **fields) for i in range(n)]
+
+
+def rows_by(report, unit=UNIT) -> dict[date, object]:
+    return {d.day: d for d in report.days if d.unit == unit}
+
+
+def test_a_day_under_quota_is_not_compliant_and_the_others_are(registry):
+    plays = plays_on(date(2024, 9, 4), 10) + plays_on(date(2024, 9, 5), 9) + plays_on(date(2024, 9, 6), 12)
+    report = build_report(registry, date(2024, 9, 4), date(2024, 9, 6), plays, set(), NO_PEAKS, {}, AFTER)
+    days = rows_by(report)
+    assert [days[d].compliant for d in sorted(days)] == [True, False, True]
+    assert days[date(2024, 9, 5)].below_quota == [DEVICE] and days[date(2024, 9, 5)].plays == 9
+    unit = next(u for u in report.units if u.unit == UNIT)
+    assert (unit.open_days, unit.compliant_days, unit.plays) == (3, 2, 31)
+    assert unit.meets_average is True and unit.compliant_every_day is False     # 31 / 3 ≥ 10 on average
+    assert unit.name == "UBND phường Bạch Đằng"
+
+
+def test_a_unit_complies_only_when_every_device_reaches_the_quota(registry):
+    day = date(2024, 9, 4)
+    plays = plays_on(day, 10, "hbt-bach-mai-01") + plays_on(day, 9, "hbt-bach-mai-02")
+    report = build_report(registry, day, day, plays, set(), NO_PEAKS, {}, AFTER)
+    mai = rows_by(report, "phuong-bach-mai")[day]
+    assert mai.plays == 19 and mai.compliant is False and mai.below_quota == ["hbt-bach-mai-02"]
+
+
+def test_closed_days_and_days_outside_the_campaign_are_not_counted_against_anyone(registry):
+    # 2/9 and 3/9/2024 are the National Day holidays; 7-8/9 a weekend; 18/8 and 11/10 outside.
+    plays = plays_on(date(2024, 9, 2), 3) + plays_on(date(2024, 9, 7), 4)
+    report = build_report(registry, date(2024, 8, 17), date(2024, 10, 11), plays, set(), NO_PEAKS, {}, AFTER)
+    days = rows_by(report)
+    for closed in (date(2024, 8, 17), date(2024, 8, 18), date(2024, 9, 2), date(2024, 9, 3), date(2024, 9, 7),
+                   date(2024, 9, 8), date(2024, 10, 11)):
+        assert closed not in days, closed
+    assert min(days) == date(2024, 8, 19) and max(days) == date(2024, 10, 10)
+    assert sum(d.plays for d in days.values()) == 0         # plays on closed days count for nothing
+    # a unit whose desk opens on Saturday mornings is counted on Saturdays
+    saturday_units = [u.id for u in registry.units if registry.hours_of(u).is_open_weekday(5)]
+    assert saturday_units and date(2024, 9, 7) in rows_by(report, saturday_units[0])
+    assert report.district.closed_days_skipped > 0
+
+
+def test_only_completed_campaign_plays_within_opening_hours_count(registry):
+    day = date(2024, 9, 4)
+    counted = plays_on(day, 8)                                             # 08:00 .. 09:45
+    ignored = (plays_on(day, 2, start_hour=12)                             # lunch break 12:00-13:30
+               + plays_on(day, 2, start_hour=18)                           # after hours
+               + plays_on(day, 2, start_hour=14, completed=False)          # interrupted
+               + plays_on(day, 2, start_hour=15, content_id="other-pack"))
+    report = build_report(registry, day, day, counted + ignored, set(), NO_PEAKS, {}, AFTER)
+    assert rows_by(report)[day].plays == 8 and rows_by(report)[day].audience == 24
+
+
+def test_today_is_shown_in_progress_and_later_days_not_at_all(registry):
+    now = at(date(2024, 9, 5), 10)
+    report = build_report(registry, date(2024, 9, 4), date(2024, 9, 6), plays_on(date(2024, 9, 5), 2), set(),
+                          NO_PEAKS, {}, now)
+    days = rows_by(report)
+    assert set(days) == {date(2024, 9, 4), date(2024, 9, 5)}
+    assert days[date(2024, 9, 5)].compliant is None and days[date(2024, 9, 4)].compliant is False
+    assert next(u for u in report.units if u.unit == UNIT).open_days == 1
+
+
+def test_peaks_are_learned_from_traffic_and_the_share_of_plays_in_them_reported(registry):
+    wednesday = date(2024, 9, 4)
+    # a busy 09:00-09:30 every Wednesday, a trickle the rest of the morning
+    profile = [(UNIT, 2, m, 1) for m in range(8 * 60, 12 * 60, 5)] + [(UNIT, 2, m, 30) for m in range(540, 570, 5)]
+    peaks = learn_peaks(profile, registry.hours_of)
+    assert peaks.slots(UNIT, 2) == ["09:00-09:30"]
+    plays = plays_on(wednesday, 10)                                        # 08:00 .. 10:15, two in the peak
+    report = build_report(registry, wednesday, wednesday, plays, set(), peaks, {}, AFTER)
+    assert rows_by(report)[wednesday].peak_share == pytest.approx(0.2)
+    other = rows_by(report, "phuong-bach-khoa")[wednesday]
+    assert other.peak_share is None                                        # nothing learned there yet
+
+
+def test_silent_devices_and_device_problems_are_footnoted(registry):
+    day = date(2024, 9, 4)
+    states = {DEVICE: {"last_seen": at(day, 9), "state": "online", "clock_synced": False, "outbox_depth": 40,
+                       "content_version": 2},
+              "hbt-bach-khoa-01": {"last_seen": AFTER - timedelta(minutes=1), "state": "online", "content_version": 3}}
+    report = build_report(registry, day, day, plays_on(day, 10), {(DEVICE, day)}, NO_PEAKS, states, AFTER,
+                          quarantine={"device-mismatch": 2})
+    assert rows_by(report)[day].silent == []
+    assert rows_by(report, "phuong-bach-khoa")[day].silent == ["hbt-bach-khoa-01"]
+    notes = {n.device: n for n in report.devices}
+    assert notes[DEVICE].state == "offline"
+    assert any("đồng hồ" in p for p in notes[DEVICE].problems)
+    assert any("40" in p for p in notes[DEVICE].problems)
+    assert any("phiên bản 2" in p for p in notes[DEVICE].problems)
+    assert notes["hbt-bach-khoa-01"].state == "online" and notes["hbt-bach-khoa-01"].problems == []
+    assert notes["hbt-bach-mai-01"].state == "never seen"
+    text = render_table(report)
+    assert "device-mismatch: 2" in text and "UBND phường Bạch Đằng" in text
+
+
+def test_the_district_summary_gives_the_directives_average(registry):
+    first, last = date(2024, 9, 4), date(2024, 9, 6)
+    everyone = [p for _, d in registry.devices() for day in (first, date(2024, 9, 5), last)
+                for p in plays_on(day, 11, d.id)]
+    report = build_report(registry, first, last, everyone, set(), NO_PEAKS, {}, AFTER)
+    d = report.district
+    assert d.units == len(registry.units)
+    khoa_quota_12 = sum(1 for u in registry.units if registry.quota_of(u) > 11)
+    assert d.units_compliant_every_day == d.units - khoa_quota_12
+    assert d.average_per_device_day == pytest.approx(11.0)
+
+
+# --- renderings ------------------------------------------------------------------------------
+@pytest.fixture
+def small_report(registry):
+    day = date(2024, 9, 4)
+    return build_report(registry, day, date(2024, 9, 5), plays_on(day, 10) + plays_on(date(2024, 9, 5), 4),
+                        {(DEVICE, day)}, NO_PEAKS, {}, AFTER)
+
+
+def test_the_workbook_keeps_dates_numbers_and_booleans_and_vietnamese_names(small_report, tmp_path):
+    from openpyxl import load_workbook
+
+    path = tmp_path / "report.xlsx"
+    render_xlsx(small_report, path)
+    wb = load_workbook(path)
+    assert wb.sheetnames[:3] == ["Theo ngày", "Theo đơn vị", "Toàn quận"]
+    ws = wb["Theo ngày"]
+    header = [c.value for c in ws[1]]
+    assert header[0] == "Ngày" and "Đạt" in header
+    rows = [dict(zip(header, (c.value for c in r))) for r in ws.iter_rows(min_row=2)]
+    mine = [r for r in rows if r["Mã đơn vị"] == UNIT]
+    assert [r["Ngày"].date() for r in mine] == [date(2024, 9, 4), date(2024, 9, 5)]
+    assert ws.cell(2, 1).number_format == "dd/mm/yyyy"
+    assert mine[0]["Đạt"] is True and mine[1]["Đạt"] is False
+    assert mine[0]["Lượt phát trong giờ làm việc"] == 10 and isinstance(mine[0]["Định mức/thiết bị/ngày"], int)
+    assert mine[0]["Đơn vị"] == "UBND phường Bạch Đằng"
+
+
+def test_csv_opens_as_utf8_in_a_spreadsheet_and_json_carries_everything(small_report):
+    data = render_csv(small_report)
+    assert data.startswith("\ufeff".encode("utf-8"))
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    mine = [r for r in rows if r["Mã đơn vị"] == UNIT]
+    assert mine[0]["Ngày"] == "2024-09-04" and mine[0]["Đạt"] == "1" and mine[1]["Đạt"] == "0"
+    doc = json.loads(render_json(small_report))
+    assert doc["district"]["units"] == len(doc["units"])
+    assert {"day", "unit", "plays", "quota", "compliant", "peak_share", "audience", "silent"} <= set(doc["days"][0])
+
+
+# --- from the store, through the command line --------------------------------------------------
+def test_the_report_command_reads_the_store(db_url, registry, tmp_path):
+    store = open_store(db_url)
+    stream = uuid.uuid4()
+    day = date(2024, 9, 4)
+    msgs = [protocol.Play(device=DEVICE, stream=stream, seq=i + 1, content={"id": "ihanoi-promo", "version": 1,
+                          "sha256": "0" * 64}, start=at(day, 8) + timedelta(minutes=20 * i),
+                          end=at(day, 8) + timedelta(minutes=20 * i, seconds=40), completed=True, audience=1,
+                          reason="peak", clock_synced=True) for i in range(10)]
+    store.write_batch({"play": [event_row(m, UNIT, CAMPAIGN_TZ, AFTER) for m in msgs]})
+    assert rows_by(report_from_store(store, registry, day, day, AFTER))[day].compliant is True
+    store.close()
+    out = tmp_path / "r.json"
+    assert broker_main(["report", "--database", db_url, "--from", "2024-09-04", "--to", "2024-09-04",
+                        "--format", "json", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    (row,) = [d for d in doc["days"] if d["unit"] == UNIT]
+    assert row["plays"] == 10 and row["compliant"] is True
+    assert broker_main(["report", "--database", db_url, "--from", "2024-09-04", "--to", "2024-09-04",
+                        "--format", "xlsx", "--out", str(tmp_path / "r.xlsx")]) == 0
+    assert broker_main(["report", "--database", db_url, "--from", "2024-09-05", "--to", "2024-09-04"]) == 2
