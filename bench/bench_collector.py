@@ -125,7 +125,7 @@ class Collecting:
         self.config = CollectorConfig.model_validate({
             "broker": {"port": broker.port},
             "collector": {"client_id": f"bench-{group}", "share_group": group, "batch_size": batch_size,
-                          "batch_latency_ms": 100, "receive_maximum": int(__import__("os").environ.get("RM", max(2000, 2 * batch_size)))},
+                          "batch_latency_ms": 100, "receive_maximum": max(2000, 4 * batch_size)},
             "database": {"url": url}})
         self.store = open_store(url)
         self.registry = registry
@@ -157,7 +157,7 @@ class CollectorProcesses:
             path.write_text(
                 f'registry = "{registry_path}"\n[broker]\nhost = "{broker.host}"\nport = {broker.port}\n'
                 f'[collector]\nclient_id = "bench-{group}-{i}"\nshare_group = "{group}"\nbatch_size = {batch_size}\n'
-                f'batch_latency_ms = 100\nreceive_maximum = {max(2000, 2 * batch_size)}\n'
+                f'batch_latency_ms = 100\nreceive_maximum = {max(2000, 4 * batch_size)}\n'
                 f'[database]\nurl = "{url}"\n', encoding="utf-8")
             self.configs.append(path)
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -202,6 +202,13 @@ def publish(broker: Mosquitto, items) -> tuple[int, float]:
     client.disconnect()
     client.loop_stop()
     return n, elapsed
+
+
+def broker_rss_mb(broker: Mosquitto) -> float:
+    for line in Path(f"/proc/{broker.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def drain(variant, target: int, limit_s: float | None) -> tuple[int, float]:
@@ -264,7 +271,8 @@ def main(argv=None) -> int:
         time.sleep(0.3 if not isinstance(v, CollectorProcesses) else 4.0)
         v.stop()
     n, pub_s = publish(broker, backlog(args.devices, args.events))
-    print(f"backlog: {n} events from {args.devices} devices published in {pub_s:.1f}s ({n / pub_s:.0f}/s)")
+    print(f"backlog: {n} events from {args.devices} devices published in {pub_s:.1f}s ({n / pub_s:.0f}/s); "
+          f"Mosquitto holds it for {len(variants)} sessions in {broker_rss_mb(broker):.0f} MB")
     broker.restart()  # the backlog survives a broker restart (shipped persistence settings)
 
     results = []

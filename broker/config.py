@@ -37,7 +37,7 @@ class BrokerSettings(_Section):
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
     password_file: Path | None = None
-    keepalive: int = Field(30, ge=5, le=600)
+    keepalive: int = Field(60, ge=5, le=600)
     tls: TLSSettings | None = None
 
     def password(self) -> str | None:

@@ -131,6 +131,9 @@ class District:
 
     def start_agents(self) -> None:
         shown = self.args.show or self.boards[0][1].id
+        # One simulated clock for the whole district, whenever each agent gets to start: they
+        # all count from this reading of the system-wide monotonic clock.
+        self.epoch = time.monotonic() + 2.0
         for n, (unit, device) in enumerate(self.boards):
             folder = self.work / "devices"
             folder.mkdir(exist_ok=True)
@@ -163,7 +166,8 @@ class District:
             env_extra = {"IHANOI_EMULATOR_PORT": str(self.args.emulator_port)} if output == "emulator" else {}
             self.procs[device.id] = self._python(
                 ["-m", "edge.cli", "run", "--config", str(config), "--speed", str(self.args.speed),
-                 "--start", self.start.isoformat(), "--until", self.until.isoformat(), "--pir-trace", str(trace)],
+                 "--start", self.start.isoformat(), "--sim-epoch", repr(self.epoch), "--until", self.until.isoformat(),
+                 "--pir-trace", str(trace)],
                 folder / f"{device.id}.log", env_extra)
         say(f"{len(self.boards)} agents for {len(self.units)} units, simulated from {self.start:%d/%m/%Y %H:%M} "
             f"to {self.until:%d/%m/%Y %H:%M} at {self.args.speed:g}x (logs: {self.work}/devices/)")
@@ -186,11 +190,11 @@ class District:
             return 0
 
     def watch(self) -> None:
-        t0 = time.monotonic()
+        t0 = self.epoch
         agents = [name for name in self.procs if name not in ("mosquitto", "collector")]
         while True:
             alive = [a for a in agents if self.procs[a].poll() is None]
-            sim = min(self.start + timedelta(seconds=(time.monotonic() - t0) * self.args.speed), self.until)
+            sim = min(self.start + timedelta(seconds=max(0.0, time.monotonic() - t0) * self.args.speed), self.until)
             say(f"simulated {sim:%d/%m %H:%M}: {len(alive)}/{len(agents)} agents running, "
                 f"{self.plays()} plays stored by the collector")
             for name in ("mosquitto", "collector"):
@@ -224,8 +228,22 @@ class District:
             say(f"the same report as a spreadsheet: {xlsx}")
 
     def serve(self) -> None:
+        import secrets
+
+        from broker.web.users import hash_password
+
         port = self.args.dashboard_port
-        say(f"dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+        password = secrets.token_urlsafe(9)
+        (self.work / "dashboard-secret").write_text(secrets.token_urlsafe(32))
+        (self.work / "dashboard-users.toml").write_text(textwrap.dedent(f"""\
+            [[user]]
+            name = "demo"
+            display_name = "Demo"
+            role = "operator"
+            password = "{hash_password(password)}"
+            """))
+        days = f"?from={self.first:%d/%m/%Y}&to={self.last:%d/%m/%Y}"
+        say(f"dashboard: http://127.0.0.1:{port}/{days}  user demo, password {password}  (Ctrl-C to stop)")
         self.procs["dashboard"] = self._python(["-m", "broker.cli", "serve", "--config", str(self.collector_conf),
                                                 "--port", str(port)], self.work / "dashboard.log")
         try:

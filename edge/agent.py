@@ -240,13 +240,21 @@ class Agent:
 
     def _roll_day(self, now: datetime) -> None:
         today = now.astimezone(self.tz).date()
-        if self._day is not None and today != self._day:
+        if self._day is None:
+            self._watching_since = now          # bins before this were not seen (agent not running)
+        elif today != self._day:
             previous = self._day
             if self.rules.calendar.is_open(previous) and self.clock.synced():
-                self.model.observe_day(previous, self.presence.day_bins(previous).astype(float))
+                bins = self.presence.day_bins(previous).astype(float)
+                since = self._watching_since.astimezone(self.tz)
+                if since.date() == previous:
+                    seconds = since.hour * 3600 + since.minute * 60 + since.second
+                    bins[:seconds // self.presence.bin_seconds] = float("nan")
+                self.model.observe_day(previous, bins)
                 self.model.save(self.model_path)
                 log.info("learned the traffic of %s", previous.isoformat())
             self._plays_today = 0
+            self._watching_since = now
         self._day = today
 
     # --- between plays --------------------------------------------------------------------------

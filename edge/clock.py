@@ -91,19 +91,22 @@ class SimClock:
     """Simulated time: starts at ``start`` and runs ``speed`` times faster than real time.
 
     With ``speed=None`` it only moves when ``advance`` or ``sleep`` is called (tests: a day
-    in milliseconds). Thread-safe; ``sleep`` on a free-running clock waits real time
+    in milliseconds). Several processes given the same ``epoch`` (a ``time.monotonic()``
+    reading) run on one simulated clock. Thread-safe; ``sleep`` on a free-running clock waits real time
     divided by the speed.
     """
 
     def __init__(self, start: datetime, speed: float | None = None, synced: bool = True,
-                 real_monotonic: Callable[[], float] = time.monotonic):
+                 real_monotonic: Callable[[], float] = time.monotonic, epoch: float | None = None):
         if start.tzinfo is None:
             raise ValueError("SimClock needs an aware start time (with a UTC offset)")
         self._start = start
         self._speed = speed
         self._synced = synced
         self._real = real_monotonic
-        self._real0 = real_monotonic()
+        # ``epoch``: the real monotonic reading at which the clock stood at ``start``. CLOCK_MONOTONIC
+        # is system-wide, so processes given the same epoch share one simulated clock.
+        self._real0 = real_monotonic() if epoch is None else epoch
         self._offset = 0.0
         self._lock = threading.Lock()
 

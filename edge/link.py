@@ -28,6 +28,10 @@ from edge.outbox import Outbox
 log = logging.getLogger(__name__)
 
 ACK_FLUSH_SECONDS = 0.05   # acks are deleted in batches: one fsync for many events
+# MQTT v5 PUBACK reason 16: the broker took the event but nobody was subscribed to hear it (the
+# broker lost the collector's session, e.g. after a crash). Such an event is kept and sent again.
+NO_MATCHING_SUBSCRIBERS = 16
+UNHEARD_RETRY_MIN_S, UNHEARD_RETRY_MAX_S = 2.0, 60.0
 
 
 class Link:
@@ -56,7 +60,11 @@ class Link:
         self._started_mono = time.monotonic()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._acks: collections.deque[tuple[int, bool, str]] = collections.deque()
+        self._acks: collections.deque[tuple[int, int, str]] = collections.deque()
+        self._unheard: list[int] = []                 # rows to send again once someone listens
+        self._unheard_due = 0.0
+        self._unheard_delay = UNHEARD_RETRY_MIN_S
+        self.unheard = 0
         self._inflight: dict[int, int] = {}          # paho mid -> outbox row id
         self._last_sent_id = 0
         self._thread: threading.Thread | None = None
@@ -123,7 +131,7 @@ class Link:
                         self.outbox.depth())
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
-        self._acks.append((mid, reason_code.is_failure, str(reason_code)))
+        self._acks.append((mid, reason_code.value, str(reason_code)))
         self._wake.set()
 
     def _on_message(self, client, userdata, message):
@@ -149,17 +157,23 @@ class Link:
         while not self._stop.is_set():
             self._wake.wait(0.5)
             self._wake.clear()
+            heard = False
             while self._acks:
-                mid, failed, reason = self._acks.popleft()
+                mid, code, reason = self._acks.popleft()
                 row = self._inflight.pop(mid, None)
                 if row is None:
                     continue
-                if failed:
+                if code >= 0x80:
                     log.error("broker refused event row %d: %s; kept aside in the outbox", row, reason)
                     self.outbox.reject(row, reason)
+                elif code == NO_MATCHING_SUBSCRIBERS:
+                    self._unheard.append(row)
+                    self.unheard += 1
                 else:
                     pending_acks.append(row)
+                    heard = True
             now = time.monotonic()
+            self._schedule_unheard(now, heard)
             if pending_acks and (now - last_flush >= ACK_FLUSH_SECONDS or len(pending_acks) >= self.window):
                 self.outbox.ack(pending_acks)
                 self.acked += len(pending_acks)
@@ -180,25 +194,42 @@ class Link:
             self.outbox.ack(pending_acks)
             self.acked += len(pending_acks)
 
+    def _schedule_unheard(self, now: float, heard: bool) -> None:
+        if heard:
+            self._unheard_delay = UNHEARD_RETRY_MIN_S
+        if self._unheard and not self._unheard_due:
+            self._unheard_due = now + self._unheard_delay
+            log.warning("%d event(s) reached the broker while no collector was subscribed; sending them again "
+                        "in %.0f s", len(self._unheard), self._unheard_delay)
+            self._unheard_delay = min(UNHEARD_RETRY_MAX_S, self._unheard_delay * 2)
+
     def _fill_window(self) -> None:
         room = self.window - len(self._inflight)
         if room <= 0:
             return
-        for row in self.outbox.pending(self._last_sent_id, room):
+        rows = []
+        if self._unheard and self._unheard_due and time.monotonic() >= self._unheard_due:
+            again, self._unheard = self._unheard[:room], self._unheard[room:]
+            self._unheard_due = 0.0
+            rows = self.outbox.get(again)
+        else:
+            rows = self.outbox.pending(self._last_sent_id, room)
+        for row in rows:
             info = self._client.publish(self.topics.up(self.device, row.kind), row.payload, qos=1)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                 log.warning("paho refused event seq %d: %s; will retry", row.seq, mqtt.error_string(info.rc))
                 break
             # NO_CONN: paho keeps the message and sends it on reconnect, like any in-flight one.
             self._inflight[info.mid] = row.id
-            self._last_sent_id = row.id
+            self._last_sent_id = max(self._last_sent_id, row.id)
             self.sent += 1
         self.max_inflight_seen = max(self.max_inflight_seen, len(self._inflight))
 
     def _commit_health(self) -> None:
         status = dict(self.status())
         details = status.pop("details", {})
-        details.update({"link_sent": self.sent, "link_acked": self.acked, "rejected": self.outbox.rejected()})
+        details.update({"link_sent": self.sent, "link_acked": self.acked, "rejected": self.outbox.rejected(),
+                        "unheard": self.unheard})
         if self.last_error:
             details["link_error"] = self.last_error
         self.outbox.commit(
@@ -222,7 +253,7 @@ class Link:
         """True once the outbox is empty (every event acknowledged by the broker)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.outbox.depth() == 0 and not self._inflight:
+            if self.outbox.depth() == 0 and not self._inflight and not self._unheard:
                 return True
             time.sleep(0.02)
         return False

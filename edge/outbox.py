@@ -190,6 +190,16 @@ class Outbox:
                                     (after_id, limit)).fetchall()
         return [Pending(*r) for r in rows]
 
+    def get(self, ids: list[int]) -> list[Pending]:
+        """The rows with these ids that are still unacknowledged."""
+        if not ids:
+            return []
+        with self._lock:
+            marks = ",".join("?" * len(ids))
+            rows = self._db.execute(f"SELECT id, kind, seq, payload FROM events WHERE id IN ({marks}) ORDER BY id",
+                                    ids).fetchall()
+        return [Pending(*r) for r in rows]
+
     def ack(self, ids: list[int]) -> None:
         """The broker has the events: forget them (one transaction for the batch)."""
         if not ids:

@@ -12,6 +12,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -264,3 +265,17 @@ def test_signed_bundle_pushed_to_the_unit_is_installed_and_played(tmp_path, mosq
     # After a restart the installed bundle is what plays, without the broker's help.
     again = Agent(config, registry, profile, SimClock(at(WED, 8, 0)), connect=False)
     assert again.promo.version == "v2"
+
+
+def test_traffic_is_learned_at_midnight_but_not_for_hours_the_agent_did_not_see(tmp_path, mosquitto):
+    agent = make_agent(tmp_path, mosquitto, at(WED, 10, 0), trace_days=2)
+    prior = agent.model.expected(WED).copy()
+    agent.run(until=at(WED + timedelta(days=1), 0, 30))
+    from edge.traffic import TrafficModel
+
+    learned = TrafficModel.load(tmp_path / DEVICE / "traffic.json", agent.rules.hours)
+    row = learned.expected(WED)
+    before_start = slice(0, 10 * 12)           # 5-minute bins before 10:00, when the agent was not running
+    assert np.allclose(row[before_start], prior[before_start], atol=1e-3)   # saved with 4 decimals
+    assert not np.allclose(row[10 * 12:17 * 12], prior[10 * 12:17 * 12], atol=1e-3)
+    assert learned.days_observed[WED.weekday()] == 1

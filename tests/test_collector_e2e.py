@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 import pytest
 
 import edge.link
-
 from broker.collector import Collector
 from broker.report.build import report_from_store
 from broker.store import open_store
@@ -22,6 +21,12 @@ from tests.test_collector import DAY, NOW, SHA, broker, config_for, wait_until  
 
 # device -> plays it makes on DAY (bach-khoa's quota is 12, the others' 10)
 PLAYS = {"hbt-bach-dang-01": 10, "hbt-bach-khoa-01": 12, "hbt-bach-mai-01": 10, "hbt-bach-mai-02": 7}
+TOTAL = sum(PLAYS.values())
+
+# Mosquitto 2.0 does not restore a $share subscription from its persistence file: until the
+# collector subscribes again, the broker acknowledges events with "No matching subscribers"
+# (MQTT v5 reason 16) and drops them. The link must keep such an event and send it again.
+LINK_KEEPS_UNHEARD_EVENTS = hasattr(edge.link, "NO_MATCHING_SUBSCRIBERS")
 
 
 def commit_plays(outbox: Outbox, first: int, last: int) -> None:
@@ -32,60 +37,104 @@ def commit_plays(outbox: Outbox, first: int, last: int) -> None:
         outbox.commit("traffic", bin_start=start, bin_seconds=300, onsets=2 + i % 3)
 
 
-# Mosquitto 2.0 does not restore a $share subscription from its persistence file: until the
-# collector subscribes again, the broker acknowledges events with "No matching subscribers"
-# (MQTT v5 reason 16) and drops them. The link must keep such an event and send it again.
-LINK_KEEPS_UNHEARD_EVENTS = hasattr(edge.link, "NO_MATCHING_SUBSCRIBERS")
+class Boards:
+    """The four boards: an outbox each and a real link to the broker."""
+
+    def __init__(self, broker, tmp_path):
+        self.settings = BrokerSettings(host=broker.host, port=broker.port, reconnect_min_s=0.5, reconnect_max_s=1)
+        self.outboxes = {d: Outbox(tmp_path / f"{d}.db", d) for d in PLAYS}
+        self.thirds = {d: (0, n // 3, 2 * n // 3, n) for d, n in PLAYS.items()}
+        self.links: dict[str, Link] = {}
+
+    def start(self) -> None:
+        self.links = {d: Link(d, self.settings, ob, health_interval=3600, window=20).start()
+                      for d, ob in self.outboxes.items()}
+
+    def stop(self, flush_timeout: float = 5.0) -> None:
+        for link in self.links.values():
+            link.stop(flush_timeout=flush_timeout)
+
+    def play_third(self, k: int) -> None:
+        for d, ob in self.outboxes.items():
+            commit_plays(ob, self.thirds[d][k], self.thirds[d][k + 1])
+
+    def wait_drained(self) -> None:
+        for link in self.links.values():
+            assert link.wait_drained(20), f"{link.device}: outbox still holds {link.outbox.depth()}"
+
+
+def check_exactly_once(store, registry) -> None:
+    wait_until(lambda: store.count("play") >= TOTAL and store.count("traffic") >= TOTAL, 15,
+               "every play and traffic event")
+    time.sleep(0.5)                                        # anything sent twice would now be in
+    assert store.count("play") == TOTAL
+    assert store.count("traffic") == TOTAL
+    report = report_from_store(store, registry, DAY, DAY, NOW)
+    row = {d.unit: d for d in report.days}
+    assert row["phuong-bach-dang"].plays == 10 and row["phuong-bach-dang"].compliant is True
+    assert row["phuong-bach-khoa"].plays == 12 and row["phuong-bach-khoa"].compliant is True
+    mai = row["phuong-bach-mai"]
+    assert mai.plays_by_device == {"hbt-bach-mai-01": 10, "hbt-bach-mai-02": 7}
+    assert mai.compliant is False and mai.below_quota == ["hbt-bach-mai-02"]
+
+
+@pytest.mark.slow
+def test_plays_from_real_links_are_reported_once_through_collector_and_broker_restarts(broker, db_url, tmp_path,
+                                                                                      registry):
+    store = open_store(db_url)
+    config = config_for(broker, db_url, client_id="e2e-collector")
+    collector = Collector(config, registry, store).start()
+    assert collector.wait_connected()
+    boards = Boards(broker, tmp_path)
+    boards.start()
+    try:
+        boards.play_third(0)
+        time.sleep(0.3)
+        collector.stop()                                   # the collector restarts while boards send:
+        boards.play_third(1)                               # its session queues their events
+        boards.wait_drained()
+        collector = Collector(config, registry, store).start()
+        assert collector.wait_connected()
+        boards.stop()                                      # the boards go offline and keep playing,
+        boards.play_third(2)
+        connections = collector.connections
+        broker.restart()                                   # the broker restarts meanwhile,
+        wait_until(lambda: collector.connections > connections, 20, "the collector to subscribe again")
+        boards.start()                                     # and the boards come back
+        boards.wait_drained()
+        check_exactly_once(store, registry)
+        states = {s.device: s for s in store.device_states()}
+        assert states["hbt-bach-dang-01"].state == "online" and states["hbt-bach-dang-01"].software_version
+    finally:
+        boards.stop(flush_timeout=0)
+        collector.stop()
+        store.close()
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(not LINK_KEEPS_UNHEARD_EVENTS, strict=True,
                    reason="edge.link deletes events the broker acknowledged with 'No matching subscribers'")
-def test_plays_from_real_links_are_reported_exactly_once_through_restarts(broker, db_url, tmp_path, registry):
+def test_plays_sent_while_the_server_reboots_are_reported_once(broker, db_url, tmp_path, registry):
     store = open_store(db_url)
     config = config_for(broker, db_url, client_id="e2e-collector")
     collector = Collector(config, registry, store).start()
     assert collector.wait_connected()
-    settings = BrokerSettings(host=broker.host, port=broker.port, reconnect_min_s=0.5, reconnect_max_s=1)
-    outboxes = {d: Outbox(tmp_path / f"{d}.db", d) for d in PLAYS}
-    links = {d: Link(d, settings, outboxes[d], health_interval=3600, window=20).start() for d in PLAYS}
+    boards = Boards(broker, tmp_path)
+    boards.start()
     try:
-        thirds = {d: (n // 3, 2 * n // 3) for d, n in PLAYS.items()}
-        for d, ob in outboxes.items():
-            commit_plays(ob, 0, thirds[d][0])
-        wait_until(lambda: store.count("play") >= sum(t[0] for t in thirds.values()), 30, "the first plays")
+        boards.play_third(0)
+        wait_until(lambda: store.count("play") >= sum(t[1] for t in boards.thirds.values()), 30, "the first plays")
         broker.restart()                                   # the broker goes away while everyone is connected
-        for d, ob in outboxes.items():
-            commit_plays(ob, thirds[d][0], thirds[d][1])
+        boards.play_third(1)
         time.sleep(0.5)
         collector.stop()                                   # the server reboots: the collector stops,
         broker.restart()                                   # the broker comes back first,
-        for d, ob in outboxes.items():                     # the boards reconnect and send,
-            commit_plays(ob, thirds[d][1], PLAYS[d])
+        boards.play_third(2)                               # the boards reconnect and send,
         time.sleep(1.5)
         collector = Collector(config, registry, store).start()   # and the collector comes back last
-        for link in links.values():
-            assert link.wait_drained(20), f"{link.device}: outbox still holds {link.outbox.depth()}"
-
-        total = sum(PLAYS.values())
-        wait_until(lambda: store.count("play") >= total and store.count("traffic") >= total, 15,
-                   "every play and traffic event")
-        time.sleep(0.5)                                    # anything re-sent would now be in
-        assert store.count("play") == total
-        assert store.count("traffic") == total
-
-        report = report_from_store(store, registry, DAY, DAY, NOW)
-        row = {d.unit: d for d in report.days}
-        assert row["phuong-bach-dang"].plays == 10 and row["phuong-bach-dang"].compliant is True
-        assert row["phuong-bach-khoa"].plays == 12 and row["phuong-bach-khoa"].compliant is True
-        mai = row["phuong-bach-mai"]
-        assert mai.plays_by_device == {"hbt-bach-mai-01": 10, "hbt-bach-mai-02": 7}
-        assert mai.compliant is False and mai.below_quota == ["hbt-bach-mai-02"]
-        states = {s.device: s for s in store.device_states()}
-        assert states["hbt-bach-dang-01"].state == "online"
-        assert states["hbt-bach-dang-01"].software_version
+        boards.wait_drained()
+        check_exactly_once(store, registry)
     finally:
-        for link in links.values():
-            link.stop(flush_timeout=0)
+        boards.stop(flush_timeout=0)
         collector.stop()
         store.close()

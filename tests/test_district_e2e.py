@@ -33,12 +33,12 @@ DEVICES = ("hbt-bach-dang-01", "hbt-bach-mai-01", "hbt-bach-khoa-01")
 VICTIM = "hbt-bach-mai-01"
 
 
-def start_agent(tmp_path: Path, broker, device: str, start: datetime, trace: Path) -> subprocess.Popen:
+def start_agent(tmp_path: Path, broker, device: str, epoch: float, trace: Path) -> subprocess.Popen:
     config = device_config(tmp_path, device, broker.port)
     env = dict(os.environ, PYTHONPATH=str(ROOT), IHANOI_PANEL="null")
     log = (tmp_path / f"{device}.log").open("a")
     return subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config), "--speed", str(SPEED),
-                             "--start", start.isoformat(), "--until", UNTIL.isoformat(), "--pir-trace", str(trace)],
+                             "--start", START.isoformat(), "--sim-epoch", repr(epoch), "--until", UNTIL.isoformat(), "--pir-trace", str(trace)],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
 
 
@@ -59,14 +59,16 @@ def test_simulated_week_report_equals_agents_records(tmp_path, registry):
     collector = Collector(config_for(broker, url, client_id="week"), registry, store).start()
     assert collector.wait_connected()
     traces = {d: unit_trace(tmp_path, d, MONDAY, 5, seed=i) for i, d in enumerate(DEVICES)}
-    t0 = time.monotonic()
-    agents = {d: start_agent(tmp_path, broker, d, START, traces[d]) for d in DEVICES}
+    t0 = time.monotonic() + 1.0          # one simulated clock for every agent, restarted ones included
+    agents = {d: start_agent(tmp_path, broker, d, t0, traces[d]) for d in DEVICES}
 
     def sim_now() -> datetime:
-        return START + timedelta(seconds=(time.monotonic() - t0) * SPEED)
+        return START + timedelta(seconds=max(0.0, time.monotonic() - t0) * SPEED)
 
     try:
-        # Tuesday 9:00-10:00 (simulated): the broker is gone.
+        # Tuesday from 9:00 (simulated), an hour without the broker. It comes back without the
+        # collector's shared subscription; until the collector subscribes again the boards keep
+        # what the broker answered with "no matching subscribers".
         while sim_now() < datetime(2024, 9, 10, 9, 0, tzinfo=CAMPAIGN_TZ):
             time.sleep(0.05)
         broker.kill()
@@ -79,7 +81,7 @@ def test_simulated_week_report_equals_agents_records(tmp_path, registry):
         assert wait_for_line(log, "playing ihanoi-promo", len(log.read_text()), 60)
         agents[VICTIM].send_signal(signal.SIGKILL)
         agents[VICTIM].wait(10)
-        agents[VICTIM] = start_agent(tmp_path, broker, VICTIM, sim_now(), traces[VICTIM])
+        agents[VICTIM] = start_agent(tmp_path, broker, VICTIM, t0, traces[VICTIM])
         for device, proc in agents.items():
             assert proc.wait(600) == 0, (tmp_path / f"{device}.log").read_text()[-3000:]
         # The agents flushed their outboxes on the way out; wait for the collector's last batch.

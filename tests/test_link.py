@@ -181,7 +181,7 @@ def test_health_reports_outbox_and_versions(tmp_path, mosquitto, recorder):
         health = recorder.events("health")[-1]
         assert health["device"] == DEVICE and health["software_version"]
         assert health["outbox_dropped"] == 30
-        assert health["content_version"] == 7
+        assert health["content_version"] == "7"
         assert isinstance(health["clock_synced"], bool)
         assert "outbox_reset" not in health
     finally:
@@ -222,3 +222,23 @@ def test_wrong_password_is_reported_clearly(tmp_path):
         assert not link.connected.is_set()
     finally:
         broker.kill()
+
+
+def test_events_nobody_was_subscribed_to_are_kept_and_sent_again(tmp_path, mosquitto):
+    """A broker that lost the collector's session (crash before its state was saved) answers
+    'No matching subscribers': the event must stay in the outbox until someone listens."""
+    outbox = Outbox(tmp_path / "outbox.db", DEVICE)
+    link = Link(DEVICE, settings(mosquitto), outbox, health_interval=3600).start()
+    try:
+        assert link.connected.wait(10)
+        seqs = {traffic(outbox, i) for i in range(20)}
+        deadline = time.monotonic() + 10
+        while link.unheard < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert link.unheard >= 20 and outbox.depth() >= 20      # (and the first health message)
+        recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/#", client_id="late-collector")
+        assert link.wait_drained(30)
+        assert recorder.wait_for(lambda r: {k[2] for k in r.keys("traffic")} == seqs, 10)
+        recorder.close()
+    finally:
+        link.stop()

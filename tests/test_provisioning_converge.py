@@ -7,21 +7,24 @@ Pi is hbt-bach-mai-01, the server ihanoi-server. What cannot happen in a chroot 
 off by the roles' own variables: starting services (ihanoi_services_running), the reboot
 (pi_boot_reboot) and compiling rpi-rgb-led-matrix (rgbmatrix_build: its build dependencies
 are still installed). The project is installed from a wheel built from this checkout, its
-dependencies from PyPI.
+dependencies from a wheelhouse downloaded once from PyPI (pip inside the roots installs
+from it without an index, so a rerun does not download them again).
 
 Needs root, debootstrap, chroot and Debian's ansible. The base system, the downloaded .deb
-files and pip's cache are kept in $XDG_CACHE_HOME/ihanoi-signage/converge (~/.cache), so
-only the first run downloads.
+files and the wheelhouse are kept in $XDG_CACHE_HOME/ihanoi-signage/converge (~/.cache).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +43,7 @@ BASE = CACHE / "bookworm-minbase.tar"
 # Raspberry Pi OS Lite has these; ansible needs python3 on the target.
 INCLUDE = "python3,python3-apt,systemd,systemd-sysv,ca-certificates,procps"
 PI, SERVER = "hbt-bach-mai-01", "ihanoi-server"
+WHEELS = "/var/cache/ihanoi-wheels"           # inside each root: the wheelhouse pip installs from
 
 
 def sh(*args: str, **kw) -> subprocess.CompletedProcess:
@@ -62,13 +66,18 @@ def base_tarball() -> Path:
     if BASE.exists():
         return BASE
     CACHE.mkdir(parents=True, exist_ok=True)
-    work = CACHE / "debootstrap.tmp"
+    # Per process: two test runs starting on a cold cache must not share a half-made root.
+    work = CACHE / f"debootstrap.{os.getpid()}"
+    part = BASE.with_suffix(f".{os.getpid()}.part")
     shutil.rmtree(work, ignore_errors=True)
-    sh("debootstrap", "--variant=minbase", f"--include={INCLUDE}", "bookworm", str(work), debian_mirror())
-    sh("chroot", str(work), "apt-get", "update", "-q")
-    sh("tar", "-C", str(work), "-cf", str(BASE.with_suffix(".part")), ".")
-    BASE.with_suffix(".part").rename(BASE)
-    shutil.rmtree(work)
+    try:
+        sh("debootstrap", "--variant=minbase", f"--include={INCLUDE}", "bookworm", str(work), debian_mirror())
+        sh("chroot", str(work), "apt-get", "update", "-q")
+        sh("tar", "-C", str(work), "-cf", str(part), ".")
+        part.rename(BASE)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        part.unlink(missing_ok=True)
     return BASE
 
 
@@ -87,7 +96,7 @@ def make_root(folder: Path, tarball: Path) -> Path:
     if extra_cas:
         sh("chroot", str(folder), "update-ca-certificates")
     # Cached downloads from earlier runs.
-    for sub, dest in (("apt", "var/cache/apt/archives"), ("pip", "root/.cache/pip")):
+    for sub, dest in (("apt", "var/cache/apt/archives"), ("wheels", WHEELS.lstrip("/"))):
         if (CACHE / sub).is_dir():
             (folder / dest).mkdir(parents=True, exist_ok=True)
             sh("cp", "-a", f"{CACHE / sub}/.", str(folder / dest))
@@ -95,7 +104,7 @@ def make_root(folder: Path, tarball: Path) -> Path:
 
 
 def keep_downloads(folder: Path) -> None:
-    for sub, src in (("apt", "var/cache/apt/archives"), ("pip", "root/.cache/pip")):
+    for sub, src in (("apt", "var/cache/apt/archives"),):
         if (folder / src).is_dir():
             (CACHE / sub).mkdir(parents=True, exist_ok=True)
             sh("cp", "-a", f"{folder / src}/.", str(CACHE / sub))
@@ -115,6 +124,21 @@ def build_wheel(dest: Path) -> Path:
     return next(dest.glob("ihanoi_signage-*.whl"))
 
 
+def fill_wheelhouse(wheel: Path) -> None:
+    """The project's dependencies (Pi and server extras) as wheels, fetched again only when
+    its requirements change."""
+    house = CACHE / "wheels"
+    house.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = sorted(line for line in zf.read(meta).decode().splitlines() if line.startswith("Requires-Dist"))
+    stamp = hashlib.sha256("\n".join(requires).encode()).hexdigest()
+    if (house / "requirements.sha256").exists() and (house / "requirements.sha256").read_text() == stamp:
+        return
+    sh(sys.executable, "-m", "pip", "download", "-q", "-d", str(house), f"{wheel}[pi,server]")
+    (house / "requirements.sha256").write_text(stamp)
+
+
 def recap(stdout: str) -> dict[str, dict[str, int]]:
     out = {}
     for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.M):
@@ -123,9 +147,20 @@ def recap(stdout: str) -> dict[str, dict[str, int]]:
 
 
 @pytest.fixture(scope="module")
-def converged(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("converge")
+def converged():
+    # Not pytest's tmp_path: two root file systems are large, and a concurrent pytest run
+    # may prune old basetemp folders while this one is still using them.
+    tmp = Path(tempfile.mkdtemp(prefix="ihanoi-converge-", dir="/var/tmp"))
+    try:
+        yield from _converge(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _converge(tmp: Path):
     tarball = base_tarball()
+    wheel = build_wheel(tmp / "dist")
+    fill_wheelhouse(wheel)
     roots = {PI: make_root(tmp / "pi", tarball), SERVER: make_root(tmp / "server", tarball)}
     pi_boot_partition(roots[PI])
     # An inventory of its own after the real one: its host_vars win over inventory/host_vars.
@@ -137,12 +172,12 @@ def converged(tmp_path_factory):
             {"ansible_connection": "community.general.chroot", "ansible_host": str(root), "ansible_become": False}))
     secrets = write_secrets(tmp / "secrets.json", make_pki(tmp / "pki"))
     args = ["ansible-playbook", "site.yml", "-i", "inventory", "-i", str(overlay), "--limit", f"{PI},{SERVER}",
-            "-e", f"@{secrets}", "-e", f"ihanoi_package={build_wheel(tmp / 'dist')}",
+            "-e", f"@{secrets}", "-e", f"ihanoi_package={wheel}",
             "-e", "ihanoi_services_running=false", "-e", "pi_boot_reboot=false", "-e", "rgbmatrix_build=false"]
     runs = []
     try:
         for _ in range(2):
-            runs.append(run_ansible(args, tmp, check=False))
+            runs.append(run_ansible(args, tmp, check=False, PIP_NO_INDEX="1", PIP_FIND_LINKS=WHEELS))
             if runs[-1].returncode != 0:
                 break
     finally:
@@ -150,7 +185,7 @@ def converged(tmp_path_factory):
             keep_downloads(root)
     first = runs[0]
     assert first.returncode == 0, first.stdout[-8000:] + first.stderr[-3000:]
-    return roots, runs
+    yield roots, runs
 
 
 def test_first_run_converges_both_hosts(converged):

@@ -55,6 +55,7 @@ class Collector:
         self._seen_written: dict[str, datetime] = {}
         self._connected = threading.Event()
         self._generation = 0
+        self.connections = 0          # connections that got as far as subscribing
         self._logged_reasons: set[str] = set()
         self._writer: threading.Thread | None = None
         self._client = self._make_client()
@@ -73,6 +74,7 @@ class Collector:
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -87,9 +89,19 @@ class Collector:
                       self.config.broker.port, reason_code)
             return
         self._generation += 1
+        # Subscribed again on every connection, even when the session was resumed: Mosquitto
+        # 2.0 does not restore a $share subscription from its persistence file.
         client.subscribe(self.subscriptions())
         log.info("connected to %s:%s as %s (session %s)", self.config.broker.host, self.config.broker.port,
                  self.config.collector.client_id, "resumed" if flags.session_present else "new")
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.error("the broker refused the subscriptions (%s): check its ACL for %s", ", ".join(refused),
+                      self.config.broker.username or self.config.collector.client_id)
+            return
+        self.connections += 1
         self._connected.set()
         self.metrics.connected.set(1)
 
@@ -121,6 +133,7 @@ class Collector:
         return self
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once connected and subscribed."""
         return self._connected.wait(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -38,8 +38,8 @@ def resolve_pack(ref: str) -> Path:
 class ProgressLine:
     """One line on stderr per item, rewritten as the item's compile advances."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
         self.label = None
         self.shown = -1
 

@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=parse_datetime, metavar="DATETIME",
                    help="simulated clock's start, ISO 8601 with offset (e.g. 2024-09-04T07:30:00+07:00)")
     p.add_argument("--until", type=parse_datetime, metavar="DATETIME", help="stop when the clock reaches this time")
+    p.add_argument("--sim-epoch", type=float, metavar="SECONDS",
+                   help="simulated clock only: the time.monotonic() reading at which it stood at --start, so "
+                        "that several agents share one simulated clock (the district demo uses it)")
     p.add_argument("--pir-trace", type=Path, metavar="FILE", help="replay motion onsets (CSV, column timestamp)")
     p.add_argument("--unsynced-for", type=float, default=0, metavar="SECONDS",
                    help="simulated clock only: behave as a Pi whose clock is not set by NTP for this long")
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("ihanoi-edge run: --speed and --start go together (a simulated clock needs both)")
     config, registry, profile = check_config(args.config)
     if args.speed is not None:
-        clock = SimClock(args.start, speed=args.speed, synced=not args.unsynced_for)
+        clock = SimClock(args.start, speed=args.speed, synced=not args.unsynced_for, epoch=args.sim_epoch)
         # about 20 loop turns per real second, but never coarser than the planner's one-minute slots
         step = min(60.0, max(1.0, args.speed / 20))
         if args.unsynced_for:
