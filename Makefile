@@ -10,7 +10,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the tests and the demo use (see README, "Dependencies").
-APT_PACKAGES := python3-venv python3-dev mosquitto mosquitto-clients xfonts-base postgresql
+APT_PACKAGES := python3-venv python3-dev mosquitto mosquitto-clients xfonts-base postgresql chromium \
+	ansible ansible-lint debootstrap openssl systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: system-deps venv test demo bench check clean

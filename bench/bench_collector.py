@@ -14,7 +14,9 @@ time:
 - ``collector``: ``ihanoi-broker collect`` (validation, batched commits, ack after commit),
   into SQLite and into PostgreSQL;
 - ``naive``: the same collector with one commit per message (``batch_size = 1``); measured
-  over ``--naive-seconds`` only, it would take hours.
+  over ``--naive-seconds`` only, it would take hours;
+- ``N collector processes``: ``ihanoi-broker collect`` started ``--processes`` times on one
+  shared subscription into PostgreSQL (how the collector scales out; start-up included).
 
 PostgreSQL: as in the tests (``$IHANOI_TEST_PG_URL``, 127.0.0.1:5432, or a throwaway server).
 """
@@ -150,15 +152,17 @@ class CollectorProcesses:
     def __init__(self, broker: Mosquitto, group: str, url: str, registry_path: Path, n: int, batch_size: int,
                  work: Path):
         import os
+        from tests.mosquitto import free_port
         self.url, self.n, self.procs = url, n, []
         self.configs = []
+        self.ports = [free_port() for _ in range(n)]
         for i in range(n):
             path = work / f"{group}-{i}.toml"
             path.write_text(
                 f'registry = "{registry_path}"\n[broker]\nhost = "{broker.host}"\nport = {broker.port}\n'
                 f'[collector]\nclient_id = "bench-{group}-{i}"\nshare_group = "{group}"\nbatch_size = {batch_size}\n'
                 f'batch_latency_ms = 100\nreceive_maximum = {max(2000, 4 * batch_size)}\n'
-                f'[database]\nurl = "{url}"\n', encoding="utf-8")
+                f'[database]\nurl = "{url}"\n[metrics]\nport = {self.ports[i]}\n', encoding="utf-8")
             self.configs.append(path)
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.store = open_store(url)
@@ -168,7 +172,20 @@ class CollectorProcesses:
         self.procs = [subprocess.Popen([sys.executable, "-m", "broker.cli", "collect", "--config", str(c)],
                                        env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                       for c in self.configs]
+        for port in self.ports:                 # connected and subscribed, as its metrics say
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not self._ready(port):
+                time.sleep(0.1)
         return self
+
+    @staticmethod
+    def _ready(port: int) -> bool:
+        import urllib.request
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+        except OSError:
+            return False
+        return "ihanoi_collector_connected 1.0" in text
 
     def stop(self):
         import signal
@@ -268,7 +285,7 @@ def main(argv=None) -> int:
     # Register every session, then stop them all: the backlog queues for each.
     for _, v, _ in variants:
         v.start()
-        time.sleep(0.3 if not isinstance(v, CollectorProcesses) else 4.0)
+        time.sleep(0.3)
         v.stop()
     n, pub_s = publish(broker, backlog(args.devices, args.events))
     print(f"backlog: {n} events from {args.devices} devices published in {pub_s:.1f}s ({n / pub_s:.0f}/s); "

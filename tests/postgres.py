@@ -57,8 +57,13 @@ def _start_cluster() -> str | None:
     subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log"), "-w", "start",
                              "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"],
                    check=True, capture_output=True)
-    atexit.register(lambda: subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m",
-                                                     "immediate", "stop"], capture_output=True))
+
+    def stop() -> None:
+        subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+    atexit.register(stop)
     wait_port("127.0.0.1", port)
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from broker.registry import load_registry

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import edge.link
 from broker.collector import Collector
 from broker.report.build import report_from_store
 from broker.store import open_store
@@ -23,10 +22,6 @@ from tests.test_collector import DAY, NOW, SHA, broker, config_for, wait_until  
 PLAYS = {"hbt-bach-dang-01": 10, "hbt-bach-khoa-01": 12, "hbt-bach-mai-01": 10, "hbt-bach-mai-02": 7}
 TOTAL = sum(PLAYS.values())
 
-# Mosquitto 2.0 does not restore a $share subscription from its persistence file: until the
-# collector subscribes again, the broker acknowledges events with "No matching subscribers"
-# (MQTT v5 reason 16) and drops them. The link must keep such an event and send it again.
-LINK_KEEPS_UNHEARD_EVENTS = hasattr(edge.link, "NO_MATCHING_SUBSCRIBERS")
 
 
 def commit_plays(outbox: Outbox, first: int, last: int) -> None:
@@ -112,9 +107,10 @@ def test_plays_from_real_links_are_reported_once_through_collector_and_broker_re
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(not LINK_KEEPS_UNHEARD_EVENTS, strict=True,
-                   reason="edge.link deletes events the broker acknowledged with 'No matching subscribers'")
 def test_plays_sent_while_the_server_reboots_are_reported_once(broker, db_url, tmp_path, registry):
+    """Mosquitto 2.0 does not restore a $share subscription from its persistence file: until the
+    collector subscribes again, the broker acknowledges events with "No matching subscribers"
+    (MQTT v5 reason 16) and drops them; the link keeps such an event and sends it again."""
     store = open_store(db_url)
     config = config_for(broker, db_url, client_id="e2e-collector")
     collector = Collector(config, registry, store).start()
