@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import logging
 import sys
 
-from edge.errors import SignageError
+from edge import verbs
 
 # verb -> (module, one-line help)
 VERBS = {
@@ -21,23 +19,9 @@ VERBS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ihanoi-broker", description="iHanoi signage: central collector and reports")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for verb, (module_name, help_text) in VERBS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("broker."):
-                continue
-            sub.add_parser(verb, help=f"{help_text} [unavailable: install the missing package {exc.name!r}, "
-                                      "e.g. pip install 'ihanoi-signage[server]']")
-            continue
-        p = sub.add_parser(verb, help=help_text, description=(module.__doc__ or help_text).strip())
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
-    return parser
+def build_parser():
+    return verbs.build_parser("ihanoi-broker", "iHanoi signage: central collector and reports", VERBS,
+                              "pip install 'ihanoi-signage[server]'")
 
 
 def setup_logging(verbosity: int) -> None:
@@ -48,18 +32,7 @@ def setup_logging(verbosity: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    if not hasattr(args, "_run"):
-        parser.error(f"'{args.verb}' needs packages that are not installed (see README, 'Install')")
-    try:
-        return int(args._run(args) or 0)
-    except SignageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return verbs.run(build_parser(), argv, setup_logging)
 
 
 if __name__ == "__main__":

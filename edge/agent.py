@@ -42,6 +42,8 @@ log = logging.getLogger("ihanoi.agent")
 
 PROGRESS_EVERY = timedelta(seconds=5)     # how often a play in progress is journaled
 FILLER_MIN_REAL_SECONDS = 1.0             # a simulated clock must not make the filler a CPU hog
+FILLER_TEXT_SECONDS = 10                  # the filler shows the unit's name and the time in turn
+TEXT_FONTS = ("auto", "fixed-8x13", "fixed-6x13")   # the first that fits the board's width
 WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
 
@@ -67,6 +69,9 @@ class Agent:
         self.panel = open_panel(config.panel_output, profile, data, brightness=self._brightness_setting())
         self.installer = self._make_installer()
         self.promo = self._compile_promo()
+        self.filler_packs = self._compile_fillers()
+        self._next_filler_pack = 0
+        self._filler_pack_due: datetime | None = None
         self._new_pack: Path | None = None
         base_rules = PlanRules.from_config(config, registry, play_seconds=self.promo.total_duration)
         self.base_quota = base_rules.quota
@@ -122,6 +127,16 @@ class Agent:
                 raise
             log.error("the installed bundle cannot be played (%s); playing the configured pack", exc)
             return self._compile(self._configured_pack())
+
+    def _compile_fillers(self) -> list:
+        packs = []
+        for ref in self.config.content.filler:
+            path = self.config.resolve(ref)
+            try:
+                packs.append(self._compile(path))
+            except PackError as exc:
+                log.error("filler pack %s left out: %s", path, exc)
+        return packs
 
     def _load_model(self) -> TrafficModel:
         try:
@@ -180,6 +195,8 @@ class Agent:
                         if planned is not None:
                             self._play(now, planned.reason)
                             continue
+                if self._filler_pack_time(now):
+                    continue
                 self._show_filler(now)
                 self.service.ping()
                 self.clock.sleep(self.step)
@@ -258,21 +275,47 @@ class Agent:
         self._day = today
 
     # --- between plays --------------------------------------------------------------------------
+    def _filler_pack_time(self, now: datetime) -> bool:
+        """Show the next filler pack of the playlist when it is due (open hours only)."""
+        if not self.filler_packs or not self.rules.hours.contains(now):
+            return False
+        every = timedelta(minutes=self.config.content.filler_every_minutes)
+        if self._filler_pack_due is None:
+            self._filler_pack_due = now + every
+        if now < self._filler_pack_due:
+            return False
+        pack = self.filler_packs[self._next_filler_pack % len(self.filler_packs)]
+        self._next_filler_pack += 1
+        self._filler_key = None
+        self.panel.set_brightness(self._brightness_setting())
+        self.player.on_frame = lambda _n: self.service.ping()
+        self.player.play(pack, self.stop_event)
+        self._filler_pack_due = self.clock.now() + every
+        return True
+
+    def _filler_text(self, text: str):
+        for font in TEXT_FONTS:
+            frame = render_text_frame(text, self.profile, font=font)
+            edge_cols = frame[:, [0, -1]].any()
+            if not edge_cols or font == TEXT_FONTS[-1]:
+                return frame
+        return frame
+
     def _show_filler(self, now: datetime) -> None:
         local = now.astimezone(self.tz)
         is_open = self.rules.hours.contains(now)
         mode = self.config.panel.off_hours
         if not is_open and mode == "off":
             key = "off"
-        elif not self.clock.synced():
+        elif not self.clock.synced() or int(now.timestamp()) // FILLER_TEXT_SECONDS % 2:
             key = ("name",)
         else:
             key = (local.strftime("%H:%M"), local.date())
         if key == self._filler_key:
             return
         real = time.monotonic()
-        just_the_time = isinstance(key, tuple) and isinstance(self._filler_key, tuple) and len(key) == 2
-        if just_the_time and real - self._filler_drawn < FILLER_MIN_REAL_SECONDS:
+        text_only = isinstance(key, tuple) and isinstance(self._filler_key, tuple)
+        if text_only and real - self._filler_drawn < FILLER_MIN_REAL_SECONDS:
             return
         self._filler_drawn = real
         self._filler_key = key
@@ -288,7 +331,7 @@ class Agent:
             text = f"{local:%H:%M}  {WEEKDAYS_VI[local.weekday()]} {local:%d/%m/%Y}" if self.profile.width >= 192 \
                 else f"{local:%H:%M} {local:%d/%m}"
         try:
-            self.panel.show(render_text_frame(text, self.profile))
+            self.panel.show(self._filler_text(text))
         except PackError as exc:
             log.error("filler text cannot be drawn: %s", exc)
 

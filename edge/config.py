@@ -84,7 +84,8 @@ class HealthSettings(_Section):
 
 class ContentSettings(_Section):
     pack: Path | None = Field(None, description="the promo pack folder (an installed bundle overrides it)")
-    filler: tuple[Path, ...] = ()
+    filler: tuple[Path, ...] = Field((), description="other packs shown between promo plays, in turn (not reported)")
+    filler_every_minutes: float = Field(10.0, ge=1, le=240, description="how often a filler pack is shown")
     trusted_keys: tuple[Path, ...] = Field((), max_length=2)
 
 

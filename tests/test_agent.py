@@ -278,3 +278,43 @@ def test_traffic_is_learned_at_midnight_but_not_for_hours_the_agent_did_not_see(
     assert np.allclose(row[before_start], prior[before_start], atol=1e-3)   # saved with 4 decimals
     assert not np.allclose(row[10 * 12:17 * 12], prior[10 * 12:17 * 12], atol=1e-3)
     assert learned.days_observed[WED.weekday()] == 1
+
+
+def test_filler_packs_play_in_turn_between_promo_plays_and_are_not_reported(tmp_path, mosquitto):
+    from tests.updates_kit import make_pack
+
+    make_pack(tmp_path / "news", "news", color=(0, 0, 255))
+    make_pack(tmp_path / "weather", "weather", color=(0, 255, 0))
+    recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/#")
+    agent = make_agent(tmp_path, mosquitto, at(WED, 7, 50), extra=f'\n[content]\nfiller = ["{tmp_path / "news"}", '
+                                                                   f'"{tmp_path / "weather"}"]\nfiller_every_minutes = 20\n')
+    assert [p.version for p in agent.filler_packs] == ["news", "weather"]
+    seen = []
+    show = agent.panel.show
+
+    def watch(frame):
+        blue, green = frame[..., 2].max() == 255 and frame[..., 0].max() == 0, frame[..., 1].max() == 255
+        seen.append("news" if blue and not frame[..., 1].any() else "weather" if green and not frame[..., 0].any()
+                    else None)
+        show(frame)
+
+    agent.panel.show = watch
+    agent.run(until=at(WED, 9, 30))
+    shown = [s for i, s in enumerate(seen) if s and (i == 0 or seen[i - 1] != s)]
+    assert shown[:4] == ["news", "weather", "news", "weather"]
+    assert recorder.wait_for(lambda r: len(r.events("play")) >= 1, 10)
+    assert {p["content"]["id"] for p in recorder.events("play")} == {"ihanoi-promo"}
+    assert all(p["content"]["version"] == "2024.08.1" for p in recorder.events("play"))
+    recorder.close()
+
+
+def test_filler_shows_the_units_name_and_the_time_in_turn(tmp_path, mosquitto):
+    agent = make_agent(tmp_path, mosquitto, at(WED, 9, 0))
+    texts = []
+    agent._filler_text = lambda text: texts.append(text) or agent.panel.snapshot()
+    agent._show_filler(at(WED, 9, 0, ))
+    agent._filler_drawn = 0
+    agent._show_filler(at(WED, 9, 0) + timedelta(seconds=10))
+    assert texts == ["09:00 04/09", "UBND phường Bạch Đằng"]
+    frame = Agent._filler_text(agent, "UBND phường Bạch Đằng")
+    assert not frame[:, [0, -1]].any(), "the name fits the 128-pixel board in a smaller pixel font"

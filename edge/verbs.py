@@ -1,0 +1,52 @@
+"""The shape both command lines share: one module per verb, loaded lazily, errors as sentences.
+
+A verb module has ``add_arguments(parser)`` and ``run(args) -> int``. A verb whose module needs
+a package this machine did not install (a Pi has no server packages) is listed as unavailable
+with the package's name, instead of breaking the whole command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable
+
+from edge.errors import SignageError
+
+
+def build_parser(prog: str, description: str, verbs: dict[str, tuple[str, str]], install_hint: str = "",
+                 version: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    if version:
+        parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, (module_name, help_text) in verbs.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.split(".")[0] in ("edge", "broker"):
+                raise
+            sub.add_parser(verb, help=f"{help_text} [unavailable: install the missing package {exc.name!r}"
+                                      f"{', e.g. ' + install_hint if install_hint else ''}]")
+            continue
+        p = sub.add_parser(verb, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str] | None, setup_logging: Callable[[int], None]) -> int:
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if not hasattr(args, "_run"):
+        parser.error(f"'{args.verb}' needs packages that are not installed (see README, "
+                     "'Installing only what a machine needs')")
+    try:
+        return int(args._run(args) or 0)
+    except SignageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
