@@ -164,38 +164,44 @@ def render_json(report: Report) -> bytes:
     return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8")
 
 
-def render_xlsx(report: Report, path: Path) -> None:
-    from openpyxl import Workbook
+def write_sheet(ws, columns, rows, tz) -> None:
+    """One typed sheet: bold headers, dates as dates (local, without zone), numbers as numbers."""
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
+
+    ws.append([h for h, _, _ in columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        values = []
+        for _, k, kind in columns:
+            v = r[k]
+            if kind == "list":
+                v = ", ".join(v) if v else None
+            elif kind == "datetime" and v is not None:
+                v = v.astimezone(tz).replace(tzinfo=None)  # spreadsheets have no zones
+            values.append(v)
+        ws.append(values)
+    for i, (header, _, kind) in enumerate(columns, 1):
+        letter = get_column_letter(i)
+        fmt = {"date": "dd/mm/yyyy", "datetime": "dd/mm/yyyy hh:mm", "pct": "0%", "float": "0.0",
+               "int": "0"}.get(kind)
+        if fmt:
+            for cell in ws[letter][1:]:
+                cell.number_format = fmt
+        ws.column_dimensions[letter].width = max(10, min(45, len(header) + 2))
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+
+
+def render_xlsx(report: Report, path: Path) -> None:
+    from openpyxl import Workbook
 
     wb = Workbook()
     tz = report.generated_at.tzinfo
 
     def sheet(ws, columns, rows):
-        ws.append([h for h, _, _ in columns])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for r in rows:
-            values = []
-            for _, k, kind in columns:
-                v = r[k]
-                if kind == "list":
-                    v = ", ".join(v) if v else None
-                elif kind == "datetime" and v is not None:
-                    v = v.astimezone(tz).replace(tzinfo=None)  # spreadsheets have no zones
-                values.append(v)
-            ws.append(values)
-        for i, (header, _, kind) in enumerate(columns, 1):
-            letter = get_column_letter(i)
-            fmt = {"date": "dd/mm/yyyy", "datetime": "dd/mm/yyyy hh:mm", "pct": "0%", "float": "0.0",
-                   "int": "0"}.get(kind)
-            if fmt:
-                for cell in ws[letter][1:]:
-                    cell.number_format = fmt
-            ws.column_dimensions[letter].width = max(10, min(45, len(header) + 2))
-        ws.freeze_panes = "A2"
-        ws.auto_filter.ref = ws.dimensions
+        write_sheet(ws, columns, rows, tz)
 
     ws = wb.active
     ws.title = "Theo ngày"

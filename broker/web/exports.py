@@ -65,27 +65,12 @@ def fleet_csv(rows, tz) -> bytes:
 
 def fleet_xlsx(rows, tz) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.styles import Font
 
     columns, records = _fleet_records(rows, tz)
     wb = Workbook()
     ws = wb.active
     ws.title = "Thiết bị"
-    ws.append([h for h, _, _ in columns])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for rec in records:
-        values = []
-        for _, k, kind in columns:
-            v = rec[k]
-            if kind == "list":
-                v = ", ".join(v) if v else None
-            elif kind == "datetime" and v is not None:
-                v = v.replace(tzinfo=None)  # spreadsheets have no zones; already local
-            values.append(v)
-        ws.append(values)
-        ws.cell(ws.max_row, [k for _, k, _ in columns].index("last_seen") + 1).number_format = "dd/mm/yyyy hh:mm"
-    ws.freeze_panes = "A2"
+    render.write_sheet(ws, columns, records, tz)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
