@@ -89,7 +89,6 @@ class Agent:
         self._plays_today = 0
         self._manual: list[str] = []
         self._last_play: dict | None = None
-        self.plays_made = 0
         self.frames_late = 0
         self.frames_dropped = 0
         self.updates = UpdateService(self.installer, on_result=self._update_result, on_installed=self._update_installed,
@@ -248,8 +247,6 @@ class Agent:
                                  completed=record.completed, audience=record.audience, reason=record.reason,
                                  clock_synced=self.clock.synced())
         self.journal.finish(record, seq)
-        if record.completed:
-            self.plays_made += 1
         self._last_play = {"start": record.start.isoformat(), "reason": record.reason}
 
     def _on_bin(self, bin_start: datetime, bin_seconds: int, onsets: int) -> None:

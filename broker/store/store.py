@@ -2,10 +2,11 @@
 
 Events are inserted in batches, one transaction per batch; the unique key (device, stream,
 seq) with ``ON CONFLICT DO NOTHING`` makes a re-sent event count once, and the row count of
-the DB-API ``executemany`` tells how many were new. (SQLAlchemy's "insertmanyvalues" is
-turned off: one huge VALUES statement per batch costs psycopg three times as much as its
-pipelined ``executemany``.) Both dialects spell the upsert the same way in SQLAlchemy, so the
-only per-dialect line is which ``insert`` construct to take.
+the DB-API ``executemany`` tells how many were new (``bulk.py``: the statement compiled once,
+rows handed to the driver without SQLAlchemy's per-row work). (SQLAlchemy's
+"insertmanyvalues" is turned off: one huge VALUES statement per batch costs psycopg three
+times as much as its pipelined ``executemany``.) Both dialects spell the upsert the same way
+in SQLAlchemy, so the only per-dialect line is which ``insert`` construct to take.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 
 from broker.store import schema
+from broker.store.bulk import BulkInsert
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[engine.dialect.name]
+        self._bulk = {kind: BulkInsert(self._insert, table, engine.dialect)
+                      for kind, table in schema.EVENT_TABLES.items()}
 
     # --- writing ------------------------------------------------------------------------------
     def write_batch(self, events: dict[str, list[dict]], quarantined: list[dict] = (),
@@ -75,9 +79,7 @@ class Store:
             for kind, rows in events.items():
                 if not rows:
                     continue
-                table = schema.EVENT_TABLES[kind]
-                stmt = self._insert(table).on_conflict_do_nothing(index_elements=["device", "stream", "seq"])
-                new = conn.execution_options(preserve_rowcount=True).execute(stmt, rows).rowcount
+                new = self._bulk[kind].run(conn, rows)
                 result.stored[kind] = new
                 result.duplicates[kind] = len(rows) - new
             if quarantined:
