@@ -25,6 +25,7 @@ from PIL import Image
 from edge.panel.base import Panel, PanelError
 
 DEFAULT_PORT = 8888
+FRESH_PIXEL_SIZE = 6      # a 256-pixel board fits a browser window; the library's default is larger
 
 
 def _import_emulator(folder: Path):
@@ -49,6 +50,7 @@ def write_config(path: Path, defaults: dict, adapter: str, port: int, pixel_size
         config = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         config = json.loads(json.dumps(defaults))
+        config["pixel_size"] = FRESH_PIXEL_SIZE
     if pixel_size:
         config["pixel_size"] = pixel_size
     config.update({"display_adapter": adapter, "allow_adapter_fallback": False})
