@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests and the demo use (see README, "Dependencies").
 APT_PACKAGES := python3-venv python3-dev mosquitto mosquitto-clients xfonts-base postgresql chromium \
 	ansible ansible-lint debootstrap openssl systemd
+# The demo serves the dashboard after its report until Ctrl-C; DEMO_ARGS= (empty) just prints the report.
+DEMO_ARGS ?= --serve
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: system-deps venv test demo bench check clean
