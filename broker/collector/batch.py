@@ -58,7 +58,8 @@ def prepare(batch: list[Incoming], topics: protocol.Topics, registry, now: datet
                             "not logged)", result.reason, item.topic, result.detail, result.reason)
             continue
         message, unit = result.message, result.unit
-        out.seen[message.device] = {"device": message.device, "unit": unit, "last_seen": now}
+        if message.device not in out.seen:
+            out.seen[message.device] = {"device": message.device, "unit": unit, "last_seen": now}
         if result.kind == "state":
             row = state_row(message, unit)
             old = out.states.get(message.device)

@@ -60,6 +60,11 @@ class Collector:
         self.connections = 0          # connections that got as far as subscribing
         self._logged_reasons: set[str] = set()
         self._writer: threading.Thread | None = None
+        # Counted with plain integers (one writer each) and read by the gauge when scraped:
+        # a gauge's lock per message costs the network thread more than the count is worth.
+        self._arrived = 0
+        self._settled = 0
+        self.metrics.pending.set_function(lambda: self._arrived - self._settled)
         self._client = self._make_client()
 
     # --- MQTT ---------------------------------------------------------------------------------
@@ -118,8 +123,8 @@ class Collector:
             topic = msg.topic
         except Exception:  # a topic that is not UTF-8 (the broker should have refused it)
             topic = repr(msg._topic)
+        self._arrived += 1            # before the put: the writer may commit it at once
         self._queue.put(Incoming(topic, msg.payload, msg.mid, msg.qos, self._generation))
-        self.metrics.pending.inc()
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Collector":
@@ -220,8 +225,9 @@ class Collector:
         """Commit one batch, retrying while the database is away; then acknowledge it."""
         now = self.clock.now()
         prepared = prepare(batch, self.topics, self.registry, now, self._logged_reasons)
-        seen = [row for device, row in prepared.seen.items()
-                if now - self._seen_written.get(device, datetime.min.replace(tzinfo=now.tzinfo)) >= SEEN_RESOLUTION]
+        due = now - SEEN_RESOLUTION
+        never = datetime.min.replace(tzinfo=now.tzinfo)
+        seen = [row for device, row in prepared.seen.items() if self._seen_written.get(device, never) <= due]
         delay = 0.5
         while True:
             started = time.perf_counter()
@@ -250,7 +256,7 @@ class Collector:
             if item.qos == 2 and item.generation == generation:
                 self._client.ack(item.mid, item.qos)
         m = self.metrics
-        m.pending.dec(len(batch))
+        self._settled += len(batch)
         for kind, n in prepared.received.items():
             m.received.labels(kind).inc(n)
         for kind, n in result.stored.items():
