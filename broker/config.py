@@ -99,11 +99,18 @@ def load_collector_config(path: Path | str | None) -> CollectorConfig:
         return CollectorConfig()
     path = Path(path)
     config = load_model(CollectorConfig, path, read_toml(path))
-    base = path.parent
-    # Relative paths in the file are relative to the file, not to wherever it was started.
-    updates = {}
-    if config.registry and not config.registry.is_absolute():
-        updates["registry"] = base / config.registry
-    if config.broker.password_file and not config.broker.password_file.is_absolute():
-        updates["broker"] = config.broker.model_copy(update={"password_file": base / config.broker.password_file})
-    return config.model_copy(update=updates) if updates else config
+    return config.model_copy(update=relative_paths(config, path.parent))
+
+
+def relative_to(base: Path, value: Path | None) -> Path | None:
+    """Relative paths in a config file are relative to the file, not to wherever it was started."""
+    return value if value is None or value.is_absolute() else base / value
+
+
+def relative_paths(config, base: Path) -> dict:
+    """The updates that resolve a server config's shared paths (registry, MQTT password) against ``base``."""
+    updates = {"registry": relative_to(base, config.registry)}
+    if config.broker.password_file:
+        updates["broker"] = config.broker.model_copy(
+            update={"password_file": relative_to(base, config.broker.password_file)})
+    return updates

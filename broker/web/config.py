@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from broker.config import BrokerSettings, CollectorSettings, DatabaseSettings, MetricsSettings
+from broker.config import (BrokerSettings, CollectorSettings, DatabaseSettings, MetricsSettings, relative_paths,
+                           relative_to)
 from edge.errors import ConfigError
 from edge.tomlconf import load_model, read_toml
 
@@ -65,10 +66,6 @@ class DashboardConfig(BaseModel):
         return secret
 
 
-def _relative_to(base: Path, value: Path | None) -> Path | None:
-    return value if value is None or value.is_absolute() else base / value
-
-
 def load_dashboard_config(path: Path | str | None) -> DashboardConfig:
     """The config at ``path`` (all defaults when None); relative paths are relative to the file."""
     if path is None:
@@ -77,10 +74,6 @@ def load_dashboard_config(path: Path | str | None) -> DashboardConfig:
     config = load_model(DashboardConfig, path, read_toml(path))
     base = path.parent
     d = config.dashboard
-    dashboard = d.model_copy(update={k: _relative_to(base, getattr(d, k))
+    dashboard = d.model_copy(update={k: relative_to(base, getattr(d, k))
                                      for k in ("users_file", "session_secret_file", "snapshot_dir")})
-    updates = {"dashboard": dashboard, "registry": _relative_to(base, config.registry)}
-    if config.broker.password_file:
-        updates["broker"] = config.broker.model_copy(
-            update={"password_file": _relative_to(base, config.broker.password_file)})
-    return config.model_copy(update=updates)
+    return config.model_copy(update={"dashboard": dashboard, **relative_paths(config, base)})

@@ -8,7 +8,6 @@ corrupt download can never be opened as a bundle. ``file://`` URLs work too (a U
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import ssl
@@ -17,7 +16,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.updates.bundle import file_sha256
 from edge.updates.errors import DownloadError
+from edge.updates.store import fsync_dir
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 16
@@ -30,7 +31,7 @@ def download(url: str, folder: Path, sha256: str, size: int, progress: Progress 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{sha256}.tar"
-    if final.exists() and _sha256(final) == sha256:
+    if final.exists() and file_sha256(final) == sha256:
         return final
     part = folder / f"{sha256}.tar.part"
     have = part.stat().st_size if part.exists() else 0
@@ -39,13 +40,13 @@ def download(url: str, folder: Path, sha256: str, size: int, progress: Progress 
         have = 0
     if have < size:
         _fetch(url, part, have, size, progress, timeout, ca_file)
-    if part.stat().st_size != size or _sha256(part) != sha256:
+    if part.stat().st_size != size or file_sha256(part) != sha256:
         got = part.stat().st_size
         part.unlink()
         raise DownloadError(f"{url}: downloaded {got} bytes that do not match the announced size {size} / "
                             f"SHA-256; the next attempt starts over")
     os.replace(part, final)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return final
 
 
@@ -89,22 +90,6 @@ def _fetch(url: str, part: Path, have: int, size: int, progress: Progress | None
         except (OSError, TimeoutError) as exc:
             raise DownloadError(f"{url}: download interrupted at {part.stat().st_size} bytes ({exc}); "
                                 f"it resumes from there") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def progress_logger(name: str, step: float = 0.1) -> Progress:
