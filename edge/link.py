@@ -207,7 +207,6 @@ class Link:
         room = self.window - len(self._inflight)
         if room <= 0:
             return
-        rows = []
         if self._unheard and self._unheard_due and time.monotonic() >= self._unheard_due:
             again, self._unheard = self._unheard[:room], self._unheard[room:]
             self._unheard_due = 0.0
