@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.polling import eventually
 
 
 class Recorder:
@@ -41,12 +42,7 @@ class Recorder:
         return [(e["device"], e["stream"], e["seq"]) for e in self.events(kind)]
 
     def wait_for(self, predicate, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(0.05)
-        return predicate(self)
+        return eventually(lambda: predicate(self), timeout)
 
     def close(self) -> None:
         self.client.disconnect()

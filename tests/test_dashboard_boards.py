@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from broker.config import BrokerSettings
 from broker.web.boards import BoardLink, SnapshotDir
 from tests.mqtt_helpers import Recorder
+from tests.polling import eventually
 from tests.test_dashboard_support import csrf_of, district, log_in, make_app, users  # noqa: F401
 
 
@@ -31,15 +32,6 @@ def png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 32), (200, 16, 46)).save(buf, "PNG")
     return buf.getvalue()
-
-
-def wait(predicate, timeout=10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_an_operators_play_now_reaches_the_boards_command_topic(mosquitto, board_link, district, registry,
@@ -78,7 +70,7 @@ def test_a_boards_snapshot_is_shown_on_the_fleet_page(mosquitto, board_link, dis
     pub.publish("ihanoi/v1/dev/hbt-bach-mai-02/snapshot", b"not a picture", qos=1, retain=True).wait_for_publish(5)
     pub.disconnect()
     pub.loop_stop()
-    assert wait(lambda: board_link.snapshots.exists("hbt-bach-mai-01"))
+    assert eventually(lambda: board_link.snapshots.exists("hbt-bach-mai-01"))
     app = make_app(tmp_path, district, registry, users, board=board_link)
     with TestClient(app) as client:
         log_in(client, "vanhoa")
@@ -93,7 +85,7 @@ def test_a_boards_snapshot_is_shown_on_the_fleet_page(mosquitto, board_link, dis
 
 def test_a_command_while_the_broker_is_away_says_so(mosquitto, board_link, district, registry, users, tmp_path):
     mosquitto.kill()
-    assert wait(lambda: not board_link._connected.is_set())
+    assert eventually(lambda: not board_link._connected.is_set())
     app = make_app(tmp_path, district, registry, users, board=board_link)
     with TestClient(app) as client:
         log_in(client, "kythuat")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -9,6 +10,7 @@ import pytest
 
 from edge.updates.cli import main as content_cli
 from tests.mqtt_helpers import Recorder
+from tests.polling import eventually
 from tests.updates_kit import BundleServer, Device, make_bundle, make_keys
 
 MAI, DANG = "phuong-bach-mai", "phuong-bach-dang"
@@ -39,13 +41,7 @@ def setup(tmp_path, mosquitto):
     server.close()
 
 
-def until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+until = functools.partial(eventually, timeout=20.0)   # installs go through download and compile
 
 
 def results(recorder, device):
