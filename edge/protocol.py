@@ -11,6 +11,7 @@ once per install and ``seq`` increases within it, so a re-sent event is recognis
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
@@ -25,15 +26,30 @@ MAX_PAYLOAD = 64 * 1024          # bytes; an event is a few hundred
 DEVICE_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID)]
-Seq = Annotated[StrictInt, Field(ge=1)]
-Count = Annotated[StrictInt, Field(ge=0)]
+# Bounded by the store's columns (BIGINT, INTEGER), so a value the database cannot hold is
+# refused here, with its field named, rather than by the database.
+Seq = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+Count = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 # A content version is text ("2024.08.1" for a pack, "7" for bundle 7); integers are accepted as text.
 Version = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
                     Field(min_length=1, max_length=64)]
+_VERSION_RUNS = re.compile(r"([0-9]+)|([^0-9]+)")
+
+
+def version_key(version: str | int) -> tuple:
+    """Sort key of a content version, the one rule for "newer": runs of digits compare as numbers.
+
+    "2024.08.10" > "2024.08.9" and "10" > "9" (as text both would be the other way round); a
+    version that extends another is newer ("1.0a" > "1.0"); where one has digits and the other
+    letters at the same place, the digits sort first; leading zeros do not count ("2024.08.1" is
+    "2024.8.1"). Integers are taken as their text.
+    """
+    return tuple((0, int(digits), "") if digits else (1, 0, other)
+                 for digits, other in _VERSION_RUNS.findall(str(version)))
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)   # JSON has no NaN
 
     def to_json(self) -> bytes:
         return encode(self)
@@ -98,7 +114,7 @@ class Health(_Message):
     content_version: Version | None = None
     content_id: str | None = None
     cpu_temp_c: float | None = None
-    throttled: StrictInt | None = Field(None, description="vcgencmd get_throttled bit field")
+    throttled: StrictInt | None = Field(None, ge=0, le=2**31 - 1, description="vcgencmd get_throttled bit field")
     clock_synced: StrictBool
     details: dict[str, Any] = Field(default_factory=dict, description="free-form extras (frame stats, update status)")
 

@@ -167,6 +167,38 @@ def test_malformed_foreign_and_repeated_messages_are_quarantined_and_change_noth
         store.close()
 
 
+def test_a_message_the_database_refuses_is_quarantined_and_its_batch_is_stored(broker, db_url, registry):
+    # Valid by the protocol, but PostgreSQL refuses a NUL character in text (SQLite keeps it):
+    # the batch is split until the refused message is alone, instead of being retried forever.
+    store = open_store(db_url)
+    collector = Collector(config_for(broker, db_url, batch_latency_ms=1000), registry, store).start()
+    pub = Publisher(broker)
+    try:
+        assert collector.wait_connected()
+        stream = uuid.uuid4()
+        start = datetime.combine(DAY, datetime.min.time(), CAMPAIGN_TZ) + timedelta(hours=8)
+        plays = [play(DEVICE, stream, i, start + timedelta(minutes=20 * i)) for i in range(1, 21)]
+        odd = play(DEVICE, stream, 21, start + timedelta(hours=7),
+                   content={"id": "ihanoi\x00promo", "version": "3", "sha256": SHA})
+        plays.insert(9, odd)
+        pub.flush([pub.event(p) for p in plays])
+        wait_until(lambda: handled(collector) >= 21, 30, "every play to be handled")
+
+        refused = [row for row in store.quarantined(10) if row.reason == "store-rejected"]
+        if store.engine.dialect.name == "postgresql":
+            assert store.count("play") == 20
+            assert len(refused) == 1 and refused[0].payload == odd.to_json()
+            assert "DataError" in refused[0].detail
+            assert collector.metrics.value("ihanoi_collector_messages_quarantined_total", reason="store-rejected") == 1
+        else:
+            assert store.count("play") == 21 and refused == []
+        assert collector.metrics.value("ihanoi_collector_commit_failures_total") == 0
+    finally:
+        pub.close()
+        collector.stop()
+        store.close()
+
+
 def test_a_backlog_of_50000_events_sent_while_the_collector_was_down_arrives_whole(broker, tmp_path, registry):
     url = f"sqlite:///{tmp_path}/backlog.sqlite3"
     store = open_store(url)

@@ -50,6 +50,8 @@ def test_vietnamese_stays_readable_utf8():
     (json.dumps(play_payload(seq="7")).encode(), "invalid"),              # strings are not numbers
     (json.dumps(play_payload(seq=0)).encode(), "invalid"),
     (json.dumps(play_payload(audience=-3)).encode(), "invalid"),
+    (json.dumps(play_payload(audience=2**31)).encode(), "invalid"),        # more than the store's INTEGER
+    (json.dumps(play_payload(seq=2**63)).encode(), "invalid"),             # more than its BIGINT
     (json.dumps(play_payload(reason="because")).encode(), "invalid"),
     (json.dumps(play_payload(start="2024-09-03T09:00:00")).encode(), "invalid"),   # no offset
     (json.dumps(play_payload(end="2024-09-03T08:00:00+07:00")).encode(), "invalid"),
@@ -63,12 +65,43 @@ def test_malformed_messages_have_a_reason(payload, reason):
     assert info.value.reason == reason
 
 
+@pytest.mark.parametrize("field, value", [("cpu_temp_c", "NaN"), ("uptime_s", "Infinity")])
+def test_a_heartbeat_with_a_number_json_cannot_hold_is_invalid(field, value):
+    beat = json.loads(protocol.encode(protocol.Health(device=DEVICE, time=T0, uptime_s=1, outbox_depth=0,
+                                                      outbox_dropped=0, software_version="1", clock_synced=True)))
+    payload = json.dumps(beat)[:-1].encode() + f', "{field}": {value}}}'.encode()   # Python's json writes NaN
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse(TOPICS, f"ihanoi/v1/dev/{DEVICE}/health", payload)
+    assert info.value.reason == "invalid" and field in info.value.detail
+
+
 @pytest.mark.parametrize("topic", ["ihanoi/v1/dev/x/play/extra", "ihanoi/v1/cmd/x/play", "other/dev/x/play",
                                    f"ihanoi/v1/dev/{DEVICE}/bogus"])
 def test_bad_topics(topic):
     with pytest.raises(ProtocolError) as info:
         protocol.parse(TOPICS, topic, b"{}")
     assert info.value.reason == "bad-topic"
+
+
+@pytest.mark.parametrize("older, newer", [
+    ("2024.08.9", "2024.08.10"),        # as text "2024.08.10" < "2024.08.9"
+    ("9", "10"),
+    ("2024.08.1", "2024.09.1"),
+    ("2023.12.31", "2024.01.1"),
+    ("1.0", "1.0a"),                    # a version that extends another is newer
+    ("1.0b", "1.1"),
+    (7, "8"),                           # a bundle number sent as an integer
+])
+def test_content_versions_order_by_their_numbers_not_as_text(older, newer):
+    assert protocol.version_key(older) < protocol.version_key(newer)
+    assert max([newer, older], key=protocol.version_key) == newer
+
+
+def test_an_integer_version_orders_like_its_text():
+    assert protocol.version_key(7) == protocol.version_key("7")
+    msg = protocol.ContentRef(id="ihanoi-promo", version=7, sha256="0" * 64)
+    assert msg.version == "7"
+    assert sorted(["10", "2024.08.1", "9", "2"], key=protocol.version_key) == ["2", "9", "10", "2024.08.1"]
 
 
 def test_custom_prefix_and_topic_builders():

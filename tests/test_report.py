@@ -18,7 +18,7 @@ from broker.report.compliance import PlayRow, build_report
 from broker.report.peaks import learn_peaks
 from broker.report.render import render_csv, render_json, render_table, render_xlsx
 from broker.store import open_store
-from broker.store.rows import event_row
+from broker.store.rows import event_row, health_state_row
 from edge import protocol
 from edge.clock import CAMPAIGN_TZ
 from tests.postgres import db_url  # noqa: F401  (fixture)
@@ -132,6 +132,21 @@ def test_silent_devices_and_device_problems_are_footnoted(registry):
     assert "device-mismatch: 2" in text and "UBND phường Bạch Đằng" in text
 
 
+def test_the_latest_content_version_is_the_highest_by_number_not_by_text(registry):
+    day = date(2024, 9, 4)
+    seen = {"last_seen": AFTER - timedelta(minutes=1), "state": "online"}
+    states = {DEVICE: {**seen, "content_version": "2024.08.9"},
+              "hbt-bach-khoa-01": {**seen, "content_version": "2024.08.10"},
+              "hbt-bach-mai-01": {**seen, "content_version": 3}}       # an old bundle number, sent as an integer
+    report = build_report(registry, day, day, [], set(), NO_PEAKS, states, AFTER)
+    notes = {n.device: n for n in report.devices}
+    assert notes[DEVICE].problems == ["nội dung phiên bản 2024.08.9 (mới nhất: 2024.08.10)"]
+    assert notes["hbt-bach-khoa-01"].problems == []
+    assert notes["hbt-bach-mai-01"].problems == ["nội dung phiên bản 3 (mới nhất: 2024.08.10)"]
+    assert notes["hbt-bach-mai-01"].content_version == "3"
+    assert f"{DEVICE} ({UNIT}): nội dung phiên bản 2024.08.9 (mới nhất: 2024.08.10)" in render_table(report)
+
+
 def test_the_district_summary_gives_the_directives_average(registry):
     first, last = date(2024, 9, 4), date(2024, 9, 6)
     everyone = [p for _, d in registry.devices() for day in (first, date(2024, 9, 5), last)
@@ -203,3 +218,34 @@ def test_the_report_command_reads_the_store(db_url, registry, tmp_path):
     assert broker_main(["report", "--database", db_url, "--from", "2024-09-04", "--to", "2024-09-04",
                         "--format", "xlsx", "--out", str(tmp_path / "r.xlsx")]) == 0
     assert broker_main(["report", "--database", db_url, "--from", "2024-09-05", "--to", "2024-09-04"]) == 2
+
+
+def test_pack_versions_from_the_store_give_the_latest_and_a_text_column(db_url, registry, tmp_path, capsys):
+    from openpyxl import load_workbook
+
+    store = open_store(db_url)
+    day = date(2024, 9, 4)
+    unit_of = {d.id: u.id for u, d in registry.devices()}
+    beats = [protocol.Health(device=device, time=AFTER - timedelta(minutes=1), uptime_s=60, outbox_depth=0,
+                             outbox_dropped=0, software_version="1.2.0", content_id="ihanoi-promo",
+                             content_version=version, clock_synced=True)
+             for device, version in ((DEVICE, "2024.08.9"), ("hbt-bach-khoa-01", "2024.08.10"))]
+    store.write_batch({"health": [event_row(h, unit_of[h.device], CAMPAIGN_TZ, AFTER) for h in beats]},
+                      seen=[{"device": h.device, "unit": unit_of[h.device], "last_seen": h.time} for h in beats],
+                      health_states=[health_state_row(h, unit_of[h.device]) for h in beats])
+    report = report_from_store(store, registry, day, day, AFTER)
+    store.close()
+    notes = {n.device: n for n in report.devices}
+    assert notes[DEVICE].problems == ["nội dung phiên bản 2024.08.9 (mới nhất: 2024.08.10)"]
+    assert notes["hbt-bach-khoa-01"].problems == []
+    render_xlsx(report, tmp_path / "r.xlsx")
+    ws = load_workbook(tmp_path / "r.xlsx")["Thiết bị"]
+    header = [c.value for c in ws[1]]
+    versions = {r[0].value: r[header.index("Phiên bản nội dung")] for r in ws.iter_rows(min_row=2)}
+    assert versions["hbt-bach-khoa-01"].value == "2024.08.10" and versions["hbt-bach-khoa-01"].data_type == "s"
+
+    capsys.readouterr()
+    assert broker_main(["devices", "--database", db_url, "--format", "json"]) == 0   # the same rule
+    listed = {n["device"]: n for n in json.loads(capsys.readouterr().out)}
+    assert "nội dung phiên bản 2024.08.9 (mới nhất: 2024.08.10)" in listed[DEVICE]["problems"]
+    assert not any("phiên bản" in p for p in listed["hbt-bach-khoa-01"]["problems"])

@@ -6,8 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
-from broker.migrations import current
-from broker.store import open_store
+import pytest
+from alembic import command
+from sqlalchemy import MetaData, Table, select
+
+from broker.migrations import alembic_config, current, upgrade
+from broker.store import open_store, schema
 from broker.store.rows import event_row, health_state_row, state_row
 from edge import protocol
 from edge.clock import CAMPAIGN_TZ
@@ -61,7 +65,7 @@ def test_the_newest_state_and_health_win_whatever_order_they_commit_in(db_url):
     store.write_batch({}, seen=[{**seen, "last_seen": T0 - timedelta(hours=1)}])   # older: ignored
     (state,) = store.device_states()
     assert state.state == "offline" and state.state_reason == "lost"
-    assert state.outbox_depth == 7 and state.clock_synced is False and state.content_version == 3
+    assert state.outbox_depth == 7 and state.clock_synced is False and state.content_version == "3"   # ints as text
     assert state.software_version == "1.2.0"
     assert state.last_seen == T0.astimezone(timezone.utc)
     store.close()
@@ -72,7 +76,7 @@ def test_the_schema_is_created_once_and_reopening_changes_nothing(db_url):
     store.write_batch({"play": [play_row(uuid.uuid4(), 1)]})
     store.close()
     store = open_store(db_url)
-    assert current(store.engine) == "0001"
+    assert current(store.engine) == "0002"
     assert store.count("play") == 1
     store.close()
 
@@ -84,4 +88,83 @@ def test_quarantined_messages_are_kept_with_topic_payload_and_reason(db_url):
     assert store.quarantine_counts() == {"bad-utf8": 1}
     (row,) = store.quarantined()
     assert row.payload == b"\xff{" and row.topic == "ihanoi/v1/dev/x/play"
+    store.close()
+
+
+# --- content versions are text ---------------------------------------------------------------
+PACK_VERSION = "2024.08.1"      # what an agent sends for a content pack
+
+
+def health(version, time=T0):
+    return protocol.Health(device=DEVICE, time=time, uptime_s=10, outbox_depth=0, outbox_dropped=0,
+                           software_version="1.2.0", content_id="ihanoi-promo", content_version=version,
+                           clock_synced=True)
+
+
+def content_versions(store) -> dict[str, list]:
+    with store.engine.connect() as conn:
+        return {t.name: sorted(conn.execute(select(t.c.content_version)).scalars())
+                for t in (schema.plays, schema.health, schema.device_state)}
+
+
+def test_a_pack_version_is_stored_and_read_back_as_text(db_url):
+    store = open_store(db_url)
+    play = {**play_row(uuid.uuid4(), 1), "content_version": PACK_VERSION}
+    h = health(PACK_VERSION)
+    result = store.write_batch({"play": [play], "health": [event_row(h, UNIT, CAMPAIGN_TZ, T0)]},
+                               health_states=[health_state_row(h, UNIT)])
+    assert result.stored == {"play": 1, "health": 1}
+    assert content_versions(store) == {"plays": [PACK_VERSION], "health": [PACK_VERSION],
+                                       "device_state": [PACK_VERSION]}
+    later = protocol.State(device=DEVICE, state="online", since=T0 + timedelta(minutes=1), content_version="2024.08.10")
+    store.write_batch({}, states=[state_row(later, UNIT)])
+    (state,) = store.device_states()
+    assert state.content_version == "2024.08.10"
+    store.close()
+
+
+def test_upgrading_from_0001_keeps_integer_versions_as_text(db_url):
+    store = open_store(db_url, migrate=False)
+    upgrade(store.engine, "0001")
+    stream = uuid.uuid4()
+    rows = {"plays": [{**play_row(stream, 1), "content_version": 7}],
+            "health": [{**event_row(health(7), UNIT, CAMPAIGN_TZ, T0), "content_version": 7}]}
+    sqlite = store.engine.dialect.name == "sqlite"
+    if sqlite:   # what 0001 on SQLite kept silently: a pack's text among the integers
+        rows["plays"].append({**play_row(stream, 2), "content_version": PACK_VERSION})
+    rows["device_state"] = [{"device": DEVICE, "unit": UNIT, "content_version": 7}]
+    with store.engine.begin() as conn:
+        for name, table_rows in rows.items():
+            conn.execute(Table(name, MetaData(), autoload_with=conn).insert(), table_rows)   # 0001's INTEGER column
+    store.close()
+
+    store = open_store(db_url)                       # the collector's start: upgrade to head
+    assert current(store.engine) == "0002"
+    assert content_versions(store) == {"plays": [PACK_VERSION, "7"] if sqlite else ["7"], "health": ["7"],
+                                       "device_state": ["7"]}
+    again = store.write_batch({"play": [play_row(stream, 1), {**play_row(stream, 3), "content_version": PACK_VERSION}]})
+    assert again.stored == {"play": 1} and again.duplicates == {"play": 1}   # the event key survived the change
+    store.close()
+
+
+def downgrade(store, revision: str) -> None:
+    cfg = alembic_config()
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def test_downgrading_refuses_text_versions_and_keeps_integer_ones(db_url):
+    store = open_store(db_url)
+    h = health(PACK_VERSION)
+    store.write_batch({"play": [play_row(uuid.uuid4(), 1)], "health": [event_row(h, UNIT, CAMPAIGN_TZ, T0)]})
+    with pytest.raises(RuntimeError, match=r"health\.content_version .*'2024\.08\.1'"):
+        downgrade(store, "0001")
+    assert current(store.engine) == "0002" and content_versions(store)["health"] == [PACK_VERSION]
+    with store.engine.begin() as conn:
+        conn.execute(schema.health.delete())
+    downgrade(store, "0001")
+    assert current(store.engine) == "0001"
+    with store.engine.connect() as conn:
+        assert conn.execute(select(schema.plays.c.content_version)).scalar_one() == 1   # an INTEGER again
     store.close()

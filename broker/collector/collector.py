@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from edge import protocol
 from edge.clock import Clock, RealClock
@@ -39,6 +39,7 @@ SHARED_KINDS = ("play", "traffic", "health")
 # "Last seen" is written at most this often per device: during a backlog drain every batch
 # holds most devices, and an upsert per device per batch would double the database's work.
 SEEN_RESOLUTION = timedelta(seconds=30)
+STORE_REJECTED = "store-rejected"   # valid by the protocol, refused by the database
 _PUBACK = struct.Struct("!BBH")     # MQTT PUBACK: type 0x40, remaining length 2, packet id
 
 
@@ -222,7 +223,11 @@ class Collector:
                 return
 
     def _commit(self, batch: list[Incoming]) -> bool:
-        """Commit one batch, retrying while the database is away; then acknowledge it."""
+        """Commit one batch, retrying while the database is away; then acknowledge it.
+
+        A batch the database refuses for its data (a value out of a column's range, say) is
+        split in halves until the message it refuses is alone; that one is quarantined as
+        ``store-rejected`` and the rest are stored. Nothing else of the stream waits on it."""
         now = self.clock.now()
         prepared = prepare(batch, self.topics, self.registry, now, self._logged_reasons)
         due = now - SEEN_RESOLUTION
@@ -237,6 +242,13 @@ class Collector:
                                                 list(prepared.health_states.values()),
                                                 list(prepared.states.values()))
                 break
+            except (DataError, IntegrityError) as exc:
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    return self._commit(batch[:half]) and self._commit(batch[half:])
+                self._refused_by_store(batch[0], prepared, exc, now)
+                seen = []
+                continue
             except SQLAlchemyError as exc:
                 self.metrics.commit_failures.inc()
                 log.error("could not commit a batch of %d messages (%s); retrying in %.1fs — nothing was "
@@ -268,3 +280,16 @@ class Collector:
         if prepared.states:
             m.states.inc(len(prepared.states))
         return True
+
+    def _refused_by_store(self, item: Incoming, prepared, exc: Exception, now: datetime) -> None:
+        """Turn ``prepared`` (of the one message ``item``) into its quarantine record."""
+        detail = f"{exc.__class__.__name__}: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"[:500]
+        if STORE_REJECTED not in self._logged_reasons:
+            self._logged_reasons.add(STORE_REJECTED)
+            log.warning("the database refused a message on %s: %s (further %r messages are counted, "
+                        "not logged)", item.topic, detail, STORE_REJECTED)
+        prepared.events = {}
+        prepared.seen, prepared.health_states, prepared.states = {}, {}, {}
+        prepared.rejected = {STORE_REJECTED: 1}
+        prepared.quarantined = [{"received_at": now, "topic": item.topic, "payload": bytes(item.payload),
+                                 "reason": STORE_REJECTED, "detail": detail}]

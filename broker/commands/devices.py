@@ -11,7 +11,7 @@ from datetime import timedelta
 from edge.clock import RealClock
 from broker.commands.common import add_store_arguments, resolve
 from broker.report.build import device_states
-from broker.report.compliance import device_notes
+from broker.report.compliance import device_notes, latest_version
 from broker.report.render import DEVICE_COLUMNS, device_rows, grid
 from broker.store import open_store
 
@@ -30,9 +30,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     now = RealClock(tz=registry.campaign.tz).now()
-    versions = [s["content_version"] for s in states.values() if s.get("content_version") is not None]
     notes = device_notes(registry, states, now, timedelta(seconds=config.collector.offline_after_s),
-                         max(versions) if versions else None)
+                         latest_version(s.get("content_version") for s in states.values()))
     if args.problems:
         notes = [n for n in notes if n.problems]
     if args.format == "json":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from edge.calendar import Calendar
+from edge.protocol import version_key
 from broker.registry import KIND_LABELS_VI
 from broker.report.peaks import PeakModel
 
@@ -67,7 +68,7 @@ class DeviceNote:
     unit: str
     state: str                       # online | offline | never seen
     last_seen: datetime | None
-    content_version: int | None
+    content_version: str | None      # text, as the protocol says: "2024.08.1", "7"
     software_version: str | None
     outbox_depth: int | None
     clock_synced: bool | None
@@ -107,8 +108,18 @@ def calendar_of(registry, unit) -> Calendar:
                     first_day=c.first_day, last_day=c.last_day)
 
 
+def latest_version(versions) -> str | None:
+    """The newest of the content versions given (None skipped), by the protocol's ``version_key``."""
+    return max((str(v) for v in versions if v is not None), key=version_key, default=None)
+
+
+def is_outdated(version, latest) -> bool:
+    """Whether ``version`` is older than ``latest`` (False when either is unknown)."""
+    return version is not None and latest is not None and version_key(version) < version_key(latest)
+
+
 def device_notes(registry, states: dict[str, dict], now: datetime, offline_after: timedelta,
-                 latest_content: int | None) -> list[DeviceNote]:
+                 latest_content: str | None) -> list[DeviceNote]:
     notes = []
     for unit, device in registry.devices():
         s = states.get(device.id) or {}
@@ -126,9 +137,10 @@ def device_notes(registry, states: dict[str, dict], now: datetime, offline_after
             problems.append("đồng hồ chưa đồng bộ")
         if s.get("outbox_depth"):
             problems.append(f"{s['outbox_depth']} sự kiện chờ gửi")
-        if latest_content is not None and s.get("content_version") is not None and s["content_version"] < latest_content:
-            problems.append(f"nội dung phiên bản {s['content_version']} (mới nhất: {latest_content})")
-        notes.append(DeviceNote(device.id, unit.id, state, last_seen, s.get("content_version"),
+        version = None if s.get("content_version") is None else str(s["content_version"])
+        if is_outdated(version, latest_content):
+            problems.append(f"nội dung phiên bản {version} (mới nhất: {latest_content})")
+        notes.append(DeviceNote(device.id, unit.id, state, last_seen, version,
                                 s.get("software_version"), s.get("outbox_depth"), s.get("clock_synced"), problems))
     return notes
 
@@ -210,6 +222,6 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
         first, last, campaign.first_day, campaign.last_day, campaign.district_quota, len(registry.units),
         totals["ok_every_day"], totals["ok_avg"], totals["unit_days"], totals["unit_days_ok"],
         totals["plays"] / totals["device_days"] if totals["device_days"] else None, totals["plays"], closed_skipped)
-    versions = [s.get("content_version") for s in states.values() if s.get("content_version") is not None]
-    notes = device_notes(registry, states, now, offline_after, max(versions) if versions else None)
+    latest = latest_version(s.get("content_version") for s in states.values())
+    notes = device_notes(registry, states, now, offline_after, latest)
     return Report(now, days, units, district, notes, dict(quarantine or {}))

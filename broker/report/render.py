@@ -49,7 +49,7 @@ DEVICE_COLUMNS = [
     ("Mã đơn vị", "unit", "text"),
     ("Trạng thái", "state", "text"),
     ("Lần cuối nhận dữ liệu", "last_seen", "datetime"),
-    ("Phiên bản nội dung", "content_version", "int"),
+    ("Phiên bản nội dung", "content_version", "text"),
     ("Sự kiện chờ gửi", "outbox_depth", "int"),
     ("Đồng hồ đồng bộ", "clock_synced", "bool"),
     ("Ghi chú", "problems", "list"),

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from broker.registry import KIND_LABELS_VI
+from broker.report.compliance import is_outdated, latest_version
 from broker.web import auth, charts, exports, fmt, metrics, queries
 from broker.web.auth import requires
 
@@ -171,12 +172,13 @@ async def fleet_page(request: Request):
         units = {u.id for u in web.registry.units if u.kind == kind}
         rows = [r for r in rows if r.note.unit in units]
     offline = sum(r.offline for r in rows)
-    latest = max((r.note.content_version for r in rows if r.note.content_version is not None), default=None)
+    latest = latest_version(r.note.content_version for r in rows)
+    outdated = {r.note.device for r in rows if is_outdated(r.note.content_version, latest)}
     only_offline = request.query_params.get("offline") == "1"
     if only_offline:
         rows = [r for r in rows if r.offline]
     return _page(request, "fleet.html", rows=rows, offline=offline, kind=kind, only_offline=only_offline, latest=latest,
-                 threshold=fmt.duration(web.offline_after.total_seconds()),
+                 outdated=outdated, threshold=fmt.duration(web.offline_after.total_seconds()),
                  commands=web.board is not None, flash=request.session.pop("flash", None))
 
 

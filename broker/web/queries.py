@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, select
 
 from broker.registry import Registry
 from broker.report.build import device_states, report_from_store
-from broker.report.compliance import DeviceNote, Report, device_notes
+from broker.report.compliance import DeviceNote, Report, device_notes, latest_version
 from broker.store import Store
 from broker.store import schema
 
@@ -109,8 +109,8 @@ def latest_health(store: Store) -> dict[str, dict]:
 def fleet(store: Store, registry: Registry, now: datetime, offline_after: timedelta,
           snapshots=None) -> list[FleetRow]:
     states = device_states(store)
-    versions = [s["content_version"] for s in states.values() if s.get("content_version") is not None]
-    notes = device_notes(registry, states, now, offline_after, max(versions) if versions else None)
+    latest = latest_version(s.get("content_version") for s in states.values())
+    notes = device_notes(registry, states, now, offline_after, latest)
     health = latest_health(store)
     where = {d.id: (u, d) for u, d in registry.devices()}
     rows = []
