@@ -9,8 +9,9 @@ from 5 minutes before the start until the end) is largest.
   expectation, ``hindsight_best`` the day's real onsets.
 - ``Planner`` is the online form the agent asks every few seconds: it re-plans the rest of
   the day on each call with what it has just seen (the last minutes' onsets are already part
-  of a play's audience; a busy lobby stays busy for a while), plays ``live`` when that moves
-  a play earlier, and plays ``catch-up`` for plays it could not make (agent down, content
+  of a play's audience; a busy lobby stays busy for a while; a surge that has not come yet
+  is probably late, not cancelled), plays ``live`` when that moves a play away from the
+  learned peaks, and plays ``catch-up`` for plays it could not make (agent down, content
   updating) so the quota is still met. ``manual`` plays count toward the quota.
 
 The algorithm and its parameters are described in docs/planner.md.
@@ -108,6 +109,10 @@ def allowed_slots(day: date, rules: PlanRules) -> np.ndarray:
         e_sec = e.hour * 3600 + e.minute * 60 + e.second
         ok |= (starts >= s_sec) & (starts + rules.play_seconds <= e_sec)
     return ok
+
+
+def _seconds(t) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
 
 
 def _interval_at(t: float, day: date, rules: PlanRules) -> bool:
@@ -251,13 +256,20 @@ class Planner:
     The agent reports every play it makes (including manual ones) with ``record_play``. On
     each call the rest of the day is re-planned with ``best_starts`` over values made of
     the onsets already seen (a play's audience window starts 5 minutes back) plus a
-    forecast: the model's expectation scaled by how busy the lobby is right now (decaying
-    over ``persistence``) and by how busy the day has been so far.
+    forecast: the model's expectation, moved in time by how late (or early) today's traffic
+    runs in the current opening interval (``shift``, within ``max_shift``), scaled by how
+    busy the lobby is right now (decaying over ``persistence``) and by how busy the day has
+    been so far.
+
+    ``shift`` is the estimated lateness of the current opening interval's traffic (negative:
+    early), as of the last call.
     """
 
     def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=20),
                  persistence: timedelta = timedelta(minutes=30), smoothing: float = 3.0,
-                 level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3)):
+                 level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3),
+                 max_shift: timedelta = timedelta(minutes=90), shift_prior: float = 0.7,
+                 level_spread: float = 0.2, dispersion: float = 2.0):
         self._day: date | None = None
         self.rules = rules
         self.model = model
@@ -266,6 +278,11 @@ class Planner:
         self.smoothing = smoothing
         self.level_prior = level_prior
         self.grace = grace.total_seconds()
+        self.max_shift = max_shift.total_seconds()
+        self.shift_prior = shift_prior
+        self.level_spread = level_spread
+        self.dispersion = dispersion
+        self.shift = timedelta(0)
 
     @property
     def lookback(self) -> timedelta:
@@ -295,9 +312,10 @@ class Planner:
         self._issued: tuple[float, list[float]] | None = None
         self._block: _Block | None = None
         self._owed = 0
-        self._seen_until = -math.inf
-        self._seen_obs = 0.0
-        self._seen_exp = 0.0
+        self._seen_until = 0.0
+        self._counts = np.zeros(self._bins.size)     # today's onsets per bin, as seen
+        self._cover = np.zeros(self._bins.size)      # seconds of each bin the planner saw
+        self.shift = timedelta(0)
 
     def _lay_out(self, day: date) -> None:
         """The day's grid, allowed slots, expectation and model-only plan (the ``peak`` plays)."""
@@ -307,7 +325,13 @@ class Planner:
         self._allowed = allowed_slots(day, r)
         self._starts = np.arange(self._allowed.size, dtype=float) * r.slot_seconds
         self._bins = self.model.expected(day)
-        self._edges, self._cum = cumulative(self._bins, self.model.bin_seconds)
+        bs = self.model.bin_seconds
+        self._spans = [(math.floor(_seconds(s) / bs), math.ceil(_seconds(e) / bs))
+                       for s, e in r.hours.intervals(day.weekday())]
+        reach = int(self.max_shift // bs)
+        self._lags = np.arange(-reach, reach + 1)
+        self._moves = [self._moved(span) for span in self._spans]
+        self._moved_key, self._moved_cache = None, self._bins
         self._gap_slots = math.ceil(r.gap_seconds / r.slot_seconds)
         values = expected_audience(self._bins, self.model.bin_seconds, self._starts, r.play_seconds)
         self.baseline = [float(self._starts[j]) for j in best_starts(values, self._allowed, r.quota, self._gap_slots)]
@@ -403,19 +427,106 @@ class Planner:
             return "peak"
         return "live"
 
-    def _level(self, t: float, obs: np.ndarray) -> tuple[float, float]:
-        """(now, day) busy-ness ratios: observed onsets over expected, smoothed toward 1."""
-        lo = max(self._seen_until, t - self.lookback.total_seconds())
-        if t > lo:
-            self._seen_obs += np.count_nonzero((obs > lo) & (obs <= t))
-            self._seen_exp += float(np.interp(t, self._edges, self._cum) - np.interp(lo, self._edges, self._cum))
-            self._seen_until = t
-        day = (self._seen_obs + self.level_prior) / (self._seen_exp + self.level_prior)
+    def _observe(self, t: float, obs: np.ndarray) -> None:
+        """Add the onsets and the time seen since the last call to today's bins (gaps stay unseen)."""
+        lo = max(self._seen_until, t - self.lookback.total_seconds(), 0.0)
+        hi = min(t, float(DAY_SECONDS))
+        if hi <= lo:
+            return
+        bs = self.model.bin_seconds
+        new = obs[(obs > lo) & (obs <= hi)]
+        if new.size:
+            self._counts += np.bincount(np.minimum(new // bs, self._counts.size - 1).astype(int),
+                                        minlength=self._counts.size)
+        for b in range(int(lo // bs), min(math.ceil(hi / bs), self._cover.size)):
+            self._cover[b] += min(hi, (b + 1) * bs) - max(lo, b * bs)
+        self._seen_until = hi
+
+    def _moved(self, span: tuple[int, int]) -> np.ndarray:
+        """The model's expectation over the interval ``span`` moved by each lag: one row per lag.
+
+        Where the move uncovers the interval's edge (a late surge leaves the opening quiet),
+        the interval's quiet level (its lower quartile) fills in.
+        """
+        s, e = span
+        src = np.arange(s, e)[None, :] - self._lags[:, None]
+        quiet = float(np.percentile(self._bins[s:e], 25))
+        return np.where((src >= s) & (src < e), self._bins[np.clip(src, s, e - 1)], quiet)
+
+    def _shift_weights(self, span: int, done: np.ndarray) -> np.ndarray:
+        """How likely each lag of the opening interval ``span`` is, from its finished bins ``done``.
+
+        The bins are compared with the model's expectation moved by each lag within
+        ``max_shift`` (Poisson likelihood, flattened by ``dispersion``: busy-ness comes in
+        waves, so neighbouring bins are not independent). The day's level is unknown too; it
+        is averaged out under a log-normal prior (``level_spread``) around the day's busy-ness
+        before the interval, so a lobby merely quieter than usual is not read as a late one.
+        No shift has prior weight ``shift_prior``; the other lags share the rest.
+        """
+        bs = self.model.bin_seconds
+        s, _ = self._spans[span]
+        y = self._counts[done]
+        m = self._moves[span][:, done - s] + 1e-3
+        fit = (y * np.log(m)).sum(axis=1)
+        expected = m.sum(axis=1)
+        before = float(np.dot(self._bins[:s], self._cover[:s])) / bs
+        centre = math.log((self._counts[:s].sum() + self.level_prior) / (before + self.level_prior))
+        levels = centre + np.linspace(-3, 3, 25) * self.level_spread
+        loglik = (fit[:, None] + y.sum() * levels[None, :]
+                  - np.exp(levels)[None, :] * expected[:, None]) / self.dispersion
+        loglik -= 0.5 * ((levels - centre) / self.level_spread) ** 2
+        top = loglik.max()
+        marginal = np.log(np.exp(loglik - top).sum(axis=1))
+        lags = self._lags
+        prior = np.where(lags == 0, self.shift_prior, (1 - self.shift_prior) / (lags.size - 1))
+        post = marginal + np.log(prior)
+        weights = np.exp(post - post.max())
+        return weights / weights.sum()
+
+    def _moved_row(self, t: float) -> np.ndarray:
+        """The model's row with the current opening interval moved by the likely lags.
+
+        Sets ``shift``. Only a newly finished bin changes the estimate, so it is kept until then.
+        """
+        bs = self.model.bin_seconds
+        now_bin = int(t // bs)
+        current = [i for i, (s, _) in enumerate(self._spans) if s < now_bin]
+        key = None
+        if current and self._lags.size > 1 and self.shift_prior < 1:
+            i = current[-1]
+            s, e = self._spans[i]
+            done = np.arange(s, min(now_bin, e))
+            done = done[self._cover[done] >= bs - 1e-6]
+            if done.size:
+                key = (i, done.size, int(done[-1]))
+        if key == self._moved_key:
+            return self._moved_cache
+        row, self.shift = self._bins, timedelta(0)
+        if key is not None:
+            weights = self._shift_weights(i, done)
+            self.shift = timedelta(seconds=float(np.dot(self._lags, weights)) * bs)
+            row = self._bins.copy()
+            row[s:e] = weights @ self._moves[i]
+        self._moved_key, self._moved_cache = key, row
+        return row
+
+    def _forecast(self, t: float, obs: np.ndarray) -> np.ndarray:
+        """Expected onsets per bin for the rest of the day: the model, moved by the likely lags, scaled."""
+        self._observe(t, obs)
+        bs = self.model.bin_seconds
+        row = self._moved_row(t)
+        # How busy the day has been and the last minutes are, against that expectation;
+        # both smoothed toward 1 (a few onsets say little) and clamped.
+        day = (self._counts.sum() + self.level_prior) / (float(np.dot(row, self._cover)) / bs + self.level_prior)
+        edges, cum = cumulative(row, bs)
         w = t - self.live_window
         seen = np.count_nonzero((obs > w) & (obs <= t))
-        exp = float(np.interp(t, self._edges, self._cum) - np.interp(w, self._edges, self._cum))
+        exp = float(np.interp(t, edges, cum) - np.interp(w, edges, cum))
         now = (seen + self.smoothing * day) / (exp + self.smoothing)
-        return min(max(now, 0.2), 5.0), min(max(day, 0.3), 3.0)
+        now_ratio, day_ratio = min(max(now, 0.2), 5.0), min(max(day, 0.3), 3.0)
+        mids = (np.arange(row.size) + 0.5) * bs
+        weight = np.exp(-np.clip(mids - t, 0, None) / self.tau)
+        return row * (day_ratio + (now_ratio - day_ratio) * weight)
 
     def _replan(self, t: float, obs: np.ndarray, remaining: int) -> tuple[list[float], float]:
         r = self.rules
@@ -430,12 +541,7 @@ class Planner:
         ok &= starts >= floor
         if not ok.any():
             return [], 0.0
-        now_ratio, day_ratio = self._level(t, obs)
-        bs = self.model.bin_seconds
-        mids = (np.arange(self._bins.size) + 0.5) * bs
-        weight = np.exp(-np.clip(mids - t, 0, None) / self.tau)
-        adjusted = self._bins * (day_ratio + (now_ratio - day_ratio) * weight)
-        edges, cum = cumulative(adjusted, bs)
+        edges, cum = cumulative(self._forecast(t, obs), self.model.bin_seconds)
         lead = starts - LEAD_SECONDS
         seen_total = np.searchsorted(obs, t, side="right")
         past = np.where(lead <= t, seen_total - np.searchsorted(obs, lead, side="left"), 0)

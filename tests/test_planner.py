@@ -159,14 +159,19 @@ def test_the_online_planner_keeps_every_rule_and_meets_the_quota(hours, quota, g
 
 
 # --- the online planner's behaviour ------------------------------------------------------------
+def lobby_row(peak=9.5):
+    """Onsets per 5-minute bin of a day whose morning surge peaks at ``peak`` (hours)."""
+    hour = (np.arange(288) + 0.5) / 12
+    row = np.where((hour >= 8) & (hour < 12), 2.0 + 6.0 * np.exp(-0.5 * ((hour - peak) / 0.5) ** 2) - 0.2 * (hour - 8), 0.0)
+    row += np.where((hour >= 13.5) & (hour < 17), 1.5 - 0.2 * (hour - 13.5), 0.0)
+    return row
+
+
 def learned_model(weeks=3):
     """A lobby that is busiest at 9:00-10:00 on Wednesdays, quieter as the day goes on."""
     model = TrafficModel(WEEKDAYS)
-    hour = (np.arange(288) + 0.5) / 12
-    row = np.where((hour >= 8) & (hour < 12), 2.0 + 6.0 * np.exp(-0.5 * ((hour - 9.5) / 0.5) ** 2) - 0.2 * (hour - 8), 0.0)
-    row += np.where((hour >= 13.5) & (hour < 17), 1.5 - 0.2 * (hour - 13.5), 0.0)
     for w in range(weeks):
-        model.observe_day(WEDNESDAY - timedelta(days=7 * (w + 1)), row)
+        model.observe_day(WEDNESDAY - timedelta(days=7 * (w + 1)), lobby_row())
     return model
 
 
@@ -223,6 +228,57 @@ def test_an_unusually_busy_lobby_brings_a_play_forward_as_live():
     crowd = [(t, r) for t, r in plays if t <= at(WEDNESDAY, 8, 35)]
     assert len(crowd) >= 1 and all(r == "live" for _, r in crowd)
     assert len(plays) == 5
+
+
+def random_onsets(day, per_bin, seed):
+    """Poisson onsets around ``per_bin`` expected per 5-minute bin, at random moments."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for b, k in enumerate(rng.poisson(per_bin)):
+        out += [midnight(day) + timedelta(seconds=float(b * 300 + x)) for x in np.sort(rng.uniform(0, 300, k))]
+    return out
+
+
+def shifts(planner, onsets, times):
+    """The planner's shift estimate (minutes) at each of ``times``, asked every minute from 7:40."""
+    out, now = {}, at(WEDNESDAY, 7, 40)
+    while now <= max(times):
+        planner.next_play(now, recent(onsets, now, planner))
+        if now in times:
+            out[now] = planner.shift.total_seconds() / 60
+        now += timedelta(minutes=1)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_shift_estimate_finds_a_late_or_early_surge(seed):
+    model = learned_model()                       # the surge usually peaks at 9:30
+    late = shifts(Planner(rules_for(), model), random_onsets(WEDNESDAY, lobby_row(10.5), seed),
+                  [at(WEDNESDAY, 10, 30), at(WEDNESDAY, 11)])
+    assert all(45 <= m <= 75 for m in late.values()), late          # an hour late
+    early = shifts(Planner(rules_for(), model), random_onsets(WEDNESDAY, lobby_row(9.0), seed),
+                   [at(WEDNESDAY, 10, 30), at(WEDNESDAY, 11)])
+    assert all(-40 <= m <= -20 for m in early.values()), early      # half an hour early
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("level", [1.0, 0.7, 1.4])
+def test_an_ordinary_day_is_not_shifted_even_when_quieter_or_busier(seed, level):
+    model = learned_model()
+    times = [at(WEDNESDAY, 9, 30) + timedelta(minutes=10 * i) for i in range(13)]
+    seen = shifts(Planner(rules_for(), model), random_onsets(WEDNESDAY, level * lobby_row(), seed), times)
+    assert all(abs(m) < 10 for m in seen.values()), seen
+
+
+def test_a_late_surge_draws_plays_after_it():
+    model = learned_model()
+    for seed in (0, 1, 3):
+        planner = Planner(rules_for(), model)
+        plays = run_day(planner, random_onsets(WEDNESDAY, lobby_row(10.5), seed))
+        planned_late = [s for s in planner.baseline if s >= 10 * 3600]    # the learned peak is at 9:30
+        late = [(t, r) for t, r in plays if t >= at(WEDNESDAY, 10)]
+        assert len(plays) == 10 and len(late) >= len(planned_late) + 2, plays
+        assert "live" in {r for _, r in late}
 
 
 def test_plays_missed_while_the_agent_was_down_are_caught_up():
