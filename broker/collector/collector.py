@@ -242,14 +242,16 @@ class Collector:
                                                 list(prepared.health_states.values()),
                                                 list(prepared.states.values()))
                 break
-            except (DataError, IntegrityError) as exc:
-                if len(batch) > 1:
-                    half = len(batch) // 2
-                    return self._commit(batch[:half]) and self._commit(batch[half:])
-                self._refused_by_store(batch[0], prepared, exc, now)
-                seen = []
-                continue
             except SQLAlchemyError as exc:
+                # Refused for its data, unless the refused message's quarantine record was:
+                # that is retried like a database that is away.
+                if isinstance(exc, (DataError, IntegrityError)) and STORE_REJECTED not in prepared.rejected:
+                    if len(batch) > 1:
+                        half = len(batch) // 2
+                        return self._commit(batch[:half]) and self._commit(batch[half:])
+                    self._refused_by_store(batch[0], prepared, exc, now)
+                    seen = []
+                    continue
                 self.metrics.commit_failures.inc()
                 log.error("could not commit a batch of %d messages (%s); retrying in %.1fs — nothing was "
                           "acknowledged, so nothing is lost", len(batch), exc.__class__.__name__, delay)
@@ -283,7 +285,8 @@ class Collector:
 
     def _refused_by_store(self, item: Incoming, prepared, exc: Exception, now: datetime) -> None:
         """Turn ``prepared`` (of the one message ``item``) into its quarantine record."""
-        detail = f"{exc.__class__.__name__}: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"[:500]
+        first_line = (str(getattr(exc, "orig", exc)).splitlines() or [""])[0].replace("\x00", "\\x00")
+        detail = f"{exc.__class__.__name__}: {first_line}"[:500]
         if STORE_REJECTED not in self._logged_reasons:
             self._logged_reasons.add(STORE_REJECTED)
             log.warning("the database refused a message on %s: %s (further %r messages are counted, "
