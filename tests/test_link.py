@@ -18,6 +18,7 @@ from edge.clock import CAMPAIGN_TZ
 from edge.config import BrokerSettings
 from edge.link import Link
 from edge.outbox import Outbox
+from tests.mosquitto import Mosquitto
 from tests.mqtt_helpers import Recorder
 
 DEVICE = "hbt-bach-mai-01"
@@ -31,6 +32,16 @@ def settings(broker) -> BrokerSettings:
 
 def traffic(outbox: Outbox, i: int) -> int:
     return outbox.commit("traffic", bin_start=T0 + timedelta(minutes=5 * i), bin_seconds=300, onsets=i % 7)
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    # The project's broker settings: the recorder's session must be able to queue more than
+    # Mosquitto's default 1,000 messages (1,000 events plus the link's state and health)
+    # while it reconnects after a broker restart.
+    broker = Mosquitto(tmp_path / "mosquitto", include=ROOT / "broker/mosquitto/conf.d/ihanoi-queues.conf").start()
+    yield broker
+    broker.kill()
 
 
 @pytest.fixture
