@@ -97,6 +97,11 @@ def seconds_of_day(moment: datetime, day: date, tz=CAMPAIGN_TZ) -> float:
     return (moment - midnight(day, tz)).total_seconds()
 
 
+def _seconds(t) -> int:
+    """Seconds since midnight of a time of day."""
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
 def allowed_slots(day: date, rules: PlanRules) -> np.ndarray:
     """True for each slot where a play may start: open day, inside an interval, ends before it closes."""
     n = DAY_SECONDS // rules.slot_seconds
@@ -105,22 +110,14 @@ def allowed_slots(day: date, rules: PlanRules) -> np.ndarray:
         return ok
     starts = np.arange(n) * rules.slot_seconds
     for s, e in rules.hours.intervals(day.weekday()):
-        s_sec = s.hour * 3600 + s.minute * 60 + s.second
-        e_sec = e.hour * 3600 + e.minute * 60 + e.second
-        ok |= (starts >= s_sec) & (starts + rules.play_seconds <= e_sec)
+        ok |= (starts >= _seconds(s)) & (starts + rules.play_seconds <= _seconds(e))
     return ok
-
-
-def _seconds(t) -> int:
-    return t.hour * 3600 + t.minute * 60 + t.second
 
 
 def _interval_at(t: float, day: date, rules: PlanRules) -> bool:
     """Can a play starting at second ``t`` of the day run wholly inside one opening interval?"""
     for s, e in rules.hours.intervals(day.weekday()):
-        s_sec = s.hour * 3600 + s.minute * 60 + s.second
-        e_sec = e.hour * 3600 + e.minute * 60 + e.second
-        if s_sec <= t and t + rules.play_seconds <= e_sec:
+        if _seconds(s) <= t and t + rules.play_seconds <= _seconds(e):
             return True
     return False
 

@@ -73,15 +73,21 @@ def check_exactly_once(store, registry) -> None:
     assert mai.compliant is False and mai.below_quota == ["hbt-bach-mai-02"]
 
 
-@pytest.mark.slow
-def test_plays_from_real_links_are_reported_once_through_collector_and_broker_restarts(broker, db_url, tmp_path,
-                                                                                      registry):
+def start_path(broker, db_url, tmp_path, registry):
+    """The whole reporting path running: the store, a connected collector and the boards' links."""
     store = open_store(db_url)
     config = config_for(broker, db_url, client_id="e2e-collector")
     collector = Collector(config, registry, store).start()
     assert collector.wait_connected()
     boards = Boards(broker, tmp_path)
     boards.start()
+    return store, config, collector, boards
+
+
+@pytest.mark.slow
+def test_plays_from_real_links_are_reported_once_through_collector_and_broker_restarts(broker, db_url, tmp_path,
+                                                                                      registry):
+    store, config, collector, boards = start_path(broker, db_url, tmp_path, registry)
     try:
         boards.play_third(0)
         time.sleep(0.3)
@@ -111,12 +117,7 @@ def test_plays_sent_while_the_server_reboots_are_reported_once(broker, db_url, t
     """Mosquitto 2.0 does not restore a $share subscription from its persistence file: until the
     collector subscribes again, the broker acknowledges events with "No matching subscribers"
     (MQTT v5 reason 16) and drops them; the link keeps such an event and sends it again."""
-    store = open_store(db_url)
-    config = config_for(broker, db_url, client_id="e2e-collector")
-    collector = Collector(config, registry, store).start()
-    assert collector.wait_connected()
-    boards = Boards(broker, tmp_path)
-    boards.start()
+    store, config, collector, boards = start_path(broker, db_url, tmp_path, registry)
     try:
         boards.play_third(0)
         wait_until(lambda: store.count("play") >= sum(t[1] for t in boards.thirds.values()), 30, "the first plays")

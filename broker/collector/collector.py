@@ -28,7 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from edge import protocol
 from edge.clock import Clock, RealClock
-from broker.collector.batch import Incoming, prepare
+from broker.collector.batch import Incoming, Prepared, prepare
 from broker.collector.metrics import CollectorMetrics
 from broker.config import CollectorConfig
 from broker.store import Store
@@ -249,8 +249,7 @@ class Collector:
                     if len(batch) > 1:
                         half = len(batch) // 2
                         return self._commit(batch[:half]) and self._commit(batch[half:])
-                    self._refused_by_store(batch[0], prepared, exc, now)
-                    seen = []
+                    prepared, seen = self._refused_by_store(batch[0], prepared, exc, now), []
                     continue
                 self.metrics.commit_failures.inc()
                 log.error("could not commit a batch of %d messages (%s); retrying in %.1fs — nothing was "
@@ -283,16 +282,14 @@ class Collector:
             m.states.inc(len(prepared.states))
         return True
 
-    def _refused_by_store(self, item: Incoming, prepared, exc: Exception, now: datetime) -> None:
-        """Turn ``prepared`` (of the one message ``item``) into its quarantine record."""
+    def _refused_by_store(self, item: Incoming, prepared: Prepared, exc: Exception, now: datetime) -> Prepared:
+        """What to commit instead of ``prepared`` (of the one message ``item``): its quarantine record."""
         first_line = (str(getattr(exc, "orig", exc)).splitlines() or [""])[0].replace("\x00", "\\x00")
         detail = f"{exc.__class__.__name__}: {first_line}"[:500]
         if STORE_REJECTED not in self._logged_reasons:
             self._logged_reasons.add(STORE_REJECTED)
             log.warning("the database refused a message on %s: %s (further %r messages are counted, "
                         "not logged)", item.topic, detail, STORE_REJECTED)
-        prepared.events = {}
-        prepared.seen, prepared.health_states, prepared.states = {}, {}, {}
-        prepared.rejected = {STORE_REJECTED: 1}
-        prepared.quarantined = [{"received_at": now, "topic": item.topic, "payload": bytes(item.payload),
-                                 "reason": STORE_REJECTED, "detail": detail}]
+        return Prepared(events={}, received=prepared.received, rejected={STORE_REJECTED: 1},
+                        quarantined=[{"received_at": now, "topic": item.topic, "payload": bytes(item.payload),
+                                      "reason": STORE_REJECTED, "detail": detail}])
