@@ -41,7 +41,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(MAKE) system-deps
-	$(PY) -m broker.demo $(DEMO_ARGS)
+	$(PY) -m ihanoi.tools.demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

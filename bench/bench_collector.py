@@ -40,20 +40,20 @@ from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
 from broker.collector import Collector  # noqa: E402
-from broker.config import CollectorConfig  # noqa: E402
-from broker.registry import load_registry  # noqa: E402
+from broker.collector.config import CollectorConfig  # noqa: E402
+from broker.mosquitto import QUEUES_CONF as SHIPPED_CONF  # noqa: E402
 from broker.store import open_store  # noqa: E402
-from edge import protocol  # noqa: E402
-from edge.clock import CAMPAIGN_TZ  # noqa: E402
+from ihanoi.contract import protocol  # noqa: E402
+from ihanoi.contract.clock import CAMPAIGN_TZ  # noqa: E402
+from ihanoi.contract.registry import load_registry  # noqa: E402
 from tests.mosquitto import Mosquitto  # noqa: E402
 
-SHIPPED_CONF = ROOT / "broker/mosquitto/conf.d/ihanoi-queues.conf"
 SHA = "0" * 64
 
 
 def bench_registry(path: Path, devices: int) -> Path:
     """The real campaign and hours, with ``devices`` boards in units of ten."""
-    real = (ROOT / "broker/units.toml").read_text(encoding="utf-8")
+    real = (ROOT / "ihanoi/contract/units.toml").read_text(encoding="utf-8")
     head = real.split("[[units]]", 1)[0]
     lines = [head]
     for u in range((devices + 9) // 10):
@@ -152,6 +152,7 @@ class CollectorProcesses:
     def __init__(self, broker: Mosquitto, group: str, url: str, registry_path: Path, n: int, batch_size: int,
                  work: Path):
         import os
+
         from tests.mosquitto import free_port
         self.url, self.n, self.procs = url, n, []
         self.configs = []

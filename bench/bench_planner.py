@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from datetime import date, datetime, timedelta
 
-from edge.calendar import Calendar
-from edge.clock import CAMPAIGN_TZ
 from edge.planner import Planner, PlanRules, hindsight_best, plan_day
 from edge.simulation import simulate
-from edge.tracegen import DEFAULT_HOURS, generate_onsets
 from edge.traffic import TrafficModel
+from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.opendays import Calendar
+from ihanoi.tools.tracegen import DEFAULT_HOURS, generate_onsets
 
 FIRST = date(2024, 8, 19)
 RULES = PlanRules(calendar=Calendar(DEFAULT_HOURS, first_day=FIRST, last_day=date(2024, 10, 10)), quota=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from edge import verbs
+from ihanoi.contract import verbs
 
 # verb -> (module, one-line help)
 VERBS = {

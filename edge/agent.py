@@ -19,12 +19,8 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from broker.registry import Registry
-from edge import protocol
-from edge.clock import Clock
 from edge.config import DeviceConfig
 from edge.content import PackError, builtin_pack, compile_pack, render_text_frame
-from edge.errors import ProtocolError
 from edge.journal import Journal, PlayRecord
 from edge.link import Link
 from edge.outbox import Outbox
@@ -37,6 +33,10 @@ from edge.service import Service
 from edge.traffic import TrafficModel, TrafficModelError
 from edge.updates.installer import Installer
 from edge.updates.service import UpdateService, command_result
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import Clock
+from ihanoi.contract.errors import ProtocolError
+from ihanoi.contract.registry import Registry
 
 log = logging.getLogger("ihanoi.agent")
 

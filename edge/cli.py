@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from edge import __version__, verbs
+from edge import __version__
+from ihanoi.contract import verbs
 
 # verb -> (module, one-line help)
 VERBS = {

@@ -14,11 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.errors import ConfigError
-from edge.hours import OpeningHours
 from edge.panel.hub75 import HEADER_GPIOS, pins_in_use
-from edge.protocol import DEFAULT_PREFIX, DEVICE_ID
-from edge.tomlconf import load_model, read_toml
+from ihanoi.contract.errors import ConfigError
+from ihanoi.contract.hours import OpeningHours
+from ihanoi.contract.protocol import DEFAULT_PREFIX, DEVICE_ID
+from ihanoi.contract.tomlconf import load_model, read_toml
 
 PANEL_OUTPUTS = ("rgbmatrix", "emulator", "recorder", "null")
 
@@ -27,7 +27,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class BrokerSettings(_Section):
+class MqttSettings(_Section):
     host: str = Field("localhost", min_length=1)
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = Field(None, description="defaults to the device id, which the broker's ACL expects")
@@ -43,7 +43,7 @@ class BrokerSettings(_Section):
 
 
 class PanelSettings(_Section):
-    profile: str = Field(min_length=1, description="profile name in firmware_config/panels, or a path to one")
+    profile: str = Field(min_length=1, description="profile name in edge/panel/profiles, or a path to one")
     output: Literal["rgbmatrix", "emulator", "recorder", "null"] = "rgbmatrix"
     brightness: int = Field(80, ge=1, le=100)
     off_hours: Literal["on", "dim", "off"] = "dim"
@@ -94,7 +94,7 @@ class DeviceConfig(_Section):
     unit: str = Field(pattern=DEVICE_ID)
     data_dir: Path = Path("/var/lib/ihanoi")
     registry: Path | None = Field(None, description="units registry; the packaged one when absent")
-    broker: BrokerSettings = BrokerSettings()
+    broker: MqttSettings = MqttSettings()
     panel: PanelSettings
     pir: PirSettings = PirSettings()
     planner: PlannerSettings = PlannerSettings()
@@ -148,8 +148,8 @@ def check_config(path: Path | str, check_files: bool = True):
     ``check_files=False`` skips the files that exist only on the device (password, TLS),
     for checking a config on a PC before it is installed.
     """
-    from broker.registry import load_registry
     from edge.panel.profile import load_profile
+    from ihanoi.contract.registry import load_registry
 
     config = load_config(path)
     problems: list[tuple[str, str]] = []

@@ -20,10 +20,11 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge import __version__, protocol, sysinfo
-from edge.clock import Clock, RealClock
-from edge.config import BrokerSettings
+from edge import __version__, sysinfo
+from edge.config import MqttSettings
 from edge.outbox import Outbox
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ UNHEARD_RETRY_MIN_S, UNHEARD_RETRY_MAX_S = 2.0, 60.0
 
 
 class Link:
-    def __init__(self, device: str, broker: BrokerSettings, outbox: Outbox, clock: Clock | None = None,
+    def __init__(self, device: str, broker: MqttSettings, outbox: Outbox, clock: Clock | None = None,
                  password: str | None = None, window: int = 200, health_interval: float = 60.0,
                  status: Callable[[], dict[str, Any]] | None = None,
                  on_command: Callable[[str, bytes, bool], None] | None = None, unit: str | None = None):

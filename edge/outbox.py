@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from edge import protocol
-from edge.clock import Clock, RealClock
-from edge.errors import OutboxError
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import Clock, RealClock
+from ihanoi.contract.errors import OutboxError
 
 log = logging.getLogger(__name__)
 

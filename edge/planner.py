@@ -26,9 +26,9 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from edge.calendar import Calendar
-from edge.clock import CAMPAIGN_TZ
-from edge.hours import OpeningHours
+from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.hours import OpeningHours
+from ihanoi.contract.opendays import Calendar
 
 LEAD_SECONDS = 300          # a play's audience starts 5 minutes before it does
 DAY_SECONDS = 86_400

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import accumulate
 
-from edge.clock import Clock
+from ihanoi.contract.clock import Clock
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.clock import CAMPAIGN_TZ, Clock
-from edge.errors import ConfigError
+from ihanoi.contract.clock import CAMPAIGN_TZ, Clock
+from ihanoi.contract.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from edge.clock import SimClock
 from edge.planner import (
     Planner,
     PlanRules,
@@ -32,6 +31,7 @@ from edge.planner import (
 )
 from edge.presence import Presence, TraceSource, apply_hold
 from edge.traffic import TrafficModel
+from ihanoi.contract.clock import SimClock
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import SignageError
-from edge.hours import OpeningHours
+from ihanoi.contract.errors import TrafficModelError
+from ihanoi.contract.hours import OpeningHours
 
 FORMAT = "ihanoi.traffic-model/1"
 DAY_SECONDS = 86_400
-
-
-class TrafficModelError(SignageError, ValueError):
-    """A saved traffic model cannot be read; delete the file to start again from the prior."""
 
 
 def _hours(t: time) -> float:

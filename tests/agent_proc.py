@@ -10,17 +10,17 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from edge.clock import CAMPAIGN_TZ, RealClock
-from edge.config import BrokerSettings
+from edge.config import MqttSettings
 from edge.link import Link
 from edge.outbox import Outbox
+from ihanoi.contract.clock import CAMPAIGN_TZ, RealClock
 
 
 def main() -> None:
     data_dir, port, device = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     clock = RealClock()
     outbox = Outbox(data_dir / "outbox.db", device, clock=clock)
-    link = Link(device, BrokerSettings(host="127.0.0.1", port=port, reconnect_min_s=1, reconnect_max_s=2),
+    link = Link(device, MqttSettings(host="127.0.0.1", port=port, reconnect_min_s=1, reconnect_max_s=2),
                 outbox, clock=clock, health_interval=3600).start()
     print(f"stream {outbox.stream} depth {outbox.depth()}", flush=True)
     start = datetime(2024, 9, 3, 9, 0, tzinfo=CAMPAIGN_TZ)

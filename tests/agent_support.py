@@ -6,8 +6,8 @@ import textwrap
 from datetime import date
 from pathlib import Path
 
-from broker.registry import load_registry
-from edge.tracegen import generate_onsets, write_trace
+from ihanoi.contract.registry import load_registry
+from ihanoi.tools.tracegen import generate_onsets, write_trace
 
 
 def device_config(folder: Path, device: str, port: int, *, output: str = "recorder", extra: str = "") -> Path:

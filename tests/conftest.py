@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from edge.clock import CAMPAIGN_TZ, SimClock
+from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
 from tests.mosquitto import Mosquitto
 
 
@@ -24,6 +24,6 @@ def sim_clock():
 
 @pytest.fixture(scope="session")
 def registry():
-    from broker.registry import load_registry
+    from ihanoi.contract.registry import load_registry
 
     return load_registry()

@@ -16,12 +16,12 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from broker.registry import load_registry
 from edge.agent import Agent
-from edge.clock import CAMPAIGN_TZ, SimClock
 from edge.config import check_config
 from edge.journal import Journal
 from edge.service import Service
+from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
+from ihanoi.contract.registry import load_registry
 from tests.agent_support import device_config, unit_trace
 from tests.mqtt_helpers import Recorder
 

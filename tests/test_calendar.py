@@ -4,13 +4,13 @@ from datetime import date
 
 import pytest
 
-from edge.calendar import (
+from ihanoi.contract.hours import OpeningHours
+from ihanoi.contract.opendays import (
     Calendar,
     holidays_between,
     is_open_day,
     vietnam_public_holidays,
 )
-from edge.hours import OpeningHours
 
 WEEKDAYS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
 SATURDAY_TOO = OpeningHours(**{d: ("08:00-12:00",) for d in ("mon", "tue", "wed", "thu", "fri", "sat")})

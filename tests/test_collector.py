@@ -21,16 +21,17 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from broker.collector import Collector
-from broker.config import CollectorConfig
+from broker.collector.config import CollectorConfig
 from broker.report.build import report_from_store
 from broker.store import open_store
-from edge import protocol
-from edge.clock import CAMPAIGN_TZ
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.mosquitto import Mosquitto, free_port
 from tests.postgres import db_url  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_CONF = ROOT / "broker/mosquitto/conf.d/ihanoi-queues.conf"
+from broker.mosquitto import QUEUES_CONF as SHIPPED_CONF  # noqa: E402
+
 TOPICS = protocol.Topics()
 DAY = date(2024, 9, 4)                       # a Wednesday in the campaign, not a holiday
 NOW = datetime(2024, 9, 6, 12, 0, tzinfo=CAMPAIGN_TZ)

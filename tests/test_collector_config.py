@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from broker.cli import main as broker_main
-from broker.config import load_collector_config
-from edge.errors import ConfigError
+from broker.collector.config import load_collector_config
+from ihanoi.contract.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "broker/collector.example.toml"
 

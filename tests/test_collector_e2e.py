@@ -11,10 +11,10 @@ import pytest
 from broker.collector import Collector
 from broker.report.build import report_from_store
 from broker.store import open_store
-from edge.clock import CAMPAIGN_TZ
-from edge.config import BrokerSettings
+from edge.config import MqttSettings
 from edge.link import Link
 from edge.outbox import Outbox
+from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.postgres import db_url  # noqa: F401  (fixture)
 from tests.test_collector import DAY, NOW, SHA, broker, config_for, wait_until  # noqa: F401
 
@@ -36,7 +36,7 @@ class Boards:
     """The four boards: an outbox each and a real link to the broker."""
 
     def __init__(self, broker, tmp_path):
-        self.settings = BrokerSettings(host=broker.host, port=broker.port, reconnect_min_s=0.5, reconnect_max_s=1)
+        self.settings = MqttSettings(host=broker.host, port=broker.port, reconnect_min_s=0.5, reconnect_max_s=1)
         self.outboxes = {d: Outbox(tmp_path / f"{d}.db", d) for d in PLAYS}
         self.thirds = {d: (0, n // 3, 2 * n // 3, n) for d, n in PLAYS.items()}
         self.links: dict[str, Link] = {}

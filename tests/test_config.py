@@ -9,7 +9,8 @@ import pytest
 
 from edge.cli import main
 from edge.config import check_config, load_config
-from edge.errors import ConfigError
+from ihanoi.contract.errors import ConfigError
+from ihanoi.contract.registry import DEFAULT_PATH as REGISTRY_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,10 +177,10 @@ def test_cli_exit_codes_and_messages(tmp_path, capsys):
 
 
 def test_registry_rules(tmp_path):
-    from broker.registry import load_registry
-    from edge.errors import RegistryError
+    from ihanoi.contract.errors import RegistryError
+    from ihanoi.contract.registry import load_registry
 
-    src = (ROOT / "broker" / "units.toml").read_text(encoding="utf-8")
+    src = REGISTRY_FILE.read_text(encoding="utf-8")
     reg = load_registry()
     assert sum(u.kind == "ward" for u in reg.units) == 18
     assert {u.kind for u in reg.units} == {"ward", "department", "health", "education", "organisation"}

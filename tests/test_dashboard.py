@@ -17,8 +17,19 @@ from broker import cli
 from broker.report.build import report_from_store
 from broker.store import open_store
 from broker.web import queries
-from tests.test_dashboard_support import (FIRST, LAST, NOW, PASSWORDS, csrf_of, district, log_in,  # noqa: F401
-                                          make_app, table_rows, users, vi_number)
+from tests.test_dashboard_support import (  # noqa: F401
+    FIRST,
+    LAST,
+    NOW,
+    PASSWORDS,
+    csrf_of,
+    district,
+    log_in,
+    make_app,
+    table_rows,
+    users,
+    vi_number,
+)
 
 FULL_LAST = LAST - timedelta(days=1)   # the last complete day: "today" is still in progress
 
@@ -107,7 +118,7 @@ def test_pages_may_load_nothing_from_elsewhere(viewer):
 def test_an_unreadable_store_gives_a_page_that_says_so(registry, users, tmp_path):
     from broker.store.store import Store, create_store_engine
     from broker.web.app import create_app
-    from edge.clock import SimClock
+    from ihanoi.contract.clock import SimClock
     from tests.test_dashboard_support import SECRET, make_config
 
     empty = Store(create_store_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}"))   # no tables
@@ -268,7 +279,7 @@ def test_metrics_count_the_fleet_and_todays_plays(app, registry):
 def test_before_the_campaign_starts_the_pages_are_empty_not_broken(district, registry, users, tmp_path):
     from datetime import datetime
 
-    from edge.clock import CAMPAIGN_TZ
+    from ihanoi.contract.clock import CAMPAIGN_TZ
 
     app = make_app(tmp_path, district, registry, users, now=datetime(2024, 8, 1, 9, 0, tzinfo=CAMPAIGN_TZ))
     with TestClient(app) as client:

@@ -7,12 +7,12 @@ import io
 import json
 import time
 
+import paho.mqtt.client as mqtt
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-import paho.mqtt.client as mqtt
-from broker.config import BrokerSettings
+from broker.collector.config import MqttSettings
 from broker.web.boards import BoardLink, SnapshotDir
 from tests.mqtt_helpers import Recorder
 from tests.polling import eventually
@@ -21,7 +21,7 @@ from tests.test_dashboard_support import csrf_of, district, log_in, make_app, us
 
 @pytest.fixture
 def board_link(mosquitto, tmp_path):
-    link = BoardLink(BrokerSettings(host=mosquitto.host, port=mosquitto.port), "ihanoi/v1",
+    link = BoardLink(MqttSettings(host=mosquitto.host, port=mosquitto.port), "ihanoi/v1",
                      SnapshotDir(tmp_path / "snapshots"), client_id="dashboard-test").start()
     assert link.wait_connected(10)
     yield link

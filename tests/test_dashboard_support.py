@@ -12,9 +12,9 @@ import pytest
 from broker.store import open_store
 from broker.web.app import create_app
 from broker.web.config import DashboardConfig, DashboardSettings
-from broker.web.sample_district import simulate_district
-from broker.web.users import Users, User, hash_password
-from edge.clock import CAMPAIGN_TZ, SimClock
+from broker.web.users import User, Users, hash_password
+from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
+from ihanoi.tools.sample_district import simulate_district
 
 FIRST, LAST = date(2024, 9, 9), date(2024, 9, 13)      # Monday to Friday
 NOW = datetime(2024, 9, 13, 15, 0, tzinfo=CAMPAIGN_TZ)   # Friday afternoon: today is in progress

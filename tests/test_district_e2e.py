@@ -18,8 +18,8 @@ import pytest
 from broker.collector import Collector
 from broker.report.build import report_from_store
 from broker.store import open_store
-from edge.clock import CAMPAIGN_TZ
 from edge.journal import Journal
+from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.agent_support import device_config, unit_trace
 from tests.mosquitto import Mosquitto
 from tests.test_collector import SHIPPED_CONF, config_for

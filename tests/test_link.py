@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.clock import CAMPAIGN_TZ
-from edge.config import BrokerSettings
+from broker.mosquitto import QUEUES_CONF
+from edge.config import MqttSettings
 from edge.link import Link
 from edge.outbox import Outbox
+from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.mosquitto import Mosquitto
 from tests.mqtt_helpers import Recorder
 
@@ -26,8 +27,8 @@ T0 = datetime(2024, 9, 3, 8, 0, tzinfo=CAMPAIGN_TZ)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def settings(broker) -> BrokerSettings:
-    return BrokerSettings(host=broker.host, port=broker.port, reconnect_min_s=1, reconnect_max_s=2)
+def settings(broker) -> MqttSettings:
+    return MqttSettings(host=broker.host, port=broker.port, reconnect_min_s=1, reconnect_max_s=2)
 
 
 def traffic(outbox: Outbox, i: int) -> int:
@@ -39,7 +40,7 @@ def mosquitto(tmp_path):
     # The project's broker settings: the recorder's session must be able to queue more than
     # Mosquitto's default 1,000 messages (1,000 events plus the link's state and health)
     # while it reconnects after a broker restart.
-    broker = Mosquitto(tmp_path / "mosquitto", include=ROOT / "broker/mosquitto/conf.d/ihanoi-queues.conf").start()
+    broker = Mosquitto(tmp_path / "mosquitto", include=QUEUES_CONF).start()
     yield broker
     broker.kill()
 

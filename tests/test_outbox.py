@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from edge.clock import CAMPAIGN_TZ, SimClock
-from edge.errors import OutboxError
 from edge.outbox import Outbox
+from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
+from ihanoi.contract.errors import OutboxError
 
 T0 = datetime(2024, 9, 3, 9, 0, tzinfo=CAMPAIGN_TZ)
 CONTENT = {"id": "ihanoi-promo", "version": 3, "sha256": "ab" * 32}

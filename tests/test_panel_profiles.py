@@ -1,11 +1,11 @@
-"""Panel profiles in firmware_config/panels: all valid, and a wrong one is refused naming the key."""
+"""Panel profiles in edge/panel/profiles: all valid, and a wrong one is refused naming the key."""
 
 from __future__ import annotations
 
 import pytest
 
-from edge.errors import ConfigError
 from edge.panel.profile import available_profiles, load_profile
+from ihanoi.contract.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", available_profiles())

@@ -10,9 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.calendar import Calendar
-from edge.clock import CAMPAIGN_TZ
-from edge.hours import OpeningHours
 from edge.planner import (
     Planner,
     PlanRules,
@@ -24,6 +21,9 @@ from edge.planner import (
     plan_day,
 )
 from edge.traffic import TrafficModel
+from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.hours import OpeningHours
+from ihanoi.contract.opendays import Calendar
 
 WEEKDAYS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
 CAMPAIGN = {"first_day": date(2024, 8, 19), "last_day": date(2024, 10, 10)}

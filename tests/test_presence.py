@@ -8,9 +8,9 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from edge.clock import CAMPAIGN_TZ, SimClock
-from edge.errors import ConfigError
 from edge.presence import PirSource, Presence, TraceSource, apply_hold, read_trace
+from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
+from ihanoi.contract.errors import ConfigError
 
 T0 = datetime(2024, 9, 4, 9, 0, tzinfo=CAMPAIGN_TZ)
 

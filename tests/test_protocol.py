@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from edge import protocol
-from edge.clock import CAMPAIGN_TZ, RealClock, SimClock
-from edge.errors import ProtocolError
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import CAMPAIGN_TZ, RealClock, SimClock
+from ihanoi.contract.errors import ProtocolError
 
 T0 = datetime(2024, 9, 3, 9, 0, tzinfo=CAMPAIGN_TZ)
 TOPICS = protocol.Topics()

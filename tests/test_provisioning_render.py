@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from ihanoi.contract.registry import DEFAULT_PATH as REGISTRY_FILE
 from tests.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,9 +119,9 @@ def _id(flag: str) -> str:
 
 
 def grown_registry(folder: Path, extra: str) -> Path:
-    """broker/units.toml with ``extra`` TOML appended, as an operator would edit it."""
+    """ihanoi/contract/units.toml with ``extra`` TOML appended, as an operator would edit it."""
     path = folder / "units.toml"
-    path.write_text((ROOT / "broker" / "units.toml").read_text() + "\n" + extra)
+    path.write_text(REGISTRY_FILE.read_text() + "\n" + extra)
     return path
 
 
@@ -184,7 +185,7 @@ def test_every_host_vars_file_names_a_device_of_the_registry(registry):
     files = sorted((ANSIBLE / "inventory" / "host_vars").glob("*.yml"))
     assert files
     for file in files:
-        assert registry.knows_device(file.stem), f"{file}: no device {file.stem!r} in broker/units.toml"
+        assert registry.knows_device(file.stem), f"{file}: no device {file.stem!r} in ihanoi/contract/units.toml"
 
 
 @needs_ansible
@@ -196,7 +197,7 @@ def test_a_device_listed_under_two_units_stops_the_inventory(tmp_path):
 
 
 def test_a_device_added_to_the_registry_exists_everywhere(rendered):
-    """One edit of broker/units.toml: a host, an ACL block, a password the Pi shares."""
+    """One edit of ihanoi/contract/units.toml: a host, an ACL block, a password the Pi shares."""
     server = rendered.host("ihanoi-server")
     acl = (server / "etc/mosquitto/ihanoi.acl").read_text()
     assert acl_users(acl)[NEW_DEVICE] == [f"topic read ihanoi/v1/unit/{NEW_UNIT}/#"]
@@ -226,7 +227,7 @@ def test_every_registry_device_has_a_password_and_an_acl_block(rendered, registr
 
 # --- what the server gets --------------------------------------------------------------------
 def test_rendered_collector_and_dashboard_configs_load(rendered):
-    from broker.config import load_collector_config
+    from broker.collector.config import load_collector_config
     from broker.web.config import load_dashboard_config
 
     etc = rendered.host("ihanoi-server") / "etc/ihanoi-server"

@@ -19,8 +19,8 @@ from broker.report.peaks import learn_peaks
 from broker.report.render import render_csv, render_json, render_table, render_xlsx
 from broker.store import open_store
 from broker.store.rows import event_row, health_state_row
-from edge import protocol
-from edge.clock import CAMPAIGN_TZ
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.postgres import db_url  # noqa: F401  (fixture)
 
 DEVICE, UNIT = "hbt-bach-dang-01", "phuong-bach-dang"          # one-stop hours, quota 10

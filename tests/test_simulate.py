@@ -7,12 +7,12 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from edge.calendar import Calendar
-from edge.clock import CAMPAIGN_TZ
 from edge.planner import PlanRules
 from edge.presence import read_trace
 from edge.simulation import simulate
-from edge.tracegen import DEFAULT_HOURS, generate_onsets, write_trace
+from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.opendays import Calendar
+from ihanoi.tools.tracegen import DEFAULT_HOURS, generate_onsets, write_trace
 
 FIRST = date(2024, 8, 19)                       # the campaign's first day, a Monday
 SHIFTED = date(2024, 9, 11)                     # a Wednesday whose morning surge comes an hour late
@@ -102,7 +102,7 @@ def main(argv):
     import argparse
 
     from edge.commands import simulate as command
-    from edge.errors import SignageError
+    from ihanoi.contract.errors import SignageError
 
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="verb", required=True)

@@ -13,8 +13,8 @@ from sqlalchemy import MetaData, Table, select
 from broker.migrations import alembic_config, current, upgrade
 from broker.store import open_store, schema
 from broker.store.rows import event_row, health_state_row, state_row
-from edge import protocol
-from edge.clock import CAMPAIGN_TZ
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.postgres import db_url  # noqa: F401  (fixture)
 
 T0 = datetime(2024, 9, 4, 9, 0, tzinfo=CAMPAIGN_TZ)

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from edge.hours import OpeningHours
 from edge.traffic import TrafficModel, TrafficModelError, bin_index
+from ihanoi.contract.hours import OpeningHours
 
 HOURS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
 TUESDAY = date(2024, 8, 20)
@@ -105,6 +105,6 @@ def test_a_damaged_model_file_says_what_is_wrong(tmp_path, content, message):
 def test_bin_index():
     from datetime import datetime
 
-    from edge.clock import CAMPAIGN_TZ
+    from ihanoi.contract.clock import CAMPAIGN_TZ
     assert bin_index(datetime(2024, 8, 20, 9, 7, 30, tzinfo=CAMPAIGN_TZ)) == _bin(9, 5)
     assert bin_index(datetime(2024, 8, 20, 23, 59, 59, tzinfo=CAMPAIGN_TZ)) == 287

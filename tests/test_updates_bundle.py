@@ -10,9 +10,9 @@ import tarfile
 import pytest
 
 from edge.updates import bundle as bundles
-from edge.updates.cli import main as content_cli
-from edge.updates.errors import BundleRefused, KeyFileError
 from edge.updates.keys import generate, load_private, load_public, load_trusted
+from ihanoi.contract.errors import BundleRefused, KeyFileError
+from ihanoi.tools.content import main as content_cli
 from tests.updates_kit import make_bundle, make_keys
 
 

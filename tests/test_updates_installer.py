@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from edge.clock import RealClock
 from edge.updates.installer import Installer
+from ihanoi.contract.clock import RealClock
 from tests.updates_kit import (
     BundleServer,
     compiler,

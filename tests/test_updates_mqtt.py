@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edge.updates.cli import main as content_cli
+from ihanoi.tools.content import main as content_cli
 from tests.mqtt_helpers import Recorder
 from tests.polling import eventually
 from tests.updates_kit import BundleServer, Device, make_bundle, make_keys

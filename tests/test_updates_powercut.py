@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.clock import RealClock
 from edge.updates.bundle import check_folder
 from edge.updates.installer import STEPS, Installer
 from edge.updates.keys import load_trusted
+from ihanoi.contract.clock import RealClock
 from tests.updates_kit import compiler, desired_for, make_bundle, make_keys, pack_label
 
 UNIT, DEVICE = "phuong-bach-mai", "hbt-bach-mai-01"

@@ -12,8 +12,8 @@ import pytest
 from broker.web import charts, fmt
 from broker.web.config import load_dashboard_config
 from broker.web.users import hash_password, load_users, verify_password
-from edge.clock import CAMPAIGN_TZ
-from edge.errors import ConfigError
+from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.errors import ConfigError
 
 
 # --- how Vietnamese readers see numbers and dates ---------------------------------------------

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from edge.clock import CAMPAIGN_TZ, RealClock
 from edge.content import compile_pack
 from edge.panel.profile import load_profile
 from edge.updates import bundle as bundles
 from edge.updates.keys import generate, load_private
 from edge.updates.manifest import ContentDesired, Targets
+from ihanoi.contract.clock import CAMPAIGN_TZ, RealClock
 from tests.mosquitto import free_port
 
 PROFILE = "p4-128x32"
@@ -104,12 +104,12 @@ class Device:
 
     def __init__(self, root: Path, device: str, unit: str, port: int, trusted, health_interval: float = 0.3,
                  compile_fn=None):
-        from edge import protocol
-        from edge.config import BrokerSettings
+        from edge.config import MqttSettings
         from edge.link import Link
         from edge.outbox import Outbox
         from edge.updates.installer import Installer
         from edge.updates.service import UpdateService, command_result
+        from ihanoi.contract import protocol
 
         self.name, self.unit = device, unit
         clock = RealClock()
@@ -119,7 +119,7 @@ class Device:
         self.service = UpdateService(self.installer, retry_min=0.2, retry_max=1.0,
                                      on_result=lambda r: self.link.publish_direct(
                                          "cmd-result", protocol.encode(command_result(device, r, clock)), qos=1))
-        self.link = Link(device, BrokerSettings(host="127.0.0.1", port=port, reconnect_min_s=1, reconnect_max_s=2),
+        self.link = Link(device, MqttSettings(host="127.0.0.1", port=port, reconnect_min_s=1, reconnect_max_s=2),
                          self.outbox, clock=clock, health_interval=health_interval, status=self.service.status,
                          on_command=self.service.on_command, unit=unit)
 

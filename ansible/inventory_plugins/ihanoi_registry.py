@@ -1,4 +1,4 @@
-"""Ansible inventory from the units registry (broker/units.toml): one host per lobby device.
+"""Ansible inventory from the units registry (ihanoi/contract/units.toml): one host per lobby device.
 
 The registry is the one list of units and devices; the collector, the agent's config check
 and the broker's ACL and password file all read it, so the inventory is derived from it
@@ -35,7 +35,7 @@ options:
       - Path of the units registry, relative to this configuration file when not absolute.
       - The environment variable IHANOI_REGISTRY overrides it, as it does for every other part.
     type: path
-    default: ../broker/units.toml
+    default: ../ihanoi/contract/units.toml
   group:
     description: Name of the group holding every device.
     type: str

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from edge import protocol
 from broker.collector.validate import Accepted, classify
 from broker.store.rows import event_row, health_state_row, state_row
+from ihanoi.contract import protocol
 
 log = logging.getLogger("broker.collector")
 

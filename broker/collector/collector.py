@@ -26,12 +26,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from edge import protocol
-from edge.clock import Clock, RealClock
 from broker.collector.batch import Incoming, Prepared, prepare
+from broker.collector.config import CollectorConfig
 from broker.collector.metrics import CollectorMetrics
-from broker.config import CollectorConfig
 from broker.store import Store
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import Clock, RealClock
 
 log = logging.getLogger("broker.collector")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge import protocol
-from edge.errors import ProtocolError
+from ihanoi.contract import protocol
+from ihanoi.contract.errors import ProtocolError
 
 REASONS = ("oversize", "bad-utf8", "bad-json", "wrong-schema", "invalid", "device-mismatch",
            "bad-topic", "unknown-device")

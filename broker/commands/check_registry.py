@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from broker.registry import KIND_LABELS_VI, load_registry, registry_path
-from edge.errors import ConfigError
+from ihanoi.contract.errors import ConfigError
+from ihanoi.contract.registry import KIND_LABELS_VI, load_registry, registry_path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("registry", nargs="?", metavar="FILE", help="default: $IHANOI_REGISTRY or broker/units.toml")
+    p.add_argument("registry", nargs="?", metavar="FILE", help="default: $IHANOI_REGISTRY or ihanoi/contract/units.toml")
 
 
 def run(args: argparse.Namespace) -> int:

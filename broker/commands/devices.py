@@ -8,12 +8,12 @@ import json
 import sys
 from datetime import timedelta
 
-from edge.clock import RealClock
 from broker.commands.common import add_store_arguments, resolve
 from broker.report.build import device_states
 from broker.report.compliance import device_notes, latest_version
 from broker.report.render import DEVICE_COLUMNS, device_rows, grid
 from broker.store import open_store
+from ihanoi.contract.clock import RealClock
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

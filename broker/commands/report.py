@@ -9,11 +9,11 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from edge.clock import RealClock
 from broker.commands.common import add_store_arguments, resolve
 from broker.report.build import report_from_store
 from broker.report.render import FORMATS, write
 from broker.store import open_store
+from ihanoi.contract.clock import RealClock
 
 
 def _day(text: str) -> date:

@@ -14,10 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from edge.calendar import Calendar
-from edge.protocol import version_key
-from broker.registry import KIND_LABELS_VI
 from broker.report.peaks import PeakModel
+from ihanoi.contract.opendays import Calendar
+from ihanoi.contract.protocol import version_key
+from ihanoi.contract.registry import KIND_LABELS_VI
 
 
 @dataclass(frozen=True)

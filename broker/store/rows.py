@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from edge import protocol
+from ihanoi.contract import protocol
 
 
 # One dict literal per kind: a backlog drain builds thousands of these a second.

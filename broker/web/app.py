@@ -22,13 +22,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from broker.registry import KIND_LABELS_VI, Registry
 from broker.store import Store
 from broker.web import auth, fmt, pages, queries
 from broker.web.boards import BoardLink, SnapshotDir
 from broker.web.config import DashboardConfig
 from broker.web.users import Users
-from edge.clock import Clock, RealClock
+from ihanoi.contract.clock import Clock, RealClock
+from ihanoi.contract.registry import KIND_LABELS_VI, Registry
 
 HERE = Path(__file__).parent
 STATE_VI = {"online": "Trực tuyến", "offline": "Mất kết nối", "never seen": "Chưa kết nối"}
@@ -101,9 +101,9 @@ class SecurityHeaders:
 def create_app(config: DashboardConfig, *, store: Store | None = None, registry: Registry | None = None,
                clock: Clock | None = None, users: Users | None = None, board: BoardLink | None = None,
                secret: str | None = None) -> Starlette:
-    from broker.registry import load_registry
     from broker.store import open_store
     from broker.web.users import load_users
+    from ihanoi.contract.registry import load_registry
 
     d = config.dashboard
     registry = registry or load_registry(config.registry)

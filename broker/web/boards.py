@@ -15,7 +15,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from edge import protocol
+from ihanoi.contract import protocol
 
 log = logging.getLogger("broker.web.boards")
 

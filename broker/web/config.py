@@ -12,10 +12,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from broker.config import (BrokerSettings, CollectorSettings, DatabaseSettings, MetricsSettings, relative_paths,
-                           relative_to)
-from edge.errors import ConfigError
-from edge.tomlconf import load_model, read_toml
+from broker.collector.config import (
+    CollectorSettings,
+    DatabaseSettings,
+    MetricsSettings,
+    MqttSettings,
+    relative_paths,
+    relative_to,
+)
+from ihanoi.contract.errors import ConfigError
+from ihanoi.contract.tomlconf import load_model, read_toml
 
 
 class DashboardSettings(BaseModel):
@@ -45,7 +51,7 @@ class DashboardConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dashboard: DashboardSettings = DashboardSettings()
-    broker: BrokerSettings = BrokerSettings()
+    broker: MqttSettings = MqttSettings()
     database: DatabaseSettings = DatabaseSettings()
     registry: Path | None = None
     # The collector's section may share the file; its offline_after_s is the one threshold

@@ -13,10 +13,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from broker.registry import KIND_LABELS_VI
 from broker.report.compliance import is_outdated, latest_version
 from broker.web import auth, charts, exports, fmt, metrics, queries
 from broker.web.auth import requires
+from ihanoi.contract.registry import KIND_LABELS_VI
 
 if TYPE_CHECKING:
     from broker.web.app import Web

@@ -15,11 +15,10 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, select
 
-from broker.registry import Registry
 from broker.report.build import device_states, report_from_store
 from broker.report.compliance import DeviceNote, Report, device_notes, latest_version
-from broker.store import Store
-from broker.store import schema
+from broker.store import Store, schema
+from ihanoi.contract.registry import Registry
 
 
 def narrowed(registry: Registry, kind: str | None = None, unit: str | None = None) -> Registry:

@@ -24,8 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edge.errors import ConfigError
-from edge.tomlconf import load_model
+from ihanoi.contract.errors import ConfigError
+from ihanoi.contract.tomlconf import load_model
 
 Role = Literal["viewer", "operator"]
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}

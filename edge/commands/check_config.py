@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from edge.config import check_config
-from edge.errors import ConfigError
+from ihanoi.contract.errors import ConfigError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

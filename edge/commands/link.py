@@ -9,10 +9,10 @@ import logging
 import signal
 import threading
 
-from edge.clock import RealClock
 from edge.config import load_config
 from edge.link import Link
 from edge.outbox import Outbox
+from ihanoi.contract.clock import RealClock
 
 log = logging.getLogger("ihanoi.link")
 

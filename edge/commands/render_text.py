@@ -13,11 +13,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from edge.content.errors import PackError
 from edge.content.kinds.base import Context
 from edge.content.kinds.text import TextItem, glyphs, paint
 from edge.content.preview import as_leds
 from edge.panel.profile import load_profile
+from ihanoi.contract.errors import PackError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

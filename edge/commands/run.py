@@ -12,9 +12,9 @@ import signal
 import threading
 from pathlib import Path
 
-from edge.clock import RealClock, SimClock
 from edge.config import check_config
-from edge.protocol import parse_datetime
+from ihanoi.contract.clock import RealClock, SimClock
+from ihanoi.contract.protocol import parse_datetime
 
 log = logging.getLogger("ihanoi.run")
 

@@ -14,7 +14,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from edge.clock import CAMPAIGN_TZ
+from ihanoi.contract.clock import CAMPAIGN_TZ
 
 
 def _span(text: str) -> tuple[datetime, datetime]:
@@ -54,12 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from broker.registry import load_registry
     from edge.config import load_config
     from edge.planner import PlanRules
     from edge.presence import read_trace
     from edge.simulation import simulate
     from edge.traffic import TrafficModel
+    from ihanoi.contract.registry import load_registry
 
     config = load_config(args.config)
     registry = load_registry(config.registry)

@@ -9,15 +9,16 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
 from edge.content.compiled import CompiledPack
 from edge.content.compiler import compile_pack, default_cache_dir
-from edge.content.errors import PackError
+from ihanoi.contract.errors import PackError
 
-PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
+PACKS_DIR = Path(str(files("edge") / "packs"))   # packs shipped in the package (the iHanoi promo)
 
 
 def builtin_pack(name: str) -> Path:

@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from edge.clock import CAMPAIGN_TZ
 from edge.content import builtin_pack, compile_pack, fonts
 from edge.panel.null import NullPanel
 from edge.panel.profile import load_profile
 from edge.player import Player
+from ihanoi.contract.clock import CAMPAIGN_TZ
 
 BOARDS = ("p4-128x32", "p4-128x64", "p3-256x128")
 SLOGAN = ("iHanoi — Công dân Thủ đô số: phản ánh, góp ý, tra cứu thủ tục hành chính ngay trên "

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from edge.content.compiled import META, CompiledPack
-from edge.content.errors import PackError
 from edge.content.kinds import Context, compile_item
 from edge.content.manifest import item_label, load_manifest, manifest_path, pack_sha256
 from edge.content.raster import Clip, level_table
 from edge.panel.profile import PanelProfile
+from ihanoi.contract.errors import PackError
 
 COMPILER_VERSION = "1"
 Progress = Callable[[str, float], None]

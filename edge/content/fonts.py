@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ihanoi.contract.errors import FontError
+
 FONT_DIRS = (Path("/usr/share/fonts/X11/misc"), Path("/usr/local/share/fonts/X11/misc"))
 
 
@@ -38,10 +40,6 @@ FONTS = {f.name: f for f in (
     PixelFont("fixed-6x13", "6x13.pcf.gz", 13),
 )}
 AUTO_ORDER = ("fixed-10x20", "fixed-9x18", "fixed-9x15", "fixed-7x13")
-
-
-class FontError(ValueError):
-    """A font is missing or lacks a character; the message says which and what to do."""
 
 
 def font_dirs() -> list[Path]:

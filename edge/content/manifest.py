@@ -21,10 +21,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge.content.errors import PackError
 from edge.content.kinds import Item
-from edge.errors import ConfigError
-from edge.tomlconf import describe_validation_error, read_toml
+from ihanoi.contract.errors import ConfigError, PackError
+from ihanoi.contract.tomlconf import describe_validation_error, read_toml
 
 MANIFEST = "pack.toml"
 

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.errors import SignageError
-
-
-class PanelError(SignageError):
-    """The panel output cannot be opened or used; the message says what to install or change."""
+from ihanoi.contract.errors import PanelError
 
 
 class Panel:

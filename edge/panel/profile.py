@@ -1,6 +1,6 @@
 """Panel profiles: the geometry and wiring of one lobby board, validated like the device config.
 
-A profile is a TOML file in ``firmware_config/panels/`` (installed to ``/etc/ihanoi/panels``
+A profile is a TOML file in ``edge/panel/profiles/`` (installed to ``/etc/ihanoi/panels``
 on a Pi). Its fields map one to one onto rpi-rgb-led-matrix's ``RGBMatrixOptions``; the
 board the content is compiled for is ``cols * chain_length`` wide and ``rows * parallel`` high.
 """
@@ -8,19 +8,20 @@ board the content is compiled for is ``cols * chain_length`` wide and ``rows * p
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.panel.hub75 import MAPPINGS, max_parallel
-from edge.tomlconf import load_model
+from ihanoi.contract.tomlconf import load_model
 
 PI_MODELS = ("pi1", "pi2", "pi3", "pi4", "pi-zero", "pi-zero-2")
 HardwareMapping = Literal["regular", "adafruit-hat", "adafruit-hat-pwm", "regular-pi1", "classic", "classic-pi1"]
 
-_REPO_PANELS = Path(__file__).resolve().parents[2] / "firmware_config" / "panels"
-DEFAULT_SEARCH = (Path("/etc/ihanoi/panels"), _REPO_PANELS)
+SHIPPED = Path(str(files(__package__) / "profiles"))   # the profiles the project ships, in the package
+DEFAULT_SEARCH = (Path("/etc/ihanoi/panels"), SHIPPED)
 
 
 class PanelProfile(BaseModel):
@@ -110,12 +111,13 @@ def available_profiles() -> list[str]:
 
 
 def load_profile(ref: str | Path, relative_to: Path | None = None) -> PanelProfile:
-    from edge.errors import ConfigError
+    from ihanoi.contract.errors import ConfigError
 
     path = resolve_profile_path(str(ref), relative_to)
     if path is None:
         raise ConfigError(ref, [("", f"panel profile not found; known profiles: {', '.join(available_profiles()) or 'none'} "
-                                     f"(searched {', '.join(str(d) for d in search_dirs())})")])
+                                     f"(searched {', '.join(str(d) for d in search_dirs())}; IHANOI_PANELS_DIR adds folders, "
+                                     f"separated by '{os.pathsep}')")])
     return load_model(PanelProfile, path)
 
 

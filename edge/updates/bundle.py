@@ -25,7 +25,6 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edge.content.manifest import load_manifest, pack_files
-from edge.updates.errors import BundleRefused
 from edge.updates.keys import TrustedKey, key_id
 from edge.updates.manifest import (
     MANIFEST,
@@ -37,6 +36,7 @@ from edge.updates.manifest import (
     Targets,
     first_error,
 )
+from ihanoi.contract.errors import BundleRefused
 
 CHUNK = 1 << 16
 

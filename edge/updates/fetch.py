@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.updates.bundle import file_sha256
-from edge.updates.errors import DownloadError
 from edge.updates.store import fsync_dir
+from ihanoi.contract.errors import DownloadError
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 16

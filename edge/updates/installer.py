@@ -24,13 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.clock import Clock, RealClock
 from edge.updates.bundle import check_folder, file_sha256, open_bundle
-from edge.updates.errors import BundleRefused, DownloadError
 from edge.updates.fetch import download, progress_logger
 from edge.updates.keys import TrustedKey, load_trusted
 from edge.updates.manifest import PACK_DIR, BundleManifest, ContentDesired
 from edge.updates.store import ContentStore
+from ihanoi.contract.clock import Clock, RealClock
+from ihanoi.contract.errors import BundleRefused, DownloadError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from edge.updates.errors import KeyFileError
+from ihanoi.contract.errors import KeyFileError
 
 MAX_TRUSTED = 2
 

@@ -32,7 +32,7 @@ from pydantic import (
     field_validator,
 )
 
-from edge.protocol import DEVICE_ID
+from ihanoi.contract.protocol import DEVICE_ID
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge import protocol
 from edge.updates.installer import Installer, Result
 from edge.updates.manifest import ContentDesired, parse_desired
+from ihanoi.contract import protocol
 
 log = logging.getLogger(__name__)
 

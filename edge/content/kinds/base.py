@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from edge.content.errors import PackError
 from edge.content.raster import RGB, parse_color
+from ihanoi.contract.errors import PackError
 
 Color = Annotated[RGB, BeforeValidator(parse_color)]
 

@@ -11,7 +11,7 @@ Holidays and closed weekdays only see the guard. Deterministic for a given seed.
 ``ihanoi-edge simulate --trace`` and ``ihanoi-edge run --pir-trace`` read
 (column ``timestamp``, ISO 8601 with the +07:00 offset).
 
-    python -m edge.tracegen --out trace.csv --first 2024-08-19 --weeks 5 --seed 1
+    python -m ihanoi.tools.tracegen --out trace.csv --first 2024-08-19 --weeks 5 --seed 1
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.calendar import Calendar
-from edge.clock import CAMPAIGN_TZ
-from edge.hours import OpeningHours
+from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.hours import OpeningHours
+from ihanoi.contract.opendays import Calendar
 
 BIN = 300
 DEFAULT_HOURS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
@@ -139,7 +139,7 @@ def _shift(text: str) -> tuple[date, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edge.tracegen", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ihanoi.tools.tracegen", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, type=Path, help="CSV to write (column 'timestamp')")
     p.add_argument("--first", type=date.fromisoformat, default=date(2024, 8, 19), help="first day (default 2024-08-19)")
     p.add_argument("--weeks", type=int, default=5, help="weeks to generate (default 5)")
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     hours = DEFAULT_HOURS
     if args.hours:
-        from broker.registry import load_registry
+        from ihanoi.contract.registry import load_registry
 
         tables = load_registry().hours
         if args.hours not in tables:

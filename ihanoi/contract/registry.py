@@ -1,6 +1,6 @@
 """The units registry: which organisational units exist, their hours and quota, their devices.
 
-One TOML file (``broker/units.toml`` by default, or ``$IHANOI_REGISTRY``) read by every
+One TOML file (``ihanoi/contract/units.toml``, shipped in the package, by default, or ``$IHANOI_REGISTRY``) read by every
 part. The collector attributes a device to its unit from here, never from a payload.
 """
 
@@ -9,17 +9,18 @@ from __future__ import annotations
 import os
 from datetime import date
 from functools import cached_property
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.errors import RegistryError
-from edge.hours import OpeningHours
-from edge.tomlconf import load_model, read_toml
+from ihanoi.contract.errors import RegistryError
+from ihanoi.contract.hours import OpeningHours
+from ihanoi.contract.tomlconf import load_model, read_toml
 
-DEFAULT_PATH = Path(__file__).with_name("units.toml")
+DEFAULT_PATH = Path(str(files(__package__) / "units.toml"))   # the district's registry, shipped here
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 UnitKind = Literal["ward", "department", "health", "education", "organisation"]
 KIND_LABELS_VI = {

@@ -23,10 +23,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from edge.errors import SignageError
 from edge.updates import bundle as bundles
-from edge.updates.errors import BundleRefused, UpdateError
 from edge.updates.manifest import MANIFEST, ContentDesired, Targets
+from ihanoi.contract.errors import BundleRefused, SignageError, UpdateError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +111,8 @@ def keygen(args) -> int:
 
 
 def build(args) -> int:
-    from edge.clock import RealClock
     from edge.updates.keys import TrustedKey, key_id, load_private
+    from ihanoi.contract.clock import RealClock
 
     key = load_private(args.key)
     if args.panel:

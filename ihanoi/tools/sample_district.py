@@ -1,12 +1,12 @@
 """A sample district in a store, in seconds, for the dashboard's tests and for trying its pages:
 boards that play, count people and send heartbeats, written through the collector's own path.
-(``python -m broker.demo`` runs the real thing: Mosquitto, the collector and every agent.)
+(``python -m ihanoi.tools.demo`` runs the real thing: Mosquitto, the collector and every agent.)
 
 Every event is built as a protocol message, encoded as the board would send it, and goes
 through ``broker.collector.batch.prepare`` (validation, unit from the registry) into
 ``Store.write_batch`` — the store cannot tell it from a live district.
 
-    python -m broker.web.sample_district --database sqlite:///sample.sqlite --from 2024-09-09 --to 2024-09-20
+    python -m ihanoi.tools.sample_district --database sqlite:///sample.sqlite --from 2024-09-09 --to 2024-09-20
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from broker.collector.batch import Incoming, prepare
-from broker.registry import Registry
-from broker.store import Store
-from edge import protocol
-from edge.calendar import Calendar
 from broker.report.compliance import calendar_of
+from broker.store import Store
+from ihanoi.contract import protocol
+from ihanoi.contract.opendays import Calendar
+from ihanoi.contract.registry import Registry
 
 BIN = 300
 PLAY_SECONDS = 30
@@ -159,10 +159,10 @@ def simulate_district(store: Store, registry: Registry, first: date, last: date,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from broker.registry import load_registry
     from broker.store import open_store
+    from ihanoi.contract.registry import load_registry
 
-    p = argparse.ArgumentParser(prog="python -m broker.web.sample_district", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ihanoi.tools.sample_district", description=__doc__.split("\n\n")[0])
     p.add_argument("--database", required=True, metavar="URL")
     p.add_argument("--registry", metavar="FILE")
     p.add_argument("--from", dest="first", type=date.fromisoformat, default=date(2024, 9, 9))

@@ -16,10 +16,20 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
-from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
-                      TypeAdapter, ValidationError, model_validator)
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
-from edge.errors import ProtocolError
+from ihanoi.contract.errors import ProtocolError
 
 DEFAULT_PREFIX = "ihanoi/v1"
 MAX_PAYLOAD = 64 * 1024          # bytes; an event is a few hundred

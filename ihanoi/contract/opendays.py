@@ -31,7 +31,7 @@ from functools import lru_cache
 
 from lunardate import LunarDate
 
-from edge.hours import OpeningHours
+from ihanoi.contract.hours import OpeningHours
 
 # Quốc khánh: the day the government added to 2/9 (decisions of the Prime Minister / MOLISA).
 NATIONAL_DAY_SECOND = {

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edge.errors import ConfigError
-from edge.protocol import DEFAULT_PREFIX
-from edge.tomlconf import load_model, read_toml
+from ihanoi.contract.errors import ConfigError
+from ihanoi.contract.protocol import DEFAULT_PREFIX
+from ihanoi.contract.tomlconf import load_model, read_toml
 
 CLIENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 
@@ -32,7 +32,7 @@ class TLSSettings(_Section):
         return self
 
 
-class BrokerSettings(_Section):
+class MqttSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
@@ -86,11 +86,11 @@ class MetricsSettings(_Section):
 
 
 class CollectorConfig(_Section):
-    broker: BrokerSettings = BrokerSettings()
+    broker: MqttSettings = MqttSettings()
     collector: CollectorSettings = CollectorSettings()
     database: DatabaseSettings = DatabaseSettings()
     metrics: MetricsSettings = MetricsSettings()
-    registry: Path | None = Field(None, description="units registry; default broker/units.toml or $IHANOI_REGISTRY")
+    registry: Path | None = Field(None, description="units registry; default ihanoi/contract/units.toml or $IHANOI_REGISTRY")
 
 
 def load_collector_config(path: Path | str | None) -> CollectorConfig:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from edge.errors import ConfigError
+from ihanoi.contract.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -6,8 +6,8 @@ its own generated lobby traffic, all on one simulated clock. One board is shown 
 browser through the panel emulator. After the simulated days it prints the per-unit
 compliance report and, with ``--serve``, serves the dashboard.
 
-    python -m broker.demo                 # a day of the whole district (about two minutes)
-    python -m broker.demo --days 5 --units wards --serve
+    python -m ihanoi.tools.demo                 # a day of the whole district (about two minutes)
+    python -m ihanoi.tools.demo --days 5 --units wards --serve
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,34 +25,17 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from broker.registry import load_registry
-from edge.clock import CAMPAIGN_TZ
-from edge.tracegen import LobbyProfile, generate_onsets, write_trace
+from broker.mosquitto import QUEUES_CONF
+from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.registry import load_registry
+from ihanoi.tools.net import free_port, wait_port
+from ihanoi.tools.tracegen import LobbyProfile, generate_onsets, write_trace
 
-ROOT = Path(__file__).resolve().parents[1]
-QUEUES_CONF = ROOT / "broker" / "mosquitto" / "conf.d" / "ihanoi-queues.conf"
 DAY_START, DAY_END = 6, 18          # simulated hours of each day: the lobbies open 7:00-17:30
 
 
 def say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing answers on port {port} after {timeout} s")
 
 
 def select_units(registry, which: str):
@@ -104,7 +86,7 @@ class District:
         mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.procs["mosquitto"] = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                                    stderr=subprocess.STDOUT)
-        wait_port(self.mqtt_port)
+        wait_port("127.0.0.1", self.mqtt_port, timeout=15)
         say(f"Mosquitto on 127.0.0.1:{self.mqtt_port} with broker/mosquitto/conf.d/ (log: {self.work}/mosquitto.log)")
 
     def start_collector(self) -> None:
@@ -263,7 +245,7 @@ class District:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m broker.demo", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ihanoi.tools.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--days", type=int, default=1, help="simulated days (default 1)")
     p.add_argument("--first-day", type=date.fromisoformat, default=date(2024, 9, 4),
                    help="first simulated day (default 2024-09-04, a Wednesday of the campaign)")
@@ -276,7 +258,7 @@ def parse_args(argv=None):
     p.add_argument("--serve", action="store_true", help="serve the dashboard after the report")
     p.add_argument("--dashboard-port", type=int, default=8080)
     p.add_argument("--progress", type=float, default=5.0, help="seconds between progress lines")
-    p.add_argument("--workdir", default=str(ROOT / "var" / "demo"), help="where everything is written (emptied first)")
+    p.add_argument("--workdir", default="var/demo", help="where everything is written (emptied first)")
     return p.parse_args(argv)
 
 

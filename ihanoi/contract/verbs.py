@@ -12,7 +12,7 @@ import importlib
 import sys
 from typing import Callable
 
-from edge.errors import SignageError
+from ihanoi.contract.errors import SignageError
 
 
 def build_parser(prog: str, description: str, verbs: dict[str, tuple[str, str]], install_hint: str = "",
