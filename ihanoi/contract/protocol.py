@@ -60,8 +60,11 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _representable(value: datetime) -> datetime:
-    # The year first: any arithmetic on 9999-12-31T23:59-12:00 raises OverflowError.
-    if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year or not (
+    year = value.year
+    if EARLIEST_TIME.year < year < LATEST_TIME.year - 1:
+        return value              # no offset (less than a day) takes such a time out of the bounds
+    # The year before any arithmetic: 9999-12-31T23:59-12:00 + 12 h raises OverflowError.
+    if not EARLIEST_TIME.year <= year < LATEST_TIME.year or not (
             EARLIEST_TIME <= value.astimezone(timezone.utc) < LATEST_TIME):
         raise ValueError(f"a time between {EARLIEST_TIME.year} and {LATEST_TIME.year - 1} (UTC)")
     return value
