@@ -35,6 +35,10 @@ DEVICE_NODES = ("/dev/mem", "/dev/gpiomem", "/dev/pio0", "/dev/gpiomem0")
 SCHED_RT_RUNTIME = Path("/proc/sys/kernel/sched_rt_runtime_us")
 WANTED_RT_RUNTIME = 990000     # what the library writes: 10 ms a second left to the kernel, not 50 ms
 ISOLATED = Path("/sys/devices/system/cpu/isolated")
+# What each mode opens and which capabilities it needs beyond CAP_SYS_NICE (the real-time
+# refresh thread): the agent's unit allows exactly these (firmware_config/systemd/).
+MODE_NODES = {"mem": "/dev/mem", "gpiomem": "/dev/gpiomem", "pio": "/dev/pio0", "rio": "/dev/gpiomem0"}
+MODE_CAPABILITIES = {"mem": ("CAP_SYS_RAWIO", "CAP_DAC_OVERRIDE"), "gpiomem": (), "pio": (), "rio": ()}
 # The modes each kind of board can use.
 BCM_MODES = ("mem", "gpiomem")
 RP1_MODES = ("pio", "rio")
@@ -176,12 +180,12 @@ def plan_rgbmatrix(host: Host, profile, gpio_access: str = "auto") -> Plan:
             problems.append(f"row_address_type = {profile.row_address_type} of profile {profile.name!r} is not "
                             f"supported by the library's Pi 5 backend; use 0 or 2")
         if mode == "pio":
-            problems.append(_node_problem(host, "/dev/pio0", "the Pi 5 PIO backend",
+            problems.append(_node_problem(host, MODE_NODES["pio"], "the Pi 5 PIO backend",
                                           "update the kernel (Raspberry Pi OS Bookworm, 6.6 or later has the rp1-pio "
                                           "driver), let group gpio use it (ansible role ihanoi_agent's udev rule) and "
                                           "allow it in the unit (ihanoi_agent_gpio_access: pio)"))
         elif mode == "rio":
-            problems.append(_node_problem(host, "/dev/gpiomem0", "the Pi 5 RIO backend",
+            problems.append(_node_problem(host, MODE_NODES["rio"], "the Pi 5 RIO backend",
                                           "add the user to group gpio and allow it in the unit "
                                           "(ihanoi_agent_gpio_access: rio)"))
         options["rp1_rio"] = 1 if mode == "rio" else 0
@@ -191,12 +195,12 @@ def plan_rgbmatrix(host: Host, profile, gpio_access: str = "auto") -> Plan:
                             f"{host.board or host.model}: use 'mem' or 'gpiomem'")
             mode = gpio_access
         elif gpio_access == "auto":
-            mode = "mem" if host.can_open("/dev/mem") else "gpiomem"
+            mode = "mem" if host.can_open(MODE_NODES["mem"]) else "gpiomem"
         else:
             mode = gpio_access
         pulsed = hardware_pulsed(mapping) and not profile.disable_hardware_pulsing
         if mode == "mem":
-            problems.append(_node_problem(host, "/dev/mem", "mem mode (hardware pulsing, the steadiest picture)",
+            problems.append(_node_problem(host, MODE_NODES["mem"], "mem mode (hardware pulsing, the steadiest picture)",
                                           "run the unit with ihanoi_agent_gpio_access: mem (CAP_SYS_RAWIO, "
                                           "CAP_DAC_OVERRIDE, DeviceAllow=/dev/mem) or set panel.gpio_access = "
                                           "\"gpiomem\""))
@@ -207,7 +211,7 @@ def plan_rgbmatrix(host: Host, profile, gpio_access: str = "auto") -> Plan:
                                 "or set disable_hardware_pulsing = true in the panel profile")
             options["disable_hardware_pulsing"] = not pulsed
         elif mode == "gpiomem":
-            problems.append(_node_problem(host, "/dev/gpiomem", "gpiomem mode",
+            problems.append(_node_problem(host, MODE_NODES["gpiomem"], "gpiomem mode",
                                           "add the user to group gpio and allow /dev/gpiomem in the unit "
                                           "(ihanoi_agent_gpio_access: gpiomem)"))
             # /dev/gpiomem maps the GPIO block only, not the PWM and clock registers: the library
@@ -246,7 +250,7 @@ def plan_piomatter(host: Host, profile) -> Plan:
                         f"use panel.output = \"rgbmatrix\"")
     problems += [f"profile {profile.name!r}: {why}" for why in unsupported_fields(profile)]
     if host.model in RP1_MODELS:
-        problems.append(_node_problem(host, "/dev/pio0", "Piomatter",
+        problems.append(_node_problem(host, MODE_NODES["pio"], "Piomatter",
                                       "update the kernel (Raspberry Pi OS Bookworm, 6.6 or later), let group gpio "
                                       "use it (ansible role ihanoi_agent's udev rule) and allow it in the unit "
                                       "(ihanoi_agent_gpio_access: pio)"))
