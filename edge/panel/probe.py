@@ -38,7 +38,7 @@ def trial_run(output: str, spec: dict, timeout: float = TIMEOUT) -> None:
     if proc.returncode == 0 and proc.stdout.strip().endswith("ok"):
         _passed.add(key)
         return
-    said = last_words(proc.stderr)
+    said = last_words(proc.stderr + "\n" + proc.stdout)   # Piomatter explains itself on stdout
     if proc.returncode < 0:
         try:
             how = f"was killed by {signal.Signals(-proc.returncode).name}"
