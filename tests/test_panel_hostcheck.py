@@ -97,6 +97,8 @@ def test_what_makes_the_picture_worse_is_a_warning_with_its_fix(regular):
     assert "kernel.sched_rt_runtime_us = 950000, not 990000" in text and "/etc/sysctl.d/ihanoi-hub75.conf" in text
     assert "CAP_SYS_NICE" in text and "CPU 3 is not isolated" in text
     assert plan_rgbmatrix(host(mem=OK), regular).warnings == ()
+    assert plan_rgbmatrix(host(mem=OK, isolated="0-4"), regular).warnings == ()
+    assert plan_rgbmatrix(host(mem=OK, isolated="1,2"), regular).warnings != ()
 
 
 def test_piomatter_needs_a_pi_5_dev_pio0_and_a_profile_it_can_honour(regular):

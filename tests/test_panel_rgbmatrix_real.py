@@ -218,3 +218,61 @@ def test_hardware_pulsing_in_gpiomem_mode_makes_the_library_exit_and_the_trial_r
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "PanelError: the rgbmatrix library exited with status 1 while opening the board in a trial run" in proc.stderr
     assert "--led-no-hardware-pulse" in proc.stderr
+
+
+# The binding's SetImage reads Pillow's image struct through the Imaging.h it was compiled with
+# (Debian's python3-pil) while the agent runs PyPI's Pillow: a layout mismatch would show
+# garbage or crash. The library's own bit planes (FrameCanvas::Serialize, reached through the
+# binding's C++ symbols, for this test only) must be the same byte for byte whether a frame
+# arrives through the output's SetImage or pixel by pixel through SetPixel.
+SAME_BITS = """
+import ctypes, json, sys
+import numpy as np
+from PIL import Image
+import rgbmatrix.core
+from edge.panel.profile import load_profile
+from edge.panel.rgbmatrix import construct, matrix_options
+profile = load_profile(sys.argv[1])
+spec = matrix_options(profile, "pi4")
+spec["disable_hardware_pulsing"] = True
+matrix = construct(spec)
+lib = ctypes.CDLL(rgbmatrix.core.__file__)
+serialize = lib._ZNK10rgb_matrix11FrameCanvas9SerializeEPPKcPm
+serialize.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t)]
+lib.led_canvas_get_size.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]
+
+def pointer(canvas):   # the C++ FrameCanvas behind the binding's object (after its header and vtable)
+    address = ctypes.c_void_p.from_address(id(canvas) + 3 * ctypes.sizeof(ctypes.c_void_p)).value
+    w, h = ctypes.c_int(), ctypes.c_int()
+    lib.led_canvas_get_size(address, ctypes.byref(w), ctypes.byref(h))
+    assert (w.value, h.value) == (canvas.width, canvas.height)
+    return address
+
+def bits(canvas):
+    data, size = ctypes.c_char_p(), ctypes.c_size_t()
+    serialize(pointer(canvas), ctypes.byref(data), ctypes.byref(size))
+    return ctypes.string_at(data, size.value)
+
+rng = np.random.default_rng(7)
+frame = rng.integers(0, 256, (profile.height, profile.width, 3), np.uint8)
+by_image, by_pixel, other = (matrix.CreateFrameCanvas() for _ in range(3))
+image = Image.new("RGB", (profile.width, profile.height))
+image.frombytes(frame)
+by_image.SetImage(image, 0, 0)
+for y in range(profile.height):
+    for x in range(profile.width):
+        r, g, b = (int(v) for v in frame[y, x])
+        by_pixel.SetPixel(x, y, r, g, b)
+image.frombytes(np.ascontiguousarray(frame[::-1]))
+other.SetImage(image, 0, 0)
+print(json.dumps({"same": bits(by_image) == bits(by_pixel), "differs": bits(other) != bits(by_pixel),
+                  "size": len(bits(by_pixel))}))
+"""
+
+
+def test_a_frame_reaches_the_librarys_bit_planes_exactly_through_set_image(stand_in):
+    proc = in_stand_in(stand_in, SAME_BITS, "p4-128x64")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["size"] > 0
+    assert result["same"] and result["differs"]

@@ -127,6 +127,16 @@ def _int_file(path: Path) -> int | None:
         return None
 
 
+def cpu_list(text: str) -> set[int]:
+    """The CPUs of a kernel CPU list such as "3" or "1-3,5"."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        low, _, high = part.partition("-")
+        if low.strip().isdigit():
+            cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
 @dataclass(frozen=True)
 class Plan:
     """How the board will be driven: the mode, what changes in the library's options, and
@@ -230,7 +240,7 @@ def plan_rgbmatrix(host: Host, profile, gpio_access: str = "auto") -> Plan:
         warnings.append(f"kernel.sched_rt_runtime_us = {host.sched_rt_runtime_us}, not {WANTED_RT_RUNTIME}: the "
                         f"kernel pauses the refresh thread 50 ms a second (visible flicker); provisioning sets it in "
                         f"/etc/sysctl.d/ihanoi-hub75.conf (ansible role pi_boot)")
-    if host.model not in ("pi1", "pi-zero") and "3" not in host.isolated_cpus.replace(",", " ").replace("-", " ").split():
+    if host.model not in ("pi1", "pi-zero") and 3 not in cpu_list(host.isolated_cpus):
         warnings.append("CPU 3 is not isolated (isolcpus in cmdline.txt): other tasks share the refresh thread's core")
     problems = [p for p in problems if p]
     if problems:
