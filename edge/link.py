@@ -5,7 +5,12 @@ at most ``window`` events at a time (paho's message ids are 16-bit, so never mor
 65,535 unacknowledged); each PUBACK deletes its row from the outbox. paho re-sends what was
 in flight after a reconnect; the outbox re-sends it after a restart. The retained ``state``
 topic says ``online`` on connect and the broker publishes the last will (``offline``) when
-the connection is lost. Health goes out through the outbox every ``health_interval`` seconds.
+the connection is lost. The link only carries messages: what goes into them (health, play
+events) is assembled by their owners (``edge.health``, ``edge.plays``) and committed to the
+outbox.
+
+The MQTT client is made by ``client_factory(client_id)`` (paho's by default): tests of the
+link's own rules run against a stand-in client, the integration tests against Mosquitto.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge import __version__, sysinfo
+from edge import __version__
 from edge.config import MqttSettings
 from edge.outbox import Outbox
 from ihanoi.contract import protocol
@@ -35,11 +40,18 @@ NO_MATCHING_SUBSCRIBERS = 16
 UNHEARD_RETRY_MIN_S, UNHEARD_RETRY_MAX_S = 2.0, 60.0
 
 
+def paho_client(client_id: str) -> mqtt.Client:
+    """The real client: paho-mqtt 2.x, callback API version 2, MQTT v5."""
+    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+
+
 class Link:
     def __init__(self, device: str, broker: MqttSettings, outbox: Outbox, clock: Clock | None = None,
-                 password: str | None = None, window: int = 200, health_interval: float = 60.0,
+                 password: str | None = None, window: int = 200,
                  status: Callable[[], dict[str, Any]] | None = None,
-                 on_command: Callable[[str, bytes, bool], None] | None = None, unit: str | None = None):
+                 on_command: Callable[[str, bytes, bool], None] | None = None, unit: str | None = None,
+                 client_factory: Callable[[str], mqtt.Client] = paho_client):
+        """``status()`` gives the retained state message its ``content_version``."""
         if not 1 <= window <= 65_535:
             raise ValueError(f"window {window} must be 1..65535: paho's message ids are 16-bit")
         self.device = device
@@ -48,7 +60,6 @@ class Link:
         self.outbox = outbox
         self.clock = clock or RealClock()
         self.window = window
-        self.health_interval = health_interval
         self.status = status or (lambda: {})
         self.on_command = on_command
         self.topics = protocol.Topics(broker.topic_prefix)
@@ -58,7 +69,6 @@ class Link:
         self.acked = 0
         self.max_inflight_seen = 0
         self._failures = 0
-        self._started_mono = time.monotonic()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._acks: collections.deque[tuple[int, int, str]] = collections.deque()
@@ -69,14 +79,13 @@ class Link:
         self._inflight: dict[int, int] = {}          # paho mid -> outbox row id
         self._last_sent_id = 0
         self._thread: threading.Thread | None = None
-        self._client = self._make_client(password)
+        self._client = self._make_client(client_factory, password)
         outbox._on_change = self._wake.set
 
     # --- paho set-up ------------------------------------------------------------------------
-    def _make_client(self, password: str | None) -> mqtt.Client:
+    def _make_client(self, factory: Callable[[str], mqtt.Client], password: str | None) -> mqtt.Client:
         s = self.settings
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edge-{self.device}",
-                             protocol=mqtt.MQTTv5)
+        client = factory(f"edge-{self.device}")
         client.username_pw_set(s.username or self.device, password)
         if s.tls:
             client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None,
@@ -152,7 +161,6 @@ class Link:
         return self
 
     def _run(self) -> None:
-        next_health = time.monotonic() + 1.0
         pending_acks: list[int] = []
         last_flush = time.monotonic()
         while not self._stop.is_set():
@@ -182,13 +190,6 @@ class Link:
                 last_flush = now
             elif pending_acks:
                 self._wake.set()
-            if now >= next_health:
-                next_health = now + self.health_interval
-                try:
-                    self._commit_health()
-                except Exception:
-                    log.exception("health message could not be built; the next one is due in %.0f s",
-                                  self.health_interval)
             if self.connected.is_set():
                 self._fill_window()
         if pending_acks:
@@ -225,20 +226,14 @@ class Link:
             self.sent += 1
         self.max_inflight_seen = max(self.max_inflight_seen, len(self._inflight))
 
-    def _commit_health(self) -> None:
-        status = dict(self.status())
-        details = status.pop("details", {})
-        details.update({"link_sent": self.sent, "link_acked": self.acked, "rejected": self.outbox.rejected(),
-                        "unheard": self.unheard})
-        if self.last_error:
-            details["link_error"] = self.last_error
-        self.outbox.commit(
-            "health", time=self.clock.now(), uptime_s=round(time.monotonic() - self._started_mono, 1),
-            outbox_depth=self.outbox.depth(), outbox_dropped=self.outbox.dropped(),
-            outbox_reset=self.outbox.reset_note, software_version=__version__,
-            cpu_temp_c=sysinfo.cpu_temp_c(), throttled=sysinfo.throttled(), details=details, **status)
-
     # --- for callers ------------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """The link's own counters, for health."""
+        figures = {"link_sent": self.sent, "link_acked": self.acked, "unheard": self.unheard}
+        if self.last_error:
+            figures["link_error"] = self.last_error
+        return figures
+
     def publish_state(self) -> None:
         """Re-announce ``online`` with the current status (e.g. a new content version)."""
         if self.connected.is_set():

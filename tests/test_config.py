@@ -11,6 +11,7 @@ from edge.cli import main
 from edge.config import check_config, load_config
 from ihanoi.contract.errors import ConfigError
 from ihanoi.contract.registry import DEFAULT_PATH as REGISTRY_FILE
+from tests.conftest import TEST_REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,15 +177,22 @@ def test_cli_exit_codes_and_messages(tmp_path, capsys):
     assert f"{bad}: pir.pin: = 17 collides with the HUB75 board" in err
 
 
+def test_the_districts_registry_is_valid_and_complete():
+    """The production registry, tested only for its own validity (the tests use tests/data/units.toml)."""
+    from ihanoi.contract.registry import load_registry
+
+    reg = load_registry(REGISTRY_FILE)
+    assert sum(u.kind == "ward" for u in reg.units) == 18
+    assert {u.kind for u in reg.units} == {"ward", "department", "health", "education", "organisation"}
+    assert "UBND phường Đống Mác" in {u.name for u in reg.units}
+    assert all(reg.unit_of(d.id) == u for u in reg.units for d in u.devices)
+
+
 def test_registry_rules(tmp_path):
     from ihanoi.contract.errors import RegistryError
     from ihanoi.contract.registry import load_registry
 
-    src = REGISTRY_FILE.read_text(encoding="utf-8")
-    reg = load_registry()
-    assert sum(u.kind == "ward" for u in reg.units) == 18
-    assert {u.kind for u in reg.units} == {"ward", "department", "health", "education", "organisation"}
-    assert "UBND phường Đống Mác" in {u.name for u in reg.units}
+    src = TEST_REGISTRY.read_text(encoding="utf-8")
     dup = src.replace('id = "hbt-vinh-tuy-01"', 'id = "hbt-bach-mai-01"')
     (tmp_path / "u.toml").write_text(dup, encoding="utf-8")
     with pytest.raises(RegistryError, match="'hbt-bach-mai-01' is listed under both 'phuong-bach-mai' and 'phuong-vinh-tuy'"):

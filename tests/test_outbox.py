@@ -36,7 +36,7 @@ def test_stream_and_seq_are_assigned_at_commit_and_survive_reopen(tmp_path):
 
 def test_settings_are_durable(tmp_path):
     box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
-    db = box._db
+    db = box.db._db
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
@@ -99,7 +99,7 @@ def test_garbage_file_is_moved_aside_and_a_fresh_outbox_starts(tmp_path, caplog)
     kept = list(tmp_path.glob("o.db.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"\x00garbage")
     assert "moved to o.db.corrupt-" in box.reset_note
-    assert "outbox was corrupt" in caplog.text
+    assert "o.db was corrupt" in caplog.text
     assert play(box) == 1
 
 
@@ -110,7 +110,7 @@ def test_power_cut_mid_write_is_detected(tmp_path):
     old_stream = box.stream
     for i in range(400):
         play(box, i)
-    box._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    box.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     box.close()
     data = bytearray(path.read_bytes())
     page = 4096
@@ -131,13 +131,13 @@ def test_corruption_found_while_running_resets_and_keeps_the_new_event(tmp_path)
     path = tmp_path / "o.db"
     box = Outbox(path, "hbt-bach-mai-01")
     play(box)
-    box._db.close()
+    box.db._db.close()
     path.write_bytes(b"not a database" * 500)
     for suffix in ("-wal", "-shm"):
         p = tmp_path / f"o.db{suffix}"
         if p.exists():
             p.unlink()
-    box._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    box.db._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     seq = play(box, 1)
     assert seq == 1 and box.depth() == 1
     assert box.reset_note and isinstance(box.stream, uuid.UUID)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ihanoi.contract.registry import DEFAULT_PATH as REGISTRY_FILE
+from tests.conftest import TEST_REGISTRY
 from tests.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,9 +119,9 @@ def _id(flag: str) -> str:
 
 
 def grown_registry(folder: Path, extra: str) -> Path:
-    """ihanoi/contract/units.toml with ``extra`` TOML appended, as an operator would edit it."""
+    """The registry with ``extra`` TOML appended, as an operator would edit it."""
     path = folder / "units.toml"
-    path.write_text(REGISTRY_FILE.read_text() + "\n" + extra)
+    path.write_text(TEST_REGISTRY.read_text() + "\n" + extra)
     return path
 
 

@@ -1,0 +1,91 @@
+"""The link's own rules, against a stand-in client (no broker): what it keeps, resends and sets aside.
+
+The same behaviours run against a real Mosquitto in tests/test_link.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge import link as link_module
+from edge.config import MqttSettings
+from edge.link import Link
+from edge.outbox import Outbox
+from tests.polling import eventually as wait_until
+from tests.standin_mqtt import StandInClient
+
+DEVICE = "hbt-bach-mai-01"
+
+
+@pytest.fixture
+def rig(tmp_path, monkeypatch):
+    monkeypatch.setattr(link_module, "UNHEARD_RETRY_MIN_S", 0.05)
+    clients: list[StandInClient] = []
+
+    def factory(client_id):
+        clients.append(StandInClient(client_id))
+        return clients[-1]
+
+    outbox = Outbox(tmp_path / "agent.db", DEVICE)
+    link = Link(DEVICE, MqttSettings(), outbox, window=5, client_factory=factory, unit="phuong-bach-mai",
+                on_command=lambda *a: None)
+    yield outbox, link, clients[0]
+    link.stop(flush_timeout=0)
+
+
+def traffic(outbox, n):
+    return [outbox.commit("traffic", bin_start="2024-09-04T09:00:00+07:00", bin_seconds=300, onsets=i)
+            for i in range(n)]
+
+
+def test_the_client_is_made_by_the_factory_with_the_devices_identity(rig):
+    outbox, link, client = rig
+    assert client.client_id == f"edge-{DEVICE}" and client.username == DEVICE
+    assert client.will[0] == f"ihanoi/v1/dev/{DEVICE}/state" and json.loads(client.will[1])["state"] == "offline"
+    link.start()
+    client.connect()
+    assert link.connected.is_set()
+    assert [t for t, _ in client.subscriptions[0]] == [f"ihanoi/v1/cmd/{DEVICE}/#", "ihanoi/v1/unit/phuong-bach-mai/#"]
+
+
+def test_never_more_in_flight_than_the_window_and_a_puback_forgets_the_event(rig):
+    outbox, link, client = rig
+    traffic(outbox, 12)
+    link.start()
+    client.connect()
+    assert wait_until(lambda: len(client.in_flight("/traffic")) == 5)
+    assert len(client.in_flight("/traffic")) == 5                   # the window, not more
+    for mid in client.in_flight("/traffic"):
+        client.puback(mid)
+    assert wait_until(lambda: outbox.depth() == 7)
+    assert wait_until(lambda: len(client.in_flight("/traffic")) == 5)
+
+
+def test_an_event_nobody_heard_is_kept_and_sent_again(rig):
+    outbox, link, client = rig
+    traffic(outbox, 1)
+    link.start()
+    client.connect()
+    assert wait_until(lambda: client.in_flight("/traffic"))
+    first = client.in_flight("/traffic")[0]
+    client.puback(first, reason=16)                                  # "No matching subscribers"
+    assert wait_until(lambda: link.unheard == 1)
+    assert outbox.depth() == 1
+    assert wait_until(lambda: client.in_flight("/traffic") and client.in_flight("/traffic")[0] != first)
+    client.puback(client.in_flight("/traffic")[0])
+    assert wait_until(lambda: outbox.depth() == 0)
+
+
+def test_an_event_the_broker_refuses_is_set_aside_not_resent(rig):
+    outbox, link, client = rig
+    traffic(outbox, 2)
+    link.start()
+    client.connect()
+    assert wait_until(lambda: len(client.in_flight("/traffic")) == 2)
+    refused, heard = client.in_flight("/traffic")
+    client.puback(refused, reason=0x87)                              # "Not authorized"
+    client.puback(heard)
+    assert wait_until(lambda: outbox.depth() == 0 and outbox.rejected() == 1)
+    assert sum(t.endswith("/traffic") for t, _ in client.all_published) == 2
