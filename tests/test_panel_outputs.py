@@ -180,3 +180,14 @@ def test_a_board_that_cannot_be_opened_gives_a_dark_panel_that_says_why(board, t
     panel.show(np.full((32, 128, 3), 255, np.uint8))
     assert panel.frames_shown == 0 and panel.frames_dark == 1 and panel.snapshot().max() == 0
     assert open_panel_or_dark("null", board, tmp_path).fault is None
+
+
+def test_the_docs_say_what_the_librarys_brightness_is():
+    """rpi-rgb-led-matrix scales colours through a CIE1931 table; it is not a hardware dimmer."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in (root / "docs" / "panel.md", root / "edge" / "panel" / "rgbmatrix.py"):
+        text = path.read_text()
+        assert "CIE1931" in text, path
+        assert "hardware brightness" not in text and "(hardware PWM)" not in text, path

@@ -153,3 +153,18 @@ def test_a_pi_without_a_boot_partition_is_told_so(tmp_path):
     playbook_dirs = [tmp_path / "nothing-here"]
     with pytest.raises(AssertionError, match="No config.txt in"):
         apply(tmp_path, playbook_dirs)
+
+
+def test_site_builds_the_led_library_before_the_agent_is_installed():
+    """A Pi's play builds rpi-rgb-led-matrix before the agent (which then starts with it), at the
+    pin whose Python 3.11 build and Pi 5 backend the tests run against, with Pillow's headers."""
+    from tests.test_provisioning_render import ANSIBLE
+
+    site = (ANSIBLE / "site.yml").read_text()
+    pi_play = site[site.index("hosts: signage"):]
+    roles = re.findall(r"^    - (\w+)$", pi_play[pi_play.index("  roles:"):], re.M)
+    assert roles == ["pi_boot", "rgbmatrix", "ihanoi_agent"]
+    defaults = (ANSIBLE / "roles/rgbmatrix/defaults/main.yml").read_text()
+    assert "rgbmatrix_version: cf60d08f9b77c7216a51964602f8d9fc6d96d7c7" in defaults.splitlines()
+    packages = set(re.findall(r"^  - (\S+)$", defaults.split("rgbmatrix_build_packages:")[1], re.M))
+    assert {"python3-pil", "python3-dev", "cython3", "cmake", "g++"} <= packages
