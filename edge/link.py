@@ -64,6 +64,8 @@ class Link:
         self.on_command = on_command
         self.topics = protocol.Topics(broker.topic_prefix)
         self.connected = threading.Event()
+        self.subscribed = threading.Event()          # the broker confirmed the command subscriptions
+        self._subscribe_mid: int | None = None
         self.last_error: str | None = None
         self.sent = 0
         self.acked = 0
@@ -100,6 +102,7 @@ class Link:
         client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _state(self, state: str, reason: str) -> bytes:
@@ -122,13 +125,24 @@ class Link:
             subs = [(self.topics.cmd(self.device, "#"), 1)]
             if self.unit:
                 subs.append((self.topics.unit_cmd(self.unit, "#"), 1))
-            client.subscribe(subs)
+            self._subscribe_mid = client.subscribe(subs)[1]
         self.connected.set()
         self._wake.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            self.last_error = f"the broker refused the command subscriptions: {', '.join(refused)}"
+            log.error("%s (check the ACL for %s)", self.last_error, self.settings.username or self.device)
+        else:
+            self.subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         was_connected = self.connected.is_set()
         self.connected.clear()
+        self.subscribed.clear()
         if was_connected and not self._stop.is_set():
             self.last_error = f"connection to {self.settings.host}:{self.settings.port} lost: {reason_code}"
             log.warning("%s; reconnecting with back-off", self.last_error)

@@ -48,6 +48,18 @@ def test_the_client_is_made_by_the_factory_with_the_devices_identity(rig):
     client.connect()
     assert link.connected.is_set()
     assert [t for t, _ in client.subscriptions[0]] == [f"ihanoi/v1/cmd/{DEVICE}/#", "ihanoi/v1/unit/phuong-bach-mai/#"]
+    assert not link.subscribed.is_set()
+    client.suback()
+    assert link.subscribed.is_set()
+
+
+def test_a_refused_subscription_is_reported_not_taken_for_granted(rig):
+    outbox, link, client = rig
+    link.start()
+    client.connect()
+    client.suback(0x87)                                              # "Not authorized"
+    assert not link.subscribed.is_set()
+    assert "refused the command subscriptions: Not authorized" in link.last_error
 
 
 def test_never_more_in_flight_than_the_window_and_a_puback_forgets_the_event(rig):

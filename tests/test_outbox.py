@@ -141,3 +141,17 @@ def test_corruption_found_while_running_resets_and_keeps_the_new_event(tmp_path)
     seq = play(box, 1)
     assert seq == 1 and box.depth() == 1
     assert box.reset_note and isinstance(box.stream, uuid.UUID)
+
+
+def test_the_sequence_goes_on_after_the_outbox_drains_and_after_a_restart(tmp_path):
+    """(device, stream, seq) is the collector's de-duplication key: a seq used again after the
+    outbox emptied would make the collector drop a new play as a resend of an old one."""
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    assert [play(box, i) for i in range(3)] == [1, 2, 3]
+    box.ack([p.id for p in box.pending()])
+    assert box.depth() == 0
+    assert play(box, 3) == 4
+    box.ack([p.id for p in box.pending()])
+    box.close()
+    again = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    assert again.depth() == 0 and play(again, 4) == 5
