@@ -98,7 +98,8 @@ class Agent:
         self.inbox = Inbox(protocol.Topics(config.broker.topic_prefix), self.commands, self._answer)
         self.link = Link(config.device, config.broker, self.outbox, clock=clock, password=password,
                          window=config.outbox.window, status=self._content, on_command=self.inbox.put,
-                         unit=config.unit) if connect else None
+                         unit=config.unit, receipts=config.outbox.receipts,
+                         receipt_timeout=config.outbox.receipt_timeout_s) if connect else None
         self.health = Health(self.outbox, clock, [self.status] + ([self.link.figures] if self.link else []),
                              interval=config.health.interval_seconds)
 

@@ -1,14 +1,19 @@
 """The outbox: every event is committed to SQLite on the Pi before it is sent.
 
-A row leaves only after the broker's PUBACK (see ``edge.link``); rows not acknowledged are
-sent again after a reconnect or a restart. ``stream`` (a UUID made when the outbox is
+A row leaves only when its receipt comes (see ``edge.link``): with ``receipts = "collector"``
+(the district's setting) when the collector says the event is in the central store, so a
+broker that dies outright loses nothing; with ``"broker"`` at the broker's PUBACK. The broker's
+PUBACK marks a row ``handed`` (it is not sent again on its own); rows without a receipt are
+sent again after a reconnect, a restart, or a while without one. ``stream`` (a UUID made when the outbox is
 created) and ``seq`` are assigned inside the same transaction that stores the event, so a
 re-sent event carries the same (device, stream, seq) and the collector counts it once.
 
 The outbox lives in the board's one SQLite file (``edge.localdb``: durable, and moved aside
 and started afresh when damaged), beside the play log, so that ``commit(..., also=...)`` can
 store an event and the caller's own rows in one transaction. Bounded: beyond ``max_events``
-the oldest rows are dropped and counted (reported in health).
+the oldest traffic and health rows are dropped first, plays only when nothing else is left
+(each drop is counted and reported in health); at the default 200,000 a board offline for
+weeks keeps every play.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,
     seq INTEGER NOT NULL UNIQUE,
     payload BLOB NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    handed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS rejected (
     id INTEGER PRIMARY KEY,
@@ -73,6 +79,9 @@ class Outbox:
         return self.db.reset_note
 
     def _init_meta(self, db: sqlite3.Connection) -> None:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        if "handed" not in columns:              # a file of an earlier release
+            db.execute("ALTER TABLE events ADD COLUMN handed INTEGER NOT NULL DEFAULT 0")
         db.execute("BEGIN IMMEDIATE")
         try:
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -126,7 +135,8 @@ class Outbox:
             db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (str(seq + 1),))
             excess = db.execute("SELECT COUNT(*) FROM events").fetchone()[0] - self.max_events
             if excess > 0:
-                db.execute("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?)", (excess,))
+                db.execute("DELETE FROM events WHERE id IN "
+                           "(SELECT id FROM events ORDER BY kind = 'play', id LIMIT ?)", (excess,))
                 db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'dropped'", (excess,))
                 log.warning("outbox full (%d events): dropped the %d oldest", self.max_events, excess)
             if also is not None:
@@ -149,11 +159,30 @@ class Outbox:
         return [Pending(*r) for r in rows]
 
     def ack(self, ids: list[int]) -> None:
-        """The broker has the events: forget them (one transaction for the batch)."""
+        """Receipts for these rows: forget them (one transaction for the batch)."""
         if not ids:
             return
         with self.db.transaction() as db:
             db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+
+    def handed(self, ids: list[int]) -> None:
+        """The broker has these rows (PUBACK); they stay until the collector's receipt."""
+        if not ids:
+            return
+        with self.db.transaction() as db:
+            db.executemany("UPDATE events SET handed = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def confirm(self, stream, ranges: list[tuple[int, int]]) -> int:
+        """The collector's receipt: forget the rows of ``stream`` with a seq in ``ranges``.
+
+        Returns how many rows went; a receipt for another stream (this outbox was started
+        afresh since) changes nothing."""
+        if str(stream) != self._meta("stream"):
+            return 0
+        with self.db.transaction() as db:
+            before = db.total_changes
+            db.executemany("DELETE FROM events WHERE seq BETWEEN ? AND ?", ranges)
+            return db.total_changes - before
 
     def reject(self, row_id: int, reason: str) -> None:
         """The broker refused the event (e.g. not authorised): keep it aside, never resend blindly."""
@@ -165,6 +194,10 @@ class Outbox:
     # --- figures for health -----------------------------------------------------------------
     def depth(self) -> int:
         return self.db.query("SELECT COUNT(*) FROM events")[0][0]
+
+    def not_handed(self) -> int:
+        """Rows the broker has not acknowledged yet (what a clean shutdown waits for)."""
+        return self.db.query("SELECT COUNT(*) FROM events WHERE handed = 0")[0][0]
 
     def dropped(self) -> int:
         return int(self._meta("dropped"))

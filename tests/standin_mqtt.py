@@ -34,6 +34,7 @@ class StandInClient:
         self._mid = 0
         self._lock = threading.Lock()
         self.on_connect = self.on_disconnect = self.on_connect_fail = self.on_publish = self.on_message = None
+        self.on_subscribe = None
 
     # --- the surface the link uses -------------------------------------------------------------
     def username_pw_set(self, username, password=None):
@@ -64,7 +65,15 @@ class StandInClient:
         self.connected = False
 
     def subscribe(self, subs):
-        self.subscriptions.append(subs)
+        with self._lock:
+            self._mid += 1
+            self.subscriptions.append(subs)
+            return mqtt.MQTT_ERR_SUCCESS, self._mid
+
+    def suback(self, reason: int = 1) -> None:
+        """The broker grants (QoS ``reason``) or refuses (0x87) the last subscription."""
+        codes = [ReasonCode(PacketTypes.SUBACK, identifier=reason) for _ in self.subscriptions[-1]]
+        self.on_subscribe(self, None, self._mid, codes, None)
 
     def publish(self, topic, payload, qos=0, retain=False):
         with self._lock:

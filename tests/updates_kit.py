@@ -129,8 +129,8 @@ class Device:
         self.service.start()
         self.link.start()
         self.health.start(first_after=self.health.interval)
-        if not self.link.connected.wait(10):
-            raise TimeoutError(f"{self.name} did not connect")
+        if not self.link.subscribed.wait(10):
+            raise TimeoutError(f"{self.name} did not connect and subscribe to its commands")
         return self
 
     def stop(self) -> None:

@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     outbox = Outbox(open_local_db(config.data_dir, clock), config.device, max_events=config.outbox.max_events,
                     clock=clock)
     link = Link(config.device, config.broker, outbox, clock=clock, password=config.password(),
-                window=config.outbox.window, unit=config.unit)
+                window=config.outbox.window, unit=config.unit, receipts=config.outbox.receipts,
+                receipt_timeout=config.outbox.receipt_timeout_s)
     health = Health(outbox, clock, [link.figures], interval=config.health.interval_seconds)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
