@@ -31,7 +31,7 @@ from edge.learning import DayLearner
 from edge.link import Link
 from edge.localdb import open_local_db
 from edge.outbox import Outbox
-from edge.panel import open_panel
+from edge.panel import open_panel_or_dark
 from edge.panel.profile import PanelProfile
 from edge.player import Player
 from edge.playlog import PlayLog
@@ -71,7 +71,10 @@ class Agent:
         db = open_local_db(data, clock)
         self.outbox = Outbox(db, config.device, max_events=config.outbox.max_events, clock=clock)
         self.play_log = PlayLog(db, self.tz)
-        self.panel = open_panel(config.panel_output, profile, data, brightness=self.brightness())
+        # A board that cannot be driven (library missing, not a Pi, wrong mode...) stays dark with the
+        # reason in ``panel.fault``: the agent keeps reporting, and makes no plays on it.
+        self.panel = open_panel_or_dark(config.panel_output, profile, data, brightness=self.brightness(),
+                                        gpio_access=config.panel.gpio_access)
         self.installer = self._make_installer()
         self.promo = Promo(self._compile, config.resolve(config.content.pack), registry.campaign.content_id,
                            installed=self.installer.current_pack if self.installer else lambda: None)
@@ -193,6 +196,8 @@ class Agent:
         self.stop_event.set()
 
     def _can_play(self, now: datetime, manual: bool = False) -> bool:
+        if self.panel.fault:
+            return False          # nobody would see it: the planner catches up once the board is back
         if not self.clock.synced():
             return False          # a Pi without RTC before NTP: the hours would be wrong
         if manual:
@@ -260,7 +265,9 @@ class Agent:
     def status(self) -> dict:
         """What health reports about the board itself (the link and the outbox add their own)."""
         details = {"plays_today": self.planner.plays_today(), "quota": self.rules.quota, "unit": self.unit.id,
-                   **self.plays.figures()}
+                   "panel_output": self.panel.output, **self.plays.figures()}
+        if self.panel.fault:
+            details["panel_fault"] = self.panel.fault
         if self.updates is not None:
             details.update(self.updates.status()["details"])
         return {**self._content(), "details": details}

@@ -8,7 +8,9 @@ either the marker (the play is reported as interrupted at the next start, ``reco
 finished record, never both and never neither.
 
 The audience is the PIR onsets from 5 minutes before the start to the end (the protocol's
-definition, counted by ``edge.presence``).
+definition, counted by ``edge.presence``). A play during which the board went dark (the panel
+output failed: ``panel.fault``), or that ran at 0 % brightness, is reported as not completed:
+nobody saw it.
 """
 
 from __future__ import annotations
@@ -53,11 +55,15 @@ class PlayMaker:
                 self.play_log.progress(t, self.presence.audience(begun, t))
 
         self.player.on_frame = on_frame
+        panel = self.player.panel
+        dark_before = panel.frames_dark
         result = self.player.play(pack, stop)
+        # Not seen, not made: the output failed during the play, or the board was at 0 % brightness.
+        went_dark = panel.frames_dark > dark_before or panel.fault is not None or panel.brightness == 0
         self.frames_late += result.late
         self.frames_dropped += result.dropped
         self.presence.tick(result.ended)
-        record = PlayRecord(result.started, result.ended, reason, result.completed,
+        record = PlayRecord(result.started, result.ended, reason, result.completed and not went_dark,
                             self.presence.audience(result.started, result.ended), pack.content)
         self.report(record)
         return record

@@ -182,3 +182,55 @@ def test_a_new_bundle_is_switched_to_between_plays_and_a_broken_one_refused(tmp_
     with_bundle = Promo(compile_pack, tmp_path / "configured", "ihanoi-promo", installed=lambda: tmp_path / "broken")
     assert with_bundle.current.version == "configured", "an installed bundle that cannot play falls back"
     assert [p.version for p in promo.compile_fillers([tmp_path / "news", tmp_path / "broken"])] == ["news"]
+
+
+# --- a board that cannot be driven --------------------------------------------------------------
+def test_an_agent_whose_board_cannot_be_driven_keeps_running_reports_why_and_makes_no_plays(tmp_path, monkeypatch):
+    from edge.agent import Agent
+    from edge.config import check_config
+    from tests.agent_support import device_config, unit_trace
+
+    monkeypatch.delenv("IHANOI_PANEL", raising=False)
+    path = device_config(tmp_path, "hbt-bach-dang-01", 1883, output="rgbmatrix")
+    config, registry, profile = check_config(path)
+    trace = unit_trace(tmp_path, "hbt-bach-dang-01", WED, 1)
+    agent = Agent(config, registry, profile, SimClock(at(WED, 7, 30)), pir_trace=trace, step=15.0, connect=False)
+    assert agent.panel.output == "dark" and "rgbmatrix" in agent.panel.fault
+    status = agent.status()["details"]
+    assert status["panel_fault"] == agent.panel.fault and status["panel_output"] == "dark"
+    agent.run(until=at(WED, 12, 0))
+    db = open_local_db(tmp_path / "hbt-bach-dang-01")
+    assert PlayLog(db, CAMPAIGN_TZ).plays_on(WED) == []
+    events = [json.loads(p.payload) for p in Outbox(db, "hbt-bach-dang-01").pending(limit=1000)]
+    assert not [e for e in events if e.get("schema") == "ihanoi.play/1"]
+    assert any(e.get("schema") == "ihanoi.traffic/1" for e in events), "it keeps reporting the lobby"
+
+
+def test_a_play_on_a_board_that_fails_during_it_is_not_counted(tmp_path):
+    from edge.content import compile_pack
+    from edge.panel import open_panel
+    from edge.panel.profile import load_profile
+    from edge.player import Player
+    from edge.plays import PlayMaker
+    from tests.updates_kit import make_pack
+
+    clock = SimClock(at(WED, 9))
+    db = open_local_db(tmp_path)
+    profile = load_profile("p4-128x32")
+    panel = open_panel("recorder", profile)
+    pack = compile_pack(make_pack(tmp_path / "pack", "v1"), profile, tmp_path / "frames")
+    maker = PlayMaker(Player(panel, clock), Presence(clock), PlayLog(db, CAMPAIGN_TZ), Outbox(db, DEVICE, clock=clock),
+                      clock)
+    import threading
+
+    assert maker.play(pack, "peak", threading.Event()).completed is True
+
+    def broken(frame):
+        raise OSError("the refresh thread is gone")
+
+    panel._present = broken
+    record = maker.play(pack, "peak", threading.Event())
+    assert record.completed is False and panel.fault and "refresh thread is gone" in panel.fault
+    panel.fault, panel._present = None, lambda frame: None
+    panel.set_brightness(0)
+    assert maker.play(pack, "peak", threading.Event()).completed is False, "a play at 0 % is not seen"
