@@ -275,10 +275,10 @@ def test_a_hostile_burst_with_the_collector_killed_and_restarted_loses_no_play(b
 
 
 @pytest.mark.parametrize("kind", ["play", "traffic", "health", "state"])
-def test_time_windows_follow_the_collectors_clock_not_the_wall(kind, registry, tmp_path):
+def test_time_windows_follow_the_collectors_clock_not_the_wall(kind, db_url, registry):
     """The window is the collector's clock's: on a simulated clock in 2024, a synchronised
     board's message of the next day is from the future."""
-    collector, client = unit_collector(f"sqlite:///{tmp_path}/w.sqlite3", registry)
+    collector, client = unit_collector(db_url, registry)
     collector.start()
     try:
         device = "hbt-bach-dang-01"

@@ -183,13 +183,13 @@ class Collector:
         while not self._abandon.is_set():
             batch = self._take_batch()
             if batch:
-                if not self.commit(batch):
+                if not self._commit(batch):
                     return
                 continue
             if self._stop.is_set():
                 return
 
-    def commit(self, batch: list[Incoming]) -> bool:
+    def _commit(self, batch: list[Incoming]) -> bool:
         """Commit one batch, retrying while the database is away; then acknowledge it.
 
         False when the collector was stopped before the batch could be committed (nothing of
@@ -217,7 +217,7 @@ class Collector:
                 if not database_away(exc) and STORE_REJECTED not in prepared.rejected:
                     if len(batch) > 1:
                         half = len(batch) // 2
-                        return self.commit(batch[:half]) and self.commit(batch[half:])
+                        return self._commit(batch[:half]) and self._commit(batch[half:])
                     prepared, seen = self._refused_by_store(batch[0], prepared, exc, now), []
                     continue
                 self.metrics.commit_failures.inc()
@@ -231,11 +231,7 @@ class Collector:
         for row in seen:
             self._seen_written[row["device"]] = now
         self.metrics.batch_size.observe(len(batch))
-        generation = self._generation
-        # Acks for messages of an earlier connection would name packet ids the broker has
-        # since reused; those messages are redelivered and counted once by the store.
-        for qos in (1, 2):
-            self._client.ack([item.mid for item in batch if item.qos == qos and item.generation == generation], qos)
+        self._ack(batch)
         m = self.metrics
         self._settled += len(batch)
         for kind, n in prepared.received.items():
@@ -249,6 +245,15 @@ class Collector:
         if prepared.states:
             m.states.inc(len(prepared.states))
         return True
+
+    def _ack(self, batch: list[Incoming]) -> None:
+        """Acknowledge a committed batch (the client sends a batch's PUBACKs in one write).
+
+        Acks for messages of an earlier connection would name packet ids the broker has since
+        reused; those messages are redelivered and counted once by the store."""
+        generation = self._generation
+        for qos in (1, 2):
+            self._client.ack([item.mid for item in batch if item.qos == qos and item.generation == generation], qos)
 
     def _refused_by_store(self, item: Incoming, prepared: Prepared, exc: Exception, now: datetime) -> Prepared:
         """What to commit instead of ``prepared`` (of the one message ``item``): its quarantine record."""
