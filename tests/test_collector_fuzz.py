@@ -38,7 +38,7 @@ BOUNDARY_TIMES = [
 
 json_scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-(2**70), max_value=2**70)
                 | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=40)
-                | st.sampled_from(BOUNDARY_TIMES))
+                | st.sampled_from(["\ud800", "a\udfffb", "\x00", "\u202e"]) | st.sampled_from(BOUNDARY_TIMES))
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=25)
 times = (st.sampled_from(BOUNDARY_TIMES)
@@ -84,7 +84,8 @@ def messages(draw) -> tuple[str, bytes]:
             data[draw(st.text(max_size=80))] = draw(json_values)
         else:
             del data[key]
-        return topic, json.dumps(data, ensure_ascii=draw(st.booleans())).encode()
+        # (a lone surrogate: escaped as \\ud800, or written out as bytes that are not UTF-8)
+        return topic, json.dumps(data, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
     if shape == "value":
         return topic, json.dumps(draw(json_values)).encode()
     if shape == "bytes":
