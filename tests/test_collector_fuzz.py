@@ -84,7 +84,7 @@ def messages(draw) -> tuple[str, bytes]:
             data[draw(st.text(max_size=80))] = draw(json_values)
         else:
             del data[key]
-        # (a lone surrogate: escaped as \\ud800, or written out as bytes that are not UTF-8)
+        # (a lone surrogate: escaped as \ud800, or written out as bytes that are not UTF-8)
         return topic, json.dumps(data, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
     if shape == "value":
         return topic, json.dumps(draw(json_values)).encode()
