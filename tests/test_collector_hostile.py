@@ -71,7 +71,7 @@ def raw(data: dict) -> bytes:
 
 
 def hostile(device: str, n: int = 0) -> list[tuple[str, bytes, str]]:
-    """(topic, payload, expected reason): the inputs of issue 14, each made distinct by ``n``."""
+    """(topic, payload, expected reason): what a board gone bad sent the collector, each made distinct by ``n``."""
     stream = uuid.uuid4()
     up = lambda kind: TOPICS.up(device, kind)  # noqa: E731
     deep = (b'{"schema":"ihanoi.play/1","n":' + str(n).encode() + b',"x":' + b"[" * 30000 + b"]" * 30000 + b"}")
