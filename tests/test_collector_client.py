@@ -80,7 +80,8 @@ def test_it_subscribes_to_the_shared_streams_and_state_on_every_connection(db_ur
     try:
         assert collector.wait_connected(1)
         client.reconnect()
-        assert client.subscriptions == [[("$share/g1/ihanoi/v1/dev/+/play", 1), ("$share/g1/ihanoi/v1/dev/+/traffic", 1),
+        assert client.subscriptions == [[("$share/g1/ihanoi/v1/dev/+/play", 1),
+                                         ("$share/g1/ihanoi/v1/dev/+/traffic", 1),
                                          ("$share/g1/ihanoi/v1/dev/+/health", 1), ("ihanoi/v1/dev/+/state", 1)]] * 2
         assert collector.connections == 2
     finally:

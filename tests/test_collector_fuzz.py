@@ -16,13 +16,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
 from broker.collector.validate import REASONS
+from broker.store import schema
 from ihanoi.contract import protocol
 from tests.polling import eventually
 from tests.postgres import db_url  # noqa: F401  (fixture)
 from tests.test_collector import handled
-from tests.test_collector_client import NOW, unit_collector
+from tests.test_collector_client import unit_collector
 
 TOPICS = protocol.Topics()
 DEVICES = ["hbt-bach-dang-01", "hbt-bach-mai-02", "hbt-not-registered-01"]
@@ -156,9 +158,6 @@ def test_whatever_arrives_is_stored_or_quarantined(fuzzed, batch, seq):
     assert events + states + len(new_rows) == len(sent)
     # The valid play is stored, once.
     key = (GOOD, str(uuid.uuid5(uuid.NAMESPACE_DNS, GOOD)), seq)
-    from sqlalchemy import func, select
-
-    from broker.store import schema
     t = schema.plays
     with store.engine.connect() as conn:
         n = conn.execute(select(func.count()).select_from(t).where(

@@ -15,10 +15,12 @@ from datetime import date, datetime, timedelta
 import pytest
 
 import broker.collector.batch as batch_module
+from broker.collector import Collector
 from broker.report.build import report_from_store
 from broker.store import open_store
 from ihanoi.contract import protocol
 from ihanoi.contract.clock import CAMPAIGN_TZ
+from tests.mosquitto import free_port
 from tests.polling import eventually
 from tests.postgres import db_url  # noqa: F401  (fixture)
 from tests.test_collector import (  # noqa: F401  (broker: fixture)
@@ -30,9 +32,6 @@ from tests.test_collector import (  # noqa: F401  (broker: fixture)
     handled,
 )
 from tests.test_collector_client import NOW, unit_collector
-from tests.mosquitto import free_port
-
-from broker.collector import Collector
 
 TOPICS = protocol.Topics()
 DAY = date(2024, 9, 4)
@@ -93,7 +92,7 @@ def hostile(device: str, n: int = 0) -> list[tuple[str, bytes, str]]:
 def drain(collector, client, messages: list[tuple[str, bytes]]) -> list[int]:
     before, acked = handled(collector), len(client.acked)
     mids = [client.deliver(topic, payload) for topic, payload in messages]
-    assert eventually(lambda: handled(collector) >= before + len(messages), 30), "the collector stopped handling messages"
+    assert eventually(lambda: handled(collector) >= before + len(messages), 30), "the collector stopped handling"
     assert eventually(lambda: len(client.acked) >= acked + len(messages), 10)
     return mids
 
@@ -150,8 +149,8 @@ def test_an_unsynced_boards_play_in_2099_is_kept_flagged_and_counts_for_nothing(
     store = collector.store
     try:
         device = "hbt-bach-dang-01"
-        drain(collector, client, [(TOPICS.up(device, "play"),
-                                   raw(play(device, uuid.uuid4(), 1, "2099-01-01T09:00:00+07:00", clock_synced=False)))])
+        future = raw(play(device, uuid.uuid4(), 1, "2099-01-01T09:00:00+07:00", clock_synced=False))
+        drain(collector, client, [(TOPICS.up(device, "play"), future)])
         assert store.count("play") == 1 and store.quarantine_counts() == {}
         (kept,) = store.plays(date(2099, 1, 1), date(2099, 1, 1))
         assert kept.clock_synced is False

@@ -429,7 +429,8 @@ def hostile_app(tmp_path_factory, registry, users):
                            outbox_depth=0, outbox_dropped=0, clock_synced=True, **HOSTILE_TEXT)
     state = protocol.State(device="hbt-bach-mai-01", state="online", since=NOW - timedelta(seconds=10),
                            software_version="-2+3", content_version="\t=1+1")
-    batch = [Incoming(topics.up(m.device, kind), m.to_json(), 1, 1, 0) for kind, m in (("health", beat), ("state", state))]
+    batch = [Incoming(topics.up(m.device, kind), m.to_json(), 1, 1, 0)
+             for kind, m in (("health", beat), ("state", state))]
     p = prepare(batch, topics, registry, NOW)
     assert not p.quarantined, "the protocol accepts such text: the exports must make it harmless"
     store.write_batch(p.events, p.quarantined, list(p.seen.values()), list(p.health_states.values()),

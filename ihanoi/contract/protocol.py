@@ -257,7 +257,8 @@ class Topics:
             raise ProtocolError("bad-topic", f"topic {_shown(topic, 120)!r} is not under {head}")
         parts = topic[len(head):].split("/")
         if len(parts) != 2 or parts[1] not in UPSTREAM:
-            raise ProtocolError("bad-topic", f"topic {_shown(topic, 120)!r} is not {head}<device>/<{'|'.join(UPSTREAM)}>")
+            raise ProtocolError("bad-topic",
+                                f"topic {_shown(topic, 120)!r} is not {head}<device>/<{'|'.join(UPSTREAM)}>")
         return parts[0], parts[1]
 
 
