@@ -43,6 +43,20 @@ class Clip:
     seconds: float               # what a complete play covers: the item's duration, or the whole clip
     fit: str = "contain"
     label: str = ""
+    stat: tuple[int, int] | None = None     # (size, mtime_ns) when it was hashed
+
+    def changed(self) -> str | None:
+        """Why the file is no longer the one that was loaded (None: it is): what a play reports must be true."""
+        try:
+            st = self.path.stat()
+        except OSError as exc:
+            return f"{self.path.name} cannot be read ({exc.strerror})"
+        if self.stat == (st.st_size, st.st_mtime_ns):
+            return None
+        actual = file_sha256(self.path)
+        if actual != self.sha256:
+            return f"{self.path.name} changed since the pack was loaded (sha256 {actual[:12]}…, loaded {self.sha256[:12]}…)"
+        return None
 
     @property
     def content(self) -> dict:
@@ -129,7 +143,9 @@ def _clip(manifest_file: Path, manifest, n: int, item, target: Board | None, dec
     if target is not None:
         check_clip(manifest_file, label, info, [target])
     seconds = min(float(item.duration), info.duration) if item.duration else info.duration
-    return Clip(path, info, manifest.id, manifest.version, file_sha256(path), seconds, item.fit, label)
+    st = path.stat()
+    return Clip(path, info, manifest.id, manifest.version, file_sha256(path), seconds, item.fit, label,
+                (st.st_size, st.st_mtime_ns))
 
 
 def _asset(manifest_file: Path, label: str, relative: str) -> Path:

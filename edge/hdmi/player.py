@@ -180,6 +180,7 @@ class HdmiPlayer:
         """
         clock = self.clock
         planned = clock.monotonic() if planned is None else planned
+        changed = clip.changed()
         screen = self.screen.status()
         if screen.power in ("standby", "to-standby") or screen.input == "other":
             self._wake()          # played anyway (and not counted); the next play should find it on
@@ -187,10 +188,14 @@ class HdmiPlayer:
         witness = Witness(clip.seconds)
         stats = dict.fromkeys(OBSERVED.values(), 0)
         restarted = False
-        if not self._ensure():
+        if changed:
+            witness.ended(clock.monotonic(), "file-changed", changed)
+        elif not self._ensure():
             witness.ended(clock.monotonic(), "mpv-unavailable", self.last_error)
         else:
             restarted = self._run(clip, stop_event, witness, stats)
+            if witness.end_reason == "quit":       # mpv is on its way out (SIGTERM, or asked to quit)
+                restarted = self._restart(f"mpv quit while playing {clip.path.name} ({witness.end_detail or 'quit'})")
         ended = clock.now()
         if witness.first_frame_at is not None:
             started = max(started, ended - _seconds(clock.monotonic() - witness.first_frame_at))
