@@ -32,7 +32,7 @@ from ihanoi.contract.errors import ScreenError
 log = logging.getLogger("ihanoi.hdmi.cec")
 
 POWER_STATES = ("on", "standby", "to-on", "to-standby")
-_PWR = re.compile(r"pwr-state:\s*([a-z-]+)?\s*\(0x0?([0-9a-f]+)\)", re.I)
+_PWR = re.compile(r"pwr-state:\s*([a-z-]+|\d+)?\s*\(0x([0-9a-f]+)\)", re.I)
 _ACTIVE = re.compile(r"ACTIVE_SOURCE \(0x82\):\s*\n\s*phys-addr:\s*([0-9a-f]\.[0-9a-f]\.[0-9a-f]\.[0-9a-f])", re.I)
 _OURS = re.compile(r"^\s*Physical Address\s*:\s*([0-9a-f]\.[0-9a-f]\.[0-9a-f]\.[0-9a-f])\s*$", re.I | re.M)
 _STATUS = re.compile(r"^\s*(Tx, .*)$", re.M)
@@ -144,20 +144,22 @@ class CecScreen:
         self.physical_address: str | None = None
         self.last_error: str | None = None
 
-    def _cec(self, *args: str) -> str:
+    def _cec(self, *args: str, configured: bool = False) -> str:
         command = [self.settings.command, "-d", self.settings.device, *args]
         code, out, err = self.run(command, self.settings.timeout_s)
         if code != 0:
-            self.last_error = (err or out).strip().splitlines()[-1:] or [f"exit status {code}"]
-            self.last_error = f"{' '.join(command)}: {self.last_error[0]}"
+            last = (err or out).strip().splitlines()
+            self.last_error = f"{' '.join(command)}: {last[-1] if last else f'exit status {code}'}"
             raise ScreenError(self.last_error)
-        if "Adapter is unconfigured" in err:
-            self.physical_address = None
+        if "Adapter is unconfigured" in err and not configured:
+            # the adapter lost its address (TV unplugged and back, or cec-ctl -C): claim it again, once
+            self.configure()
+            return self._cec(*args, configured=True)
         return out
 
     def configure(self) -> str | None:
         """Claim a playback-device address on the CEC bus; returns our physical address (None: no TV)."""
-        out = self._cec("--playback", "--osd-name", self.settings.osd_name)
+        out = self._cec("--playback", "--osd-name", self.settings.osd_name, configured=True)
         address = parse_physical_address(out)
         self.physical_address = None if address in (None, INVALID_ADDRESS) else address
         if self.physical_address is None:

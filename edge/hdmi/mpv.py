@@ -52,6 +52,7 @@ class Mpv:
         self._next_id = 1000
         self.bad_lines = 0
         self.stderr_file = self.ipc_socket.with_name(self.ipc_socket.stem + "-stderr.log")
+        self.pid_file = self.ipc_socket.with_name(self.ipc_socket.stem + ".pid")
 
     # --- life -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -60,6 +61,7 @@ class Mpv:
             raise ScreenError(f"mpv's IPC socket path is too long for a UNIX socket: {self.ipc_socket}; "
                               f"use a shorter data_dir")
         self.ipc_socket.parent.mkdir(parents=True, exist_ok=True)
+        self._end_leftover()
         self.ipc_socket.unlink(missing_ok=True)
         # stderr to a file, never a pipe: a pipe nobody reads would fill and stall mpv mid-play
         with open(self.stderr_file, "wb") as stderr:
@@ -88,6 +90,21 @@ class Mpv:
         sock.setblocking(False)
         self._sock, self._buffer = sock, b""
         self._pending.clear()
+        self.pid_file.write_text(f"{self.process.pid}\n")
+
+    def _end_leftover(self) -> None:
+        """Kill the mpv a previous agent left behind (it was killed itself): two would fight over the screen."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if f"--input-ipc-server={self.ipc_socket}".encode() in cmdline:
+            log.warning("ending mpv %d left running by a previous start", pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     @property
     def pid(self) -> int | None:

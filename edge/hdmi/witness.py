@@ -10,8 +10,8 @@ mpv reports is that of the last frame or audio block, a little before the end).
 Coverage is measured, not assumed: each forward step of the position counts only when it
 is no larger than the time that passed since the previous one plus ``skip_slack``; a
 larger jump (a seek, a corrupt stretch skipped) counts nothing, so a clip that reached its
-end by skipping is not a play. Steps backwards (a restart from the top) count nothing
-either. Late or bunched-up reports (a busy machine) lose nothing: a burst of small steps
+end by skipping is not a play. Steps backwards count nothing, and a stretch played twice
+(a restart from the top) counts once. Late or bunched-up reports (a busy machine) lose nothing: a burst of small steps
 each stays under its own limit, and the slack covers the step that follows a stall.
 """
 
@@ -56,11 +56,12 @@ class Witness:
         if self._last is not None:
             wall0, pos0 = self._last
             step = seconds - pos0
-            if step > 0:
+            new = seconds - max(pos0, self.furthest)      # only stretches not covered before count
+            if step > 0 and new > 0:
                 if step <= max(0.0, t - wall0) + self.skip_slack:
-                    self.covered += step
+                    self.covered += new
                 else:
-                    self.skipped += step
+                    self.skipped += new
         self.furthest = max(self.furthest, seconds)
         self._last = (t, seconds)
 
