@@ -105,7 +105,7 @@ def _fit(draw, text: str, path: Path, size: int, width: int):
     return _face(path, max(12, size // 2))
 
 
-def _wrap(draw, text: str, face, width: int, lines: int = 2) -> list[str]:
+def _wrap(draw, text: str, face, width: int) -> list[str]:
     words, out, line = text.split(), [], ""
     for word in words:
         trial = f"{line} {word}".strip()
@@ -114,8 +114,22 @@ def _wrap(draw, text: str, face, width: int, lines: int = 2) -> list[str]:
         else:
             out.append(line)
             line = word
-    out.append(line)
-    return out[:lines]
+    return out + [line]
+
+
+def _name_lines(draw, name: str, path: Path, size: int, width: int, lines: int = 2):
+    """The unit's name in at most ``lines`` lines, in the largest face (down to 60 %) where it fits."""
+    for s in range(size, int(size * 0.6) - 1, -4):
+        face = _face(path, s)
+        wrapped = _wrap(draw, name, face, width)
+        if len(wrapped) <= lines and all(draw.textlength(line, font=face) <= width for line in wrapped):
+            return face, wrapped
+    face = _face(path, int(size * 0.6))
+    wrapped = _wrap(draw, name, face, width)[:lines]
+    while draw.textlength(wrapped[-1] + "…", font=face) > width and " " in wrapped[-1]:
+        wrapped[-1] = wrapped[-1].rsplit(" ", 1)[0]
+    wrapped[-1] += "…"
+    return face, wrapped
 
 
 def render_filler(unit_name: str, now: datetime | None, qr_data: str = QR_DATA, font: FillerFont | None = None,
@@ -148,12 +162,11 @@ def render_filler(unit_name: str, now: datetime | None, qr_data: str = QR_DATA, 
     draw.text((qx + side / 2, qy + side + int(24 * k)), caption, font=cap_face, fill=WHITE, anchor="ma")
 
     name = _check(font.bold, font, unit_name)
-    name_face = _face(font.bold, int(84 * k))
+    name_face, name_lines = _name_lines(draw, name, font.bold, int(84 * k), text_w)
     y = int(120 * k)
-    for line in _wrap(draw, name, name_face, text_w):
-        line_face = _fit(draw, line, font.bold, int(84 * k), text_w)
-        draw.text((left, y), line, font=line_face, fill=WHITE)
-        y += int(104 * k)
+    for line in name_lines:
+        draw.text((left, y), line, font=name_face, fill=WHITE)
+        y += int(name_face.size * 1.24)
 
     if now is not None:
         clock_text = _check(font.bold, font, f"{now:%H:%M}")
