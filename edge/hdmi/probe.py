@@ -21,6 +21,9 @@ from ihanoi.contract.errors import ClipRefused
 
 # A clip whose packets stop this much before the announced end was cut short.
 TRUNCATION_SLACK_S = 0.25
+# FFmpeg names the decoder it picked; the gate speaks of formats.
+_FORMAT = {"mp3float": "mp3", "mp2float": "mp2", "aac_fixed": "aac", "libopus": "opus", "libvorbis": "vorbis",
+           "libdav1d": "av1", "libvpx-vp9": "vp9"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def probe(path: Path | str, decode: bool = True) -> ClipInfo:
         audio = None
         if container.streams.audio:
             a = container.streams.audio[0].codec_context
-            audio = AudioInfo(a.name, int(a.channels or 0), int(a.sample_rate or 0))
+            audio = AudioInfo(_FORMAT.get(a.name, a.name), int(a.channels or 0), int(a.sample_rate or 0))
         announced = _announced(container, stream)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
@@ -84,7 +87,8 @@ def probe(path: Path | str, decode: bool = True) -> ClipInfo:
         if announced and end < announced - TRUNCATION_SLACK_S:
             raise refuse("truncated", f"{path.name!r} is cut short: it holds {end:.2f} s of the {announced:.2f} s "
                                       f"its header announces (an interrupted copy or download?)")
-        info = dict(file=str(path), container=container.format.name, codec=ctx.name, profile=ctx.profile or None,
+        info = dict(file=str(path), container=container.format.name, codec=_FORMAT.get(ctx.name, ctx.name),
+                    profile=ctx.profile or None,
                     width=int(ctx.width), height=int(ctx.height), fps=fps, pix_fmt=ctx.pix_fmt,
                     duration=end if end > 0 else (announced or 0.0), frames=None, audio=audio)
     if decode:
