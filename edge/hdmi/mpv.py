@@ -51,6 +51,7 @@ class Mpv:
         self._pending: deque[dict] = deque()
         self._next_id = 1000
         self.bad_lines = 0
+        self._gone = "mpv is not running"
         self.stderr_file = self.ipc_socket.with_name(self.ipc_socket.stem + "-stderr.log")
         self.pid_file = self.ipc_socket.with_name(self.ipc_socket.stem + ".pid")
 
@@ -88,7 +89,7 @@ class Mpv:
                                       f"{self.start_timeout:g} s") from None
                 time.sleep(0.02)
         sock.setblocking(False)
-        self._sock, self._buffer = sock, b""
+        self._sock, self._buffer, self._gone = sock, b"", "mpv is not running"
         self._pending.clear()
         self.pid_file.write_text(f"{self.process.pid}\n")
 
@@ -176,11 +177,11 @@ class Mpv:
             self._pending.clear()
             return out
         if self._sock is None:
-            raise MpvGone("mpv is not running")
+            raise MpvGone(self._gone)
         ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
         if not ready:
             return []
-        messages = []
+        closed = False
         while True:
             try:
                 chunk = self._sock.recv(65536)
@@ -190,16 +191,14 @@ class Mpv:
                 self._close_socket()
                 raise MpvGone(f"mpv's socket failed ({exc})") from None
             if not chunk:
-                self._close_socket()
-                if messages:
-                    self._pending.append({"event": "ipc-closed"})
-                    return messages
-                raise MpvGone("mpv closed its socket")
+                closed = True
+                break
             self._buffer += chunk
             if len(self._buffer) > MAX_LINE and b"\n" not in self._buffer:
                 self._buffer = b""
                 self.bad_lines += 1
         *lines, self._buffer = self._buffer.split(b"\n")
+        messages = []
         for line in lines:
             if not line.strip():
                 continue
@@ -211,6 +210,13 @@ class Mpv:
                 continue
             if isinstance(message, dict):
                 messages.append(message)
+            else:
+                self.bad_lines += 1
+        if closed:
+            self._close_socket()
+            self._gone = "mpv closed its socket"
+            if not messages:
+                raise MpvGone(self._gone)
         return messages
 
     def request(self, *command, timeout: float = 2.0):

@@ -287,8 +287,6 @@ class HdmiPlayer:
         elif event == "end-file" and (ours is None or entry == ours):
             reason = message.get("reason") or "unknown"
             witness.ended(t, reason, message.get("file_error"))
-        elif event == "ipc-closed":
-            pass    # the next receive raises MpvGone
 
     def _cut(self) -> None:
         """End the clip now: back to the still (or black)."""
