@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the tests and the demo use (see README, "Dependencies").
 APT_PACKAGES := python3-venv python3-dev mosquitto mosquitto-clients xfonts-base postgresql chromium \
-	ansible ansible-lint debootstrap openssl systemd
+	ansible ansible-lint debootstrap openssl systemd mpv fonts-noto-core fonts-dejavu-core
 # The demo serves the dashboard after its report until Ctrl-C; DEMO_ARGS= (empty) just prints the report.
 DEMO_ARGS ?= --serve
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
