@@ -177,7 +177,7 @@ def key(tmp_path_factory):
 
 
 @pytest.mark.parametrize("clip,targets,expect", [
-    ("h264-1440p", ["--unit", "ttyt-quan"], "size"),               # an LCD unit of the registry: every board
+    ("h264-1440p", ["--unit", "ttyt-quan"], "size"),               # the registry's LCD unit: every board
     ("h264-1440p", ["--all"], "size"),
     ("truncated", ["--unit", "ttyt-quan"], "truncated"),
     ("corrupt", ["--unit", "phuong-bach-mai", "--board", "pi4"], "corrupt"),
@@ -200,10 +200,10 @@ def test_build_refuses_a_clip_the_target_boards_cannot_play(tmp_path, clips, key
 def test_build_checks_and_lists_the_clips_it_lets_through(tmp_path, clips, key):
     pack = make_tv_pack(tmp_path / "pack", clips["hevc"])
     out = tmp_path / "bundle.tar"
-    proc = content("build", str(pack), "--key", str(key), "--version", "3", "--unit", "tyt-vinh-tuy",
+    proc = content("build", str(pack), "--key", str(key), "--version", "3", "--unit", "ttyt-quan",
                    "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "hbt-tyt-vinh-tuy-01" in proc.stdout and "hevc Main 1920x1080" in proc.stdout
+    assert "hbt-ttyt-quan-01" in proc.stdout and "hevc Main 1920x1080" in proc.stdout
     assert "Raspberry Pi 4, Raspberry Pi 5" in proc.stdout and out.exists()
 
 

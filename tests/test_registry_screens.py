@@ -6,19 +6,25 @@ import pytest
 
 from ihanoi.contract.errors import RegistryError
 from ihanoi.contract.registry import DEFAULT_PATH, load_registry
+from tests.conftest import TEST_REGISTRY
 
 
-def test_boards_are_led_unless_the_registry_says_lcd(registry):
-    lcd = {d.id for _, d in registry.screens("lcd")}
+def test_the_district_marks_its_tv_boards_and_the_rest_stay_led():
+    district = load_registry(DEFAULT_PATH)
+    lcd = {d.id for _, d in district.screens("lcd")}
     assert lcd == {"hbt-ttyt-quan-01", "hbt-tyt-vinh-tuy-01", "hbt-thcs-ngo-gia-tu-01"}
-    assert registry.device("hbt-bach-mai-01").screen == "led"
-    assert len(registry.screens("led")) + len(lcd) == len(registry.devices())
-    assert registry.device("nobody") is None
+    assert district.device("hbt-bach-mai-01").screen == "led"
+    assert len(district.screens("led")) + len(lcd) == len(district.devices())
+    assert district.device("nobody") is None
+
+
+def test_the_tests_registry_has_a_tv_board(registry):
+    assert [d.id for _, d in registry.screens("lcd")] == ["hbt-ttyt-quan-01"]
 
 
 def grown(tmp_path, device: str):
     path = tmp_path / "units.toml"
-    path.write_text(DEFAULT_PATH.read_text() + '\n[[units]]\nid = "phuong-thu"\nname = "UBND phường Thử"\n'
+    path.write_text(TEST_REGISTRY.read_text() + '\n[[units]]\nid = "phuong-thu"\nname = "UBND phường Thử"\n'
                     'kind = "ward"\nhours = "one-stop"\n[[units.devices]]\nid = "hbt-thu-01"\n' + device)
     return path
 
