@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,9 +77,11 @@ class HdmiPlayResult:
 
 class HdmiPlayer:
     def __init__(self, settings: HdmiSettings, clock: Clock, data_dir: Path | str, screen=None,
-                 on_frame: Callable[[int], None] | None = None, hang_seconds: float | None = None):
+                 on_frame: Callable[[int], None] | None = None, hang_seconds: float | None = None,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.settings = settings
-        self.clock = clock
+        self.clock = clock              # the play's start and end (real, or simulated with --speed)
+        self.monotonic = monotonic      # mpv plays in real time whatever the agent's clock: its watch does too
         self.data_dir = Path(data_dir)
         self.screen = screen if screen is not None else NoCec()
         self.on_frame = on_frame
@@ -175,11 +178,11 @@ class HdmiPlayer:
              planned: float | None = None) -> HdmiPlayResult:
         """Play ``clip`` once; never raises for what mpv or the file does (that is the result).
 
-        ``planned`` is the clock's monotonic time the play was due (default: now), for
+        ``planned`` is the player's ``monotonic()`` time the play was due (default: now), for
         ``first_frame_delay``.
         """
-        clock = self.clock
-        planned = clock.monotonic() if planned is None else planned
+        clock, mono = self.clock, self.monotonic
+        planned = mono() if planned is None else planned
         changed = clip.changed()
         screen = self.screen.status()
         if screen.power in ("standby", "to-standby") or screen.input == "other":
@@ -189,16 +192,16 @@ class HdmiPlayer:
         stats = dict.fromkeys(OBSERVED.values(), 0)
         restarted = False
         if changed:
-            witness.ended(clock.monotonic(), "file-changed", changed)
+            witness.ended(mono(), "file-changed", changed)
         elif not self._ensure():
-            witness.ended(clock.monotonic(), "mpv-unavailable", self.last_error)
+            witness.ended(mono(), "mpv-unavailable", self.last_error)
         else:
             restarted = self._run(clip, stop_event, witness, stats)
             if witness.end_reason == "quit":       # mpv is on its way out (SIGTERM, or asked to quit)
                 restarted = self._restart(f"mpv quit while playing {clip.path.name} ({witness.end_detail or 'quit'})")
         ended = clock.now()
-        if witness.first_frame_at is not None:
-            started = max(started, ended - _seconds(clock.monotonic() - witness.first_frame_at))
+        if witness.first_frame_at is not None and witness.ended_at is not None:
+            started = max(started, ended - _seconds(witness.ended_at - witness.first_frame_at))
         dropped = int(stats["frame-drop-count"] or 0) + int(stats["decoder-frame-drop-count"] or 0)
         frames = int(witness.played_seconds * clip.info.fps)
         return HdmiPlayResult(started, ended, witness.completed, frames,
@@ -214,7 +217,7 @@ class HdmiPlayer:
 
     def _run(self, clip: Clip, stop_event, witness: Witness, stats: dict) -> bool:
         """Load the clip and follow it to its end; True when mpv had to be restarted."""
-        mpv, clock = self.mpv, self.clock
+        mpv, mono = self.mpv, self.monotonic
         stopped = stop_event.is_set if stop_event is not None else (lambda: False)
         decoder = self.board.decoder(clip.info.codec)
         hwdec = decoder.hwdec if decoder and self.settings.effective_output == "drm" else "no"
@@ -224,18 +227,18 @@ class HdmiPlayer:
             if self.still is not None:
                 self._loadfile(self.still, "append")
         except MpvGone as exc:
-            witness.ended(clock.monotonic(), "mpv-exited", f"{mpv.exit_description()} ({exc})")
+            witness.ended(mono(), "mpv-exited", f"{mpv.exit_description()} ({exc})")
             return self._restart(f"mpv ended while loading {clip.path.name}")
         except ScreenError as exc:
-            witness.ended(clock.monotonic(), "mpv-hung", str(exc))
+            witness.ended(mono(), "mpv-hung", str(exc))
             return self._restart(f"mpv did not take {clip.path.name}: {exc}")
         ours = entry.get("playlist_entry_id") if isinstance(entry, dict) else None
-        witness.loaded(clock.monotonic())
-        deadline = clock.monotonic() + clip.seconds * LOAD_TIMEOUT_FACTOR + LOAD_GRACE_S
-        heard = clock.monotonic()
+        witness.loaded(mono())
+        deadline = mono() + clip.seconds * LOAD_TIMEOUT_FACTOR + LOAD_GRACE_S
+        heard = mono()
         question: tuple[int, float] | None = None       # (request id, sent at) of the heartbeat due
         while witness.ended_at is None:
-            now = clock.monotonic()
+            now = mono()
             if stopped():
                 witness.ended(now, "stopped", "cut by the agent (another play, a command, or shutdown)")
                 self._cut()
@@ -256,12 +259,12 @@ class HdmiPlayer:
                     question = (mpv.send("get_property", "pid"), now)
                 messages = mpv.receive(POLL_S)
             except MpvGone as exc:
-                witness.ended(clock.monotonic(), "mpv-exited", f"{mpv.exit_description()} ({exc})")
+                witness.ended(mono(), "mpv-exited", f"{mpv.exit_description()} ({exc})")
                 return self._restart(f"mpv's socket closed while playing {clip.path.name}")
             except MpvTimeout as exc:
-                witness.ended(clock.monotonic(), "mpv-hung", str(exc))
+                witness.ended(mono(), "mpv-hung", str(exc))
                 return self._restart(f"mpv stopped taking commands while playing {clip.path.name}")
-            t = clock.monotonic()
+            t = mono()
             for message in messages:
                 heard = t
                 if question is not None and message.get("request_id") == question[0]:
