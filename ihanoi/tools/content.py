@@ -2,6 +2,7 @@
 
     ihanoi-content keygen --out keys/tech-2024            # tech-2024.key (0600) + tech-2024.pub
     ihanoi-content build PACK --key K.key --version 7 --unit phuong-bach-mai --panel p4-128x32 --out B.tar
+    ihanoi-content build TV-PACK --key K.key --version 8 --unit ttyt-quan --board pi5 --out B.tar   # clips checked
     ihanoi-content verify B.tar --trusted K.pub --unit phuong-bach-mai --device hbt-bach-mai-01
     ihanoi-content push B.tar --unit phuong-bach-mai --server https://content.example --token-file T \\
                        --host broker.example --port 8883 --tls --username tech --password-file P
@@ -23,6 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from edge.hdmi.boards import BOARDS
 from edge.updates import bundle as bundles
 from edge.updates.manifest import MANIFEST, ContentDesired, Targets
 from ihanoi.contract.errors import BundleRefused, SignageError, UpdateError
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", action="append", default=[], help="also for this device (repeatable)")
     p.add_argument("--bundle", help="bundle id (default: the pack's id)")
     p.add_argument("--panel", action="append", default=[], help="compile for this panel profile first (repeatable)")
+    p.add_argument("--board", action="append", default=[], choices=sorted(BOARDS),
+                   help="check the pack's video clips against this TV board model (repeatable); by default every "
+                        "model when the targets include an LCD board of the registry")
     p.add_argument("--out", type=Path, required=True)
 
     p = verbs.add_parser("verify", help="check a bundle exactly as a device would")
@@ -118,6 +123,7 @@ def build(args) -> int:
     if args.panel:
         _compile(args.pack, args.panel)
     targets = Targets(units="all" if args.all else args.unit, devices=args.device)
+    _check_clips(args.pack, args.board, targets)
     manifest = bundles.build(args.pack, args.out, key, args.version, targets, RealClock().now(), args.bundle)
     public = TrustedKey(key_id(key.public_key()), key.public_key(), str(args.key))
     with tempfile.TemporaryDirectory() as tmp:   # read back what was written, as a device will
@@ -191,6 +197,20 @@ def serve(args) -> int:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+def _check_clips(pack: Path, board_names: list[str], targets: Targets) -> None:
+    """Refuse (ClipRefused) a clip the target TV boards cannot play smoothly; say what was checked."""
+    from edge.updates.gate import check_pack_clips, lcd_targets
+    from ihanoi.contract.registry import load_registry
+
+    if not board_names:
+        screens = lcd_targets(load_registry(), targets.units, targets.devices)
+        if not screens:
+            return            # only LED boards: their clips are decoded when the pack is compiled
+        print(f"checking the video clips for the LCD boards among the targets ({', '.join(screens)})")
+    for clip in check_pack_clips(pack, [BOARDS[name] for name in board_names] or None):
+        print(f"  {clip.describe()}")
+
+
 def _compile(pack: Path, panels: list[str]) -> None:
     from edge.content import compile_pack
     from edge.panel.profile import load_profile
