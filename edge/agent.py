@@ -3,12 +3,16 @@
 One loop on the injected clock (real, or simulated with ``--speed``): feed presence (motion
 onsets, traffic bins into the outbox), learn the day's traffic when a day ends, apply the
 district's commands, switch to a newly installed bundle, ask the planner whether to play,
-play the promo, show the filler between plays, and ping the systemd watchdog. Each of those
-is a part with its own module and tests; nothing in here does arithmetic of its own:
+play the promo, let the screen show its filler between plays, and ping the systemd watchdog.
+Each of those is a part with its own module and tests; nothing in here does arithmetic of its own:
 
     presence (edge.presence)   planner (edge.planner)   PlayMaker (edge.plays)
-    DayLearner (edge.learning) Filler (edge.filler)     Inbox/BoardCommands (edge.inbox)
+    DayLearner (edge.learning) screen (edge.screen)     Inbox/BoardCommands (edge.inbox)
     Promo (edge.promo)         Health (edge.health)     Link (edge.link) -> MQTT
+
+The screen is an LED board (panel, frame player, LED filler) or a TV (mpv, the TV filler, its
+power over HDMI-CEC), as the device config says; the loop does not ask which. A ``play-now``
+arriving during a play cuts it (reported as interrupted; the planner catches up).
 
 The outbox and the play log share one SQLite file (``edge.localdb``), so a play is reported
 and recorded in one transaction.
@@ -19,26 +23,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from edge.config import DeviceConfig
-from edge.content import builtin_pack, compile_pack
-from edge.filler import Filler
 from edge.health import Health
 from edge.inbox import BoardCommands, Inbox
 from edge.learning import DayLearner
 from edge.link import Link
 from edge.localdb import open_local_db
 from edge.outbox import Outbox
-from edge.panel import open_panel_or_dark
 from edge.panel.profile import PanelProfile
-from edge.player import Player
 from edge.playlog import PlayLog
 from edge.planner import Planner, PlanRules
 from edge.plays import PlayMaker
 from edge.presence import PirSource, Presence, TraceSource
 from edge.promo import Promo
+from edge.screen import screen_for
 from edge.service import Service
 from edge.traffic import TrafficModel
 from edge.updates.installer import Installer
@@ -51,8 +52,18 @@ from ihanoi.contract.registry import Registry
 log = logging.getLogger("ihanoi.agent")
 
 
+class _Either:
+    """Set when either event is: the play's stop (shutdown, or a play-now that cuts it)."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
 class Agent:
-    def __init__(self, config: DeviceConfig, registry: Registry, profile: PanelProfile, clock: Clock, *,
+    def __init__(self, config: DeviceConfig, registry: Registry, profile: PanelProfile | None, clock: Clock, *,
                  pir_trace: Path | None = None, service: Service | None = None, step: float = 1.0,
                  password: str | None = None, connect: bool = True):
         self.config = config
@@ -65,30 +76,31 @@ class Agent:
         self.step = step
         self.pir_trace = pir_trace
         self.stop_event = threading.Event()
+        self.cut_event = threading.Event()              # a play-now arrived: the play in progress ends
+        self.play_stop = _Either(self.stop_event, self.cut_event)
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
 
         db = open_local_db(data, clock)
         self.outbox = Outbox(db, config.device, max_events=config.outbox.max_events, clock=clock)
         self.play_log = PlayLog(db, self.tz)
-        # A board that cannot be driven (library missing, not a Pi, wrong mode...) stays dark with the
-        # reason in ``panel.fault``: the agent keeps reporting, and makes no plays on it.
-        self.panel = open_panel_or_dark(config.panel_output, profile, data, brightness=self.brightness(),
-                                        gpio_access=config.panel.gpio_access)
+        # A screen that cannot be driven (LED library missing, not a Pi, mpv missing...) says why in
+        # ``screen.fault``: the agent keeps reporting, and makes no plays on it.
+        self.screen = screen_for(config, clock=clock, unit_name=self.unit.name, tz=self.tz, profile=profile,
+                                 brightness=self.brightness, is_open=self._is_open, ping=lambda: self.service.ping())
+        content_id = registry.campaign.content_id
+        self.configured_pack = config.resolve(config.content.pack) or self.screen.default_pack(content_id)
         self.installer = self._make_installer()
-        self.promo = Promo(self._compile, config.resolve(config.content.pack), registry.campaign.content_id,
+        self.promo = Promo(self.screen.load, self.configured_pack, content_id,
                            installed=self.installer.current_pack if self.installer else lambda: None)
-        self.player = Player(self.panel, clock, on_frame=lambda _n: self.service.ping())
-        self.filler = Filler(self.panel, profile, self.unit.name, self.tz, config.panel, self.brightness,
-                             packs=self.promo.compile_fillers([config.resolve(p) for p in config.content.filler]),
-                             pack_every=timedelta(minutes=config.content.filler_every_minutes))
+        self.screen.use_fillers([config.resolve(p) for p in config.content.filler])
 
         self.base_rules = PlanRules.from_config(config, registry, play_seconds=self.promo.current.total_duration)
         self.updates = UpdateService(self.installer, on_result=self._update_result, on_installed=self.promo.offer,
                                      topics=protocol.Topics(config.broker.topic_prefix)) if self.installer else None
         self.commands = BoardCommands(self.play_log, self._answer, base_quota=self.base_rules.quota,
-                                      set_quota=self._set_quota, set_brightness=self._set_brightness,
-                                      snapshot=self.panel.snapshot, publish=self._publish_retained,
+                                      set_quota=self._set_quota, set_brightness=self.screen.set_brightness,
+                                      snapshot=self.screen.snapshot, publish=self._publish_retained,
                                       updates=self.updates)
         self.rules = dataclasses.replace(self.base_rules, quota=self.commands.quota_override())
         self.model_path = data / "traffic.json"
@@ -96,9 +108,11 @@ class Agent:
         self.planner = Planner(self.rules, self.model)
         self.presence = Presence(clock, hold_seconds=config.pir.hold_seconds, bin_seconds=config.planner.bin_seconds,
                                  on_bin=self._on_bin)
-        self.plays = PlayMaker(self.player, self.presence, self.play_log, self.outbox, clock, ping=self.service.ping)
+        self.plays = PlayMaker(self.screen.player, self.presence, self.play_log, self.outbox, clock,
+                               ping=self.service.ping)
         self.learner = DayLearner(self.model, self.model_path, self.presence, self.rules.calendar, self.tz)
-        self.inbox = Inbox(protocol.Topics(config.broker.topic_prefix), self.commands, self._answer)
+        self.inbox = Inbox(protocol.Topics(config.broker.topic_prefix), self.commands, self._answer,
+                           on_play_now=self.cut_event.set)
         self.link = Link(config.device, config.broker, self.outbox, clock=clock, password=password,
                          window=config.outbox.window, status=self._announced, on_command=self.inbox.put,
                          unit=config.unit, receipts=config.outbox.receipts,
@@ -106,23 +120,33 @@ class Agent:
         self.health = Health(self.outbox, clock, [self.status] + ([self.link.figures] if self.link else []),
                              interval=config.health.interval_seconds)
 
+    # --- the LED board's parts (tests and tools look at them) ------------------------------------
+    @property
+    def panel(self):
+        return self.screen.panel
+
+    @property
+    def filler(self):
+        return self.screen.filler
+
     # --- set-up ---------------------------------------------------------------------------------
     def brightness(self) -> int:
-        """The board's brightness: the last command's, else the device config's."""
-        return int(self.play_log.get("brightness", self.config.panel.brightness))
+        """An LED board's brightness: the last command's, else the device config's."""
+        configured = self.config.panel.brightness if self.config.panel is not None else 100
+        return int(self.play_log.get("brightness", configured))
 
-    def _compile(self, pack: Path):
-        return compile_pack(pack, self.profile, self.config.data_dir / "frames")
+    def _is_open(self, t: datetime) -> bool:
+        """The unit's open days and opening hours (the TV's power follows them)."""
+        return self.rules.calendar.is_open(t.astimezone(self.tz).date()) and self.rules.hours.contains(t)
 
     def _make_installer(self) -> Installer | None:
         keys = [self.config.resolve(k) for k in self.config.content.trusted_keys]
         if not keys:
             log.info("no content.trusted_keys: signed content updates are off on this device")
             return None
-        configured = self.config.resolve(self.config.content.pack)
+        # A bundle is checked the way this screen plays it: compiled for the panel, or the clip decoded whole.
         return Installer(self.config.data_dir, self.config.device, self.config.unit, keys,
-                         compile_fn=self._compile, clock=self.clock,
-                         fallback=configured or builtin_pack(self.registry.campaign.content_id))
+                         compile_fn=self.screen.verify, clock=self.clock, fallback=self.configured_pack)
 
     def _load_model(self) -> TrafficModel:
         try:
@@ -137,7 +161,7 @@ class Agent:
         self.plays.recover()
         today = self.clock.now().astimezone(self.tz).date()
         for record in self.play_log.plays_on(today):
-            if record.completed:
+            if record.counted:
                 self.planner.record_play(record.start, record.end, record.reason)
 
     # --- the loop -------------------------------------------------------------------------------
@@ -159,6 +183,7 @@ class Agent:
                  self.rules.quota, promo.total_duration)
         next_plan = self.clock.monotonic()
         synced = self.clock.synced()
+        announced_fault = self.screen.fault
         try:
             while not self.stop_event.is_set():
                 now = self.clock.now()
@@ -171,9 +196,14 @@ class Agent:
                     synced = True
                     if self.link is not None:
                         self.link.publish_state()
+                if self.screen.fault != announced_fault:
+                    announced_fault = self.screen.fault          # the fleet page hears it now, not in a minute
+                    if self.link is not None:
+                        self.link.publish_state()
                 self.presence.tick(now)
                 self.learner.roll(now, self.clock.synced())
                 self.inbox.handle()
+                self.cut_event.clear()          # every play-now that asked for a cut is in the queue now
                 self._switch_promo()
                 if self.commands.manual and self._can_play(now, manual=True):
                     self._play("manual", self.commands.manual.pop(0))
@@ -185,15 +215,9 @@ class Agent:
                         if planned is not None:
                             self._play(planned.reason)
                             continue
-                is_open = self.rules.hours.contains(now)
-                pack = self.filler.pack_due(now, is_open)
-                if pack is not None:
-                    self.panel.set_brightness(self.brightness())
-                    self.player.on_frame = lambda _n: self.service.ping()
-                    self.player.play(pack, self.stop_event)
-                    self.filler.pack_shown(self.clock.now())
-                    continue
-                self.filler.show(now, is_open, self.clock.synced())
+                if self.screen.between_plays(now, self.rules.hours.contains(now), self.clock.synced(),
+                                             self.play_stop):
+                    continue                    # a filler clip took its time
                 self.service.ping()
                 self.clock.sleep(self.step)
         finally:
@@ -203,8 +227,8 @@ class Agent:
         self.stop_event.set()
 
     def _can_play(self, now: datetime, manual: bool = False) -> bool:
-        if self.panel.fault:
-            return False          # nobody would see it: the planner catches up once the board is back
+        if not self.screen.can_play:
+            return False          # nobody would see it: the planner catches up once the screen is back
         if not self.clock.synced():
             return False          # a Pi without RTC before NTP: the hours would be wrong
         if manual:
@@ -214,14 +238,14 @@ class Agent:
     def _play(self, reason: str, command_id: str | None = None) -> None:
         promo = self.promo.current
         log.info("playing %s %s (%s)", promo.id, promo.version, reason)
-        self.filler.invalidate()
-        self.panel.set_brightness(self.brightness())
-        record = self.plays.play(promo, reason, self.stop_event)
-        if record.completed:
+        self.screen.before_play()
+        record = self.plays.play(promo, reason, self.play_stop)
+        if record.counted:              # an interrupted play, or one the screen did not show, is caught up
             self.planner.record_play(record.start, record.end, reason)
-        log.info("played %s (%s%s), audience %d", promo.id, reason, "" if record.completed else ", interrupted",
-                 record.audience, extra={"ev_reason": reason, "ev_audience": record.audience,
-                                         "ev_completed": record.completed, "ev_command": command_id})
+        how = "" if record.counted else ", interrupted" if not record.completed else ", not counted: screen off"
+        log.info("played %s (%s%s), audience %d", promo.id, reason, how, record.audience,
+                 extra={"ev_reason": reason, "ev_audience": record.audience, "ev_completed": record.completed,
+                        "ev_command": command_id, "ev_screen": record.screen})
 
     def _on_bin(self, bin_start: datetime, bin_seconds: int, onsets: int) -> None:
         self.outbox.commit("traffic", bin_start=bin_start, bin_seconds=bin_seconds, onsets=onsets)
@@ -230,10 +254,6 @@ class Agent:
     def _set_quota(self, quota: int) -> None:
         self.rules = dataclasses.replace(self.rules, quota=quota)
         self.planner.rules = self.rules
-
-    def _set_brightness(self, percent: int) -> None:
-        self.filler.invalidate()
-        self.panel.set_brightness(percent)
 
     def _publish_retained(self, kind: str, payload: bytes) -> None:
         if self.link is not None:
@@ -271,12 +291,12 @@ class Agent:
 
     def _announced(self) -> dict:
         """What the retained state message says besides online/offline: the content, a dark screen."""
-        return {**self._content(), "screen_fault": self.panel.fault}
+        return {**self._content(), "screen_fault": self.screen.fault}
 
     def status(self) -> dict:
         """What health reports about the board itself (the link and the outbox add their own)."""
         details = {"plays_today": self.planner.plays_today(), "quota": self.rules.quota, "unit": self.unit.id,
-                   "panel_output": self.panel.output, **self.plays.figures()}
+                   "screen": self.screen.kind, **self.screen.figures(), **self.plays.figures()}
         if self.updates is not None:
             details.update(self.updates.status()["details"])
         return {**self._announced(), "details": details}
@@ -289,6 +309,6 @@ class Agent:
         self.health.stop()
         if self.link:
             self.link.stop(flush_timeout=10)
-        self.panel.close()
+        self.screen.close()
         self.outbox.close()
         log.info("agent %s stopped", self.config.device)

@@ -1,8 +1,9 @@
 """The device config: one TOML file per Pi, validated with messages that say what to fix.
 
 ``ihanoi-edge check-config FILE`` runs ``load_config`` plus the cross-checks that need other
-files: the unit and device in the registry, the panel profile, and the PIR pin against the
-pins the profile's HUB75 hardware mapping drives.
+files: the unit and device in the registry, the screen the registry says the device drives
+(``[panel]`` for an LED board, ``[hdmi]`` for an LCD/TV board, never both), the panel profile,
+and the PIR pin against the pins the profile's HUB75 hardware mapping drives.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge.hdmi.settings import HdmiSettings
 from edge.panel import OUTPUT_NAMES, output_name
 from edge.panel.hostcheck import GPIO_ACCESS
 from edge.panel.hub75 import HEADER_GPIOS, board_pins
@@ -107,7 +109,8 @@ class DeviceConfig(_Section):
     data_dir: Path = Path("/var/lib/ihanoi")
     registry: Path | None = Field(None, description="units registry; the packaged one when absent")
     broker: MqttSettings = MqttSettings()
-    panel: PanelSettings
+    panel: PanelSettings | None = Field(None, description="an LED board's HUB75 panel (absent on an LCD/TV board)")
+    hdmi: HdmiSettings | None = Field(None, description="an LCD/TV board's HDMI screen (absent on an LED board)")
     pir: PirSettings = PirSettings()
     planner: PlannerSettings = PlannerSettings()
     outbox: OutboxSettings = OutboxSettings()
@@ -133,9 +136,14 @@ class DeviceConfig(_Section):
         return file.read_text(encoding="utf-8").strip()
 
     @property
-    def panel_output(self) -> str:
-        """``IHANOI_PANEL`` overrides the configured output (like ``GPIOZERO_PIN_FACTORY``)."""
-        return output_name(self.panel.output)
+    def screen(self) -> str:
+        """What this board drives, in the registry's words: ``lcd`` (``[hdmi]``) or ``led`` (``[panel]``)."""
+        return "lcd" if self.hdmi is not None else "led"
+
+    @property
+    def panel_output(self) -> str | None:
+        """``IHANOI_PANEL`` overrides the configured output (like ``GPIOZERO_PIN_FACTORY``); None on a TV."""
+        return output_name(self.panel.output) if self.panel is not None else None
 
 
 _RELATIVE_PATHS = ("data_dir", "registry")
@@ -163,11 +171,37 @@ def pir_pin_problem(pin: int, output: str, profile) -> str | None:
                       + "; ".join(others))
 
 
+def screen_problems(config: DeviceConfig, unit, registry) -> list[tuple[str, str]]:
+    """Whether the config's screen section is the one the registry's ``screen`` for the device needs."""
+    device = next(d for d in unit.devices if d.id == config.device)
+    said = f"the registry lists {config.device!r} with screen = {device.screen!r}"
+    if device.screen == "lcd":
+        if config.hdmi is None:
+            return [("hdmi", f"is required but missing: {said} (an LCD/TV screen over HDMI); add an [hdmi] section "
+                             f"(board, output, volume, [hdmi.cec]: docs/hdmi.md) and drop [panel]")]
+        if config.panel is not None:
+            return [("panel", f"makes no sense here: {said}, which has no HUB75 panel; drop [panel]")]
+    else:
+        if config.hdmi is not None:
+            return [("hdmi", f"makes no sense here: {said} (a HUB75 LED board); drop [hdmi], or set "
+                             f"screen = \"lcd\" for this device in the registry if it drives a TV")]
+        if config.panel is None:
+            return [("panel", f"is required but missing: {said} (a HUB75 LED board); add a [panel] section")]
+    return []
+
+
 def load_config(path: Path | str) -> DeviceConfig:
     """Parse and validate one device config; ConfigError names every bad key."""
     path = Path(path)
     data = read_toml(path)
     config = load_model(DeviceConfig, path, data)
+    if config.panel is None and config.hdmi is None:
+        raise ConfigError(path, [("panel", "is required but missing: an LED board needs a [panel] section (its HUB75 "
+                                           "panel profile), an LCD/TV board an [hdmi] section (docs/hdmi.md)")])
+    if config.panel is not None and config.hdmi is not None:
+        raise ConfigError(path, [("hdmi", "cannot stand beside [panel]: a board drives one screen; keep [panel] "
+                                          "for a HUB75 LED board or [hdmi] for an LCD/TV screen, as the registry's "
+                                          "screen for this device says")])
     updates = {"source": path.resolve()}
     for key in _RELATIVE_PATHS:
         value = getattr(config, key)
@@ -206,14 +240,17 @@ def check_config(path: Path | str, check_files: bool = True):
             elif owner.id != unit.id:
                 problems.append(("unit", f"= {config.unit!r} but the registry lists device {config.device!r} "
                                          f"under {owner.id!r}"))
+            if owner is not None:
+                problems.extend(screen_problems(config, owner, registry))
             floor = registry.quota_of(unit)
             if config.planner.quota is not None and config.planner.quota < floor:
                 problems.append(("planner.quota", f"= {config.planner.quota} is below {floor}, the quota of "
                                                   f"{unit.name}; a unit may raise it, never lower it"))
-    try:
-        profile = load_profile(config.panel.profile, config.source.parent if config.source else None)
-    except ConfigError as exc:
-        problems.append(("panel.profile", f"= {config.panel.profile!r}: {exc}"))
+    if config.panel is not None:
+        try:
+            profile = load_profile(config.panel.profile, config.source.parent if config.source else None)
+        except ConfigError as exc:
+            problems.append(("panel.profile", f"= {config.panel.profile!r}: {exc}"))
     if profile is not None and config.pir.enabled:
         problem = pir_pin_problem(config.pir.pin, config.panel.output, profile)
         if problem:

@@ -5,10 +5,13 @@ command with the protocol, answers a malformed one on ``cmd-result`` (never a cr
 a retained copy of a one-shot command (a stale ``play-now`` must not play after a reboot) and
 hands the rest to ``BoardCommands``, which says what each verb does to this board:
 
-- ``play-now``: queued for the loop, once per command id (ids are remembered across restarts);
+- ``play-now``: queued for the loop, once per command id (ids are remembered across restarts); one
+  that arrives while a play runs cuts that play (``on_play_now``, called on the network thread);
 - ``quota``: raised for this board, never below the unit's quota; kept for a boot without network;
 - ``brightness``: 0..100 %, kept likewise;
-- ``snapshot``: the frame on the board as a PNG, retained on ``dev/{device}/snapshot``;
+- ``snapshot``: what is on the screen as a PNG, retained on ``dev/{device}/snapshot`` (an LED
+  board's frame, a TV's picture from mpv); a screen that cannot take one answers why;
+- ``brightness`` on a screen where it does not apply (a TV) is answered as refused, with why;
 - ``content``: handed to the update service (signed bundles), or refused when updates are off.
 """
 
@@ -20,7 +23,7 @@ import queue
 from collections.abc import Callable
 
 from ihanoi.contract import protocol
-from ihanoi.contract.errors import ProtocolError
+from ihanoi.contract.errors import ProtocolError, ScreenError
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +31,21 @@ Answer = Callable[[str, str | None, bool, str], None]     # (verb, command id, o
 
 
 class Inbox:
-    def __init__(self, topics: protocol.Topics, commands: "BoardCommands", answer: Answer):
+    def __init__(self, topics: protocol.Topics, commands: "BoardCommands", answer: Answer,
+                 on_play_now: Callable[[], None] = lambda: None):
+        """``on_play_now()`` is called (on the network thread) for a live ``play-now``: the play in
+        progress, if any, ends so that the manual one starts now."""
         self.topics = topics
         self.commands = commands
         self.answer = answer
+        self.on_play_now = on_play_now
         self._queue: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
 
     def put(self, topic: str, payload: bytes, retained: bool) -> None:
-        """Called on the network thread: only queue; the loop acts on it."""
+        """Called on the network thread: only queue (and cut a play for a live play-now); the loop acts on it."""
         self._queue.put((topic, payload, retained))
+        if not retained and topic.endswith("/play-now"):
+            self.on_play_now()
 
     def waiting(self) -> int:
         return self._queue.qsize()
@@ -69,7 +78,9 @@ class BoardCommands:
                  set_brightness: Callable[[int], None], snapshot: Callable[[], "object"],
                  publish: Callable[[str, bytes], None], updates=None):
         """``settings``: the play log's settings (``get``/``put``/``seen_command``); ``snapshot()``:
-        the board's frame (an RGB array); ``publish(kind, payload)``: a retained direct message."""
+        the screen's picture, PNG bytes or an RGB array (ScreenError: none to take);
+        ``set_brightness(percent)``: ScreenError where it does not apply; ``publish(kind, payload)``:
+        a retained direct message."""
         self.settings = settings
         self.answer = answer
         self.base_quota = base_quota
@@ -101,11 +112,21 @@ class BoardCommands:
             log.info("quota is now %d plays per open day", quota)
             self.answer(verb, None, True, f"quota {quota}")
         elif verb == "brightness":
+            try:
+                self.set_brightness(command.percent)
+            except ScreenError as exc:
+                self.answer(verb, None, False, str(exc))
+                return
             self.settings.put("brightness", command.percent)
-            self.set_brightness(command.percent)
             self.answer(verb, None, True, f"brightness {command.percent}%")
         elif verb == "snapshot":
-            png = snapshot_png(self.snapshot())
+            try:
+                shot = self.snapshot()
+            except ScreenError as exc:
+                log.warning("snapshot refused: %s", exc)
+                self.answer(verb, command.id, False, str(exc))
+                return
+            png = shot if isinstance(shot, bytes) else snapshot_png(shot)
             self.publish("snapshot", png)
             self.answer(verb, command.id, True, f"{len(png)} bytes")
         elif verb == "content":

@@ -8,6 +8,10 @@ the frames are views into the memory-mapped cache and ``panel.show`` copies into
 owns. A ``stop_event`` ends the play between frames (and during long stills, within
 ``max_wait`` seconds). ``on_frame(frames_shown)`` is called every ``on_frame_every`` frames,
 e.g. to ping the systemd watchdog.
+
+``completed`` says the play ran to its end; ``seen`` whether it reached the board: not when the
+output failed during it (``panel.fault``, frames shown dark) or the board was at 0 %. The agent
+reports a play that nobody saw as not completed (``edge.plays``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class PlayResult:
     frames_shown: int
     late: int
     dropped: int
+    seen: bool = True
+    screen_state = None          # an LED board says nothing of its screen in the play message (a TV does)
 
 
 class Player:
@@ -52,6 +58,8 @@ class Player:
         stopped = stop_event.is_set if stop_event is not None else _never
         shown = late = dropped = 0
         interrupted = False
+        panel = self.panel
+        dark_before = panel.frames_dark
         started = clock.now()
         t0 = monotonic()
         # The hot loop: a few float operations, one copy in panel.show, one sleep.
@@ -77,7 +85,8 @@ class Player:
                     break
             elif remaining > 0:
                 sleep(remaining)
-        return PlayResult(started, clock.now(), not interrupted, shown, late, dropped)
+        seen = panel.frames_dark == dark_before and panel.fault is None and panel.brightness != 0
+        return PlayResult(started, clock.now(), not interrupted, shown, late, dropped, seen)
 
     def _wait_until(self, deadline: float, stopped) -> bool:
         """Sleep until ``deadline``; False when stopped first."""

@@ -8,6 +8,10 @@ event queued for the district, the play recorded here and the marker cleared, al
 
 Settings that arrive as retained commands (quota override, brightness) are kept for a boot
 without network. Both live in the board's one SQLite file (``edge.localdb``).
+
+A TV board also keeps what its screen said before each play (``screen``, the play message's
+field); a play the screen did not show is not counted (``PlayRecord.counted``), here as in the
+report. Files written before that column existed get it when opened.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from edge.localdb import LocalDB
+from ihanoi.contract.protocol import screen_showed
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS plays (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     start TEXT NOT NULL, "end" TEXT NOT NULL, day TEXT NOT NULL,
     reason TEXT NOT NULL, completed INTEGER NOT NULL, audience INTEGER NOT NULL,
-    content TEXT NOT NULL, seq INTEGER
+    content TEXT NOT NULL, seq INTEGER, screen TEXT
 );
 CREATE INDEX IF NOT EXISTS plays_day ON plays(day);
 CREATE TABLE IF NOT EXISTS current (
@@ -45,13 +50,27 @@ class PlayRecord:
     completed: bool
     audience: int
     content: dict
+    screen: dict | None = None          # what a TV said before the play ({power, input}); None: LED board
+
+    @property
+    def counted(self) -> bool:
+        """Completed, on a screen that showed it: what the quota counts."""
+        screen = self.screen or {}
+        return self.completed and screen_showed(screen.get("power"), screen.get("input"))
+
+
+def _add_screen_column(conn: sqlite3.Connection) -> None:
+    """A file from before TV boards: its plays had no screen to tell of."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(plays)")}
+    if "screen" not in columns:
+        conn.execute("ALTER TABLE plays ADD COLUMN screen TEXT")
 
 
 class PlayLog:
     def __init__(self, db: LocalDB, tz):
         self.db = db
         self.tz = tz
-        db.declare(SCHEMA)
+        db.declare(SCHEMA, on_open=_add_screen_column)
 
     def _day(self, moment: datetime) -> str:
         return moment.astimezone(self.tz).date().isoformat()
@@ -76,23 +95,31 @@ class PlayLog:
     def recorder(self, record: PlayRecord) -> Callable[[sqlite3.Connection, int], None]:
         """What ``Outbox.commit(also=...)`` runs inside its transaction: record the play, clear the marker."""
         def record_play(conn: sqlite3.Connection, seq: int) -> None:
-            conn.execute('INSERT INTO plays (start, "end", day, reason, completed, audience, content, seq) '
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            conn.execute('INSERT INTO plays (start, "end", day, reason, completed, audience, content, seq, screen) '
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (record.start.isoformat(), record.end.isoformat(), self._day(record.start), record.reason,
-                          int(record.completed), record.audience, json.dumps(record.content), seq))
+                          int(record.completed), record.audience, json.dumps(record.content), seq,
+                          None if record.screen is None else json.dumps(record.screen)))
             conn.execute("DELETE FROM current")
         return record_play
 
     # --- what was played -----------------------------------------------------------------------
     def plays_on(self, day: date) -> list[PlayRecord]:
-        rows = self.db.query('SELECT start, "end", reason, completed, audience, content FROM plays '
+        rows = self.db.query('SELECT start, "end", reason, completed, audience, content, screen FROM plays '
                              "WHERE day = ? ORDER BY start", (day.isoformat(),))
-        return [PlayRecord(datetime.fromisoformat(s), datetime.fromisoformat(e), r, bool(c), a, json.loads(ct))
-                for s, e, r, c, a, ct in rows]
+        return [PlayRecord(datetime.fromisoformat(s), datetime.fromisoformat(e), r, bool(c), a, json.loads(ct),
+                           None if sc is None else json.loads(sc))
+                for s, e, r, c, a, ct, sc in rows]
 
     def play_counts(self) -> dict[str, int]:
-        """Completed plays per day: the agent's own count, to compare with the report."""
-        return dict(self.db.query("SELECT day, COUNT(*) FROM plays WHERE completed = 1 GROUP BY day"))
+        """Counted plays per day (completed, on a screen that showed them): the agent's own count,
+        to compare with the report."""
+        counts: dict[str, int] = {}
+        for day, screen in self.db.query("SELECT day, screen FROM plays WHERE completed = 1"):
+            said = json.loads(screen) if screen else {}
+            if screen_showed(said.get("power"), said.get("input")):
+                counts[day] = counts.get(day, 0) + 1
+        return counts
 
     # --- settings from commands ----------------------------------------------------------------
     def get(self, key: str, default=None):

@@ -8,9 +8,12 @@ either the marker (the play is reported as interrupted at the next start, ``reco
 finished record, never both and never neither.
 
 The audience is the PIR onsets from 5 minutes before the start to the end (the protocol's
-definition, counted by ``edge.presence``). A play during which the board went dark (the panel
-output failed: ``panel.fault``), or that ran at 0 % brightness, is reported as not completed:
-nobody saw it.
+definition, counted by ``edge.presence``). The player is the screen's (``edge.screen``): an LED
+board's ``edge.player.Player`` or a TV's ``edge.hdmi.HdmiPlayer``; both return a result with
+``completed`` (it ran to its end), ``seen`` (it reached the screen: an LED board that went dark
+or ran at 0 % did not, and such a play is reported as not completed) and ``screen_state`` (what
+a TV said of itself before the play: the message's ``screen``, None on an LED board). This
+module does not know which screen it drives.
 """
 
 from __future__ import annotations
@@ -55,25 +58,27 @@ class PlayMaker:
                 self.play_log.progress(t, self.presence.audience(begun, t))
 
         self.player.on_frame = on_frame
-        panel = self.player.panel
-        dark_before = panel.frames_dark
         result = self.player.play(pack, stop)
-        # Not seen, not made: the output failed during the play, or the board was at 0 % brightness.
-        went_dark = panel.frames_dark > dark_before or panel.fault is not None or panel.brightness == 0
         self.frames_late += result.late
         self.frames_dropped += result.dropped
         self.presence.tick(result.ended)
-        record = PlayRecord(result.started, result.ended, reason, result.completed and not went_dark,
-                            self.presence.audience(result.started, result.ended), pack.content)
+        # Not seen, not made: the output failed during the play, or the board was at 0 % brightness.
+        record = PlayRecord(result.started, result.ended, reason, result.completed and result.seen,
+                            self.presence.audience(result.started, result.ended), pack.content,
+                            result.screen_state)
         self.report(record)
         return record
 
     def report(self, record: PlayRecord) -> int:
         """Queue the play for the district and record it here, in one transaction; returns its seq."""
+        screen = {"screen": record.screen} if record.screen is not None else {}
         seq = self.outbox.commit("play", also=self.play_log.recorder(record), content=record.content,
                                  start=record.start, end=record.end, completed=record.completed,
-                                 audience=record.audience, reason=record.reason, clock_synced=self.clock.synced())
+                                 audience=record.audience, reason=record.reason, clock_synced=self.clock.synced(),
+                                 **screen)
         self.last_play = {"start": record.start.isoformat(), "reason": record.reason}
+        if record.screen is not None:
+            self.last_play["screen"] = record.screen
         return seq
 
     def recover(self) -> PlayRecord | None:

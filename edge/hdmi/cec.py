@@ -25,9 +25,11 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import get_args
 
 from edge.hdmi.settings import CecSettings
 from ihanoi.contract.errors import ScreenError
+from ihanoi.contract.protocol import ScreenPower, screen_showed
 
 log = logging.getLogger("ihanoi.hdmi.cec")
 
@@ -37,6 +39,7 @@ _ACTIVE = re.compile(r"ACTIVE_SOURCE \(0x82\):\s*\n\s*phys-addr:\s*([0-9a-f]\.[0
 _OURS = re.compile(r"^\s*Physical Address\s*:\s*([0-9a-f]\.[0-9a-f]\.[0-9a-f]\.[0-9a-f])\s*$", re.I | re.M)
 _STATUS = re.compile(r"^\s*(Tx, .*)$", re.M)
 INVALID_ADDRESS = "f.f.f.f"
+WIRE_POWERS = get_args(ScreenPower)
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,13 @@ class ScreenStatus:
 
     @property
     def counts(self) -> bool:
-        """Whether a play shown now may count toward the quota."""
-        if self.power == "unmanaged":
-            return True
-        return self.power == "on" and self.input != "other"
+        """Whether a play shown now may count toward the quota (the protocol's rule, the report's too)."""
+        return screen_showed(self.power, self.input)
+
+    def wire(self) -> dict:
+        """The play message's ``screen``: what the report counts by (the detail stays in the log and health).
+        A power code the protocol does not name (a TV answering outside CEC's four) goes as ``error``."""
+        return {"power": self.power if self.power in WIRE_POWERS else "error", "input": self.input}
 
     def describe(self) -> str:
         text = {"on": "on", "standby": "in standby", "to-on": "switching on", "to-standby": "switching off",

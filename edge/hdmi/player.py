@@ -20,6 +20,13 @@ vo=drm would hand the screen back to the text console). mpv dying (the socket cl
 process ends) or hanging (nothing from it for ``hang_seconds`` while a reply is due) ends the
 play as ``interrupted``; the player kills what is left, starts a new mpv and puts the still
 back before returning. A corrupt file is mpv's ``end-file`` error, reported, never raised.
+
+On a simulated clock (``--speed N``) mpv plays the clip at the clock's speed (its ``speed``
+property, at most ``MPV_MAX_SPEED``, pitch correction off) and the witness allows position
+steps of that many clip seconds per wall second: a 15 s clip takes 15/N real seconds, as long
+on the simulated clock as it lasts, and proof of play still comes from mpv's own positions. A
+clock that moves only when told (``SimClock`` without a speed: the tests) is advanced by the
+real time the play took, and mpv plays in real time. See docs/hdmi.md.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ POLL_S = 0.1                      # how often the stop event is looked at while 
 HEARTBEAT_S = 1.0                 # a question to mpv this often, so silence means something
 LOAD_TIMEOUT_FACTOR = 1.0         # a clip that has not ended by its length x this + grace is stuck
 LOAD_GRACE_S = 15.0
+MPV_MIN_SPEED, MPV_MAX_SPEED = 0.01, 100.0       # mpv's own bounds of its ``speed`` property
 # mpv notifies these as they change (estimated-frame-number it does not: frames shown are
 # counted from the measured positions instead).
 OBSERVED = {1: "playback-time", 2: "frame-drop-count", 3: "decoder-frame-drop-count", 4: "vo-delayed-frame-count"}
@@ -74,6 +82,14 @@ class HdmiPlayResult:
         """Completed, on a screen that was on and showing this board."""
         return self.completed and (self.screen is None or self.screen.counts)
 
+    # What the agent's PlayMaker reads of any player's result (edge.player.PlayResult has the same).
+    seen = True                   # mpv is the output: when it fails, the play is not completed
+
+    @property
+    def screen_state(self) -> dict | None:
+        """The play message's ``screen``: what the TV said of itself before the play."""
+        return None if self.screen is None else self.screen.wire()
+
 
 class HdmiPlayer:
     def __init__(self, settings: HdmiSettings, clock: Clock, data_dir: Path | str, screen=None,
@@ -93,6 +109,7 @@ class HdmiPlayer:
         self.restarts = 0
         self.last_error: str | None = None
         self._index_argument = False
+        self._speed_set = 1.0
 
     # --- life -------------------------------------------------------------------------------
     def open(self) -> HdmiPlayer:
@@ -113,6 +130,7 @@ class HdmiPlayer:
             self.mpv.request("observe_property", number, name)
         version = str(self.mpv.request("get_property", "mpv-version") or "")
         self._index_argument = _version(version) >= (0, 38)
+        self._speed_set = 1.0
         if self.still is not None:
             self._loadfile(self.still, "replace")
         log.info("%s up, pid %d (%s)", version, self.mpv.pid, self.settings.effective_output)
@@ -143,6 +161,12 @@ class HdmiPlayer:
         if self.mpv is not None and self.mpv.alive():
             return True
         return self._restart("mpv was not running" if self.mpv is None else f"mpv {self.mpv.exit_description()}")
+
+    @property
+    def speed(self) -> float:
+        """The speed mpv plays at: the agent's clock's (simulated time), within mpv's bounds."""
+        speed = getattr(self.clock, "speed", 1.0)
+        return 1.0 if speed is None else min(MPV_MAX_SPEED, max(MPV_MIN_SPEED, float(speed)))
 
     def health(self) -> dict:
         return {"mpv_pid": self.mpv.pid if self.mpv and self.mpv.alive() else None, "mpv_restarts": self.restarts,
@@ -182,13 +206,15 @@ class HdmiPlayer:
         ``first_frame_delay``.
         """
         clock, mono = self.clock, self.monotonic
-        planned = mono() if planned is None else planned
+        begun = mono()
+        planned = begun if planned is None else planned
+        clock_speed = getattr(clock, "speed", 1.0)     # None: a clock that moves only when told
         changed = clip.changed()
         screen = self.screen.status()
         if screen.power in ("standby", "to-standby") or screen.input == "other":
             self._wake()          # played anyway (and not counted); the next play should find it on
         started = clock.now()
-        witness = Witness(clip.seconds)
+        witness = Witness(clip.seconds, rate=self.speed)
         stats = dict.fromkeys(OBSERVED.values(), 0)
         restarted = False
         if changed:
@@ -199,9 +225,12 @@ class HdmiPlayer:
             restarted = self._run(clip, stop_event, witness, stats)
             if witness.end_reason == "quit":       # mpv is on its way out (SIGTERM, or asked to quit)
                 restarted = self._restart(f"mpv quit while playing {clip.path.name} ({witness.end_detail or 'quit'})")
+        if clock_speed is None:
+            clock.sleep(mono() - begun)            # the play took this long: a told-only clock is told so
         ended = clock.now()
         if witness.first_frame_at is not None and witness.ended_at is not None:
-            started = max(started, ended - _seconds(witness.ended_at - witness.first_frame_at))
+            on_clock = (witness.ended_at - witness.first_frame_at) * (clock_speed or 1.0)
+            started = max(started, ended - _seconds(on_clock))
         dropped = int(stats["frame-drop-count"] or 0) + int(stats["decoder-frame-drop-count"] or 0)
         frames = int(witness.played_seconds * clip.info.fps)
         return HdmiPlayResult(started, ended, witness.completed, frames,
@@ -223,6 +252,11 @@ class HdmiPlayer:
         hwdec = decoder.hwdec if decoder and self.settings.effective_output == "drm" else "no"
         try:
             mpv.request("set_property", "hwdec", hwdec)
+            if witness.rate != 1.0 or self._speed_set != 1.0:
+                # simulated time: the clip at the clock's speed; resampled, not time-stretched
+                mpv.request("set_property", "audio-pitch-correction", witness.rate == 1.0)
+                mpv.request("set_property", "speed", witness.rate)
+                self._speed_set = witness.rate
             entry = self._loadfile(clip.path, "replace", clip.mpv_options())
             if self.still is not None:
                 self._loadfile(self.still, "append")
@@ -234,7 +268,7 @@ class HdmiPlayer:
             return self._restart(f"mpv did not take {clip.path.name}: {exc}")
         ours = entry.get("playlist_entry_id") if isinstance(entry, dict) else None
         witness.loaded(mono())
-        deadline = mono() + clip.seconds * LOAD_TIMEOUT_FACTOR + LOAD_GRACE_S
+        deadline = mono() + clip.seconds / witness.rate * LOAD_TIMEOUT_FACTOR + LOAD_GRACE_S
         heard = mono()
         question: tuple[int, float] | None = None       # (request id, sent at) of the heartbeat due
         while witness.ended_at is None:
@@ -251,7 +285,7 @@ class HdmiPlayer:
                 witness.ended(now, "mpv-hung", f"no answer from mpv for {waited:.1f} s")
                 return self._restart(f"mpv hung while playing {clip.path.name} (silent {waited:.1f} s)")
             if now > deadline:
-                witness.ended(now, "stuck", f"still not at its end {clip.seconds + LOAD_GRACE_S:.0f} s after the start")
+                witness.ended(now, "stuck", f"still not at its end {clip.seconds / witness.rate + LOAD_GRACE_S:.0f} s after the start")
                 self._cut()
                 break
             try:

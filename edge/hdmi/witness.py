@@ -13,6 +13,10 @@ larger jump (a seek, a corrupt stretch skipped) counts nothing, so a clip that r
 end by skipping is not a play. Steps backwards count nothing, and a stretch played twice
 (a restart from the top) counts once. Late or bunched-up reports (a busy machine) lose nothing: a burst of small steps
 each stays under its own limit, and the slack covers the step that follows a stall.
+
+``rate`` is the speed mpv was told to play at (1 on a real clock; the agent's simulated clock's
+speed under ``--speed``, see docs/hdmi.md): a step may then be ``rate`` times the time that
+passed, and no more.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Witness:
     clip_seconds: float
     end_tolerance: float = END_TOLERANCE_S
     skip_slack: float = SKIP_SLACK_S
+    rate: float = 1.0                   # clip seconds per wall second mpv was asked to play
     loaded_at: float | None = None
     first_frame_at: float | None = None
     ended_at: float | None = None
@@ -58,7 +63,7 @@ class Witness:
             step = seconds - pos0
             new = seconds - max(pos0, self.furthest)      # only stretches not covered before count
             if step > 0 and new > 0:
-                if step <= max(0.0, t - wall0) + self.skip_slack:
+                if step <= max(0.0, t - wall0) * self.rate + self.skip_slack:
                     self.covered += new
                 else:
                     self.skipped += new

@@ -63,6 +63,8 @@ def _adjtimex_says_synced() -> bool | None:
 class RealClock:
     """The machine's clock. ``sync_marker`` overrides where the NTP marker is looked for."""
 
+    speed = 1.0          # clock seconds per real second (what a player outside Python, mpv, must follow)
+
     def __init__(self, sync_marker: Path | None = None, tz=CAMPAIGN_TZ):
         env = os.environ.get("IHANOI_CLOCK_SYNC_FILE")
         self.sync_marker = Path(env) if env else (sync_marker or TIMESYNCD_MARKER)
@@ -109,6 +111,11 @@ class SimClock:
         self._real0 = real_monotonic() if epoch is None else epoch
         self._offset = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def speed(self) -> float | None:
+        """Simulated seconds per real second; None when the clock moves only by ``advance``/``sleep``."""
+        return self._speed
 
     def _elapsed(self) -> float:
         with self._lock:

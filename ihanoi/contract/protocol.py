@@ -153,8 +153,46 @@ class ContentRef(BaseModel):
 ScreenFault = Annotated[str | None, Field(max_length=1024)]
 
 
+# What a TV said of itself just before a play (HDMI-CEC, docs/hdmi.md): its power and whether
+# another input was showing. ``unmanaged``: the screen is configured without CEC, nobody asked.
+ScreenPower = Literal["on", "standby", "to-on", "to-standby", "no-reply", "not-acknowledged", "error", "unmanaged"]
+ScreenInput = Literal["ours", "other", "unknown"]
+
+
+def screen_showed(power: str | None, source: str | None = None) -> bool:
+    """Whether a play was on a screen that showed it: the one rule the board and the report share.
+
+    ``power`` None: the play message had no ``screen`` (an LED board, or a board from before the
+    field): its ``completed`` says it all. A TV counts when it said ``on`` and was not showing
+    another input (``source``: the message's ``screen.input``); a screen without CEC
+    (``unmanaged``) counts as LED boards do, since nothing could check it. A TV that did not
+    answer (``no-reply``, ``not-acknowledged``, ``error``) or was switching counts for nothing:
+    silence is not "on".
+    """
+    if power is None or power == "unmanaged":
+        return True
+    return power == "on" and source != "other"
+
+
+class PlayScreen(BaseModel):
+    """The ``screen`` of a play message: what the screen said just before the play (TV boards only)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    power: ScreenPower
+    input: ScreenInput = "unknown"
+
+    @property
+    def showed(self) -> bool:
+        return screen_showed(self.power, self.input)
+
+
 class Play(_Message):
-    """One play of campaign content; ``audience`` = PIR onsets from 5 min before start to end."""
+    """One play of campaign content; ``audience`` = PIR onsets from 5 min before start to end.
+
+    ``screen`` is sent by TV boards only (absent from LED boards and from boards before it): a
+    play on a TV in standby or on another input is reported, and not counted (``screen_showed``).
+    """
 
     schema_: Literal["ihanoi.play/1"] = Field("ihanoi.play/1", alias="schema")
     device: DeviceId
@@ -167,6 +205,7 @@ class Play(_Message):
     audience: Count
     reason: Literal["peak", "live", "catch-up", "manual"]
     clock_synced: StrictBool
+    screen: PlayScreen | None = None
 
     @model_validator(mode="after")
     def _ordered(self):
