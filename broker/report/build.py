@@ -17,7 +17,8 @@ def report_from_store(store: Store, registry, first: date, last: date, now: date
                       offline_after: timedelta = timedelta(minutes=3)) -> Report:
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
-    plays = [PlayRow(r.device, r.start, r.content_id, r.completed, r.audience, r.clock_synced)
+    plays = [PlayRow(r.device, r.start, r.content_id, r.completed, r.audience, r.clock_synced, r.screen_power,
+                     r.screen_input)
              for r in store.plays(first, last, registry.campaign.content_id)]
     peaks = learn_peaks(store.traffic_profile(last), registry.hours_of)
     return build_report(registry, first, last, plays, store.active_days(first, last), peaks,

@@ -1,8 +1,12 @@
 """Per-unit, per-day compliance and the district summary (pure: data in, data out).
 
-A play counts toward a device's quota when it is of the campaign's content, completed, and
-started within the unit's opening hours on an open day of the campaign (local time of the
-campaign's zone). Closed days (weekends, public holidays, days off), days outside the
+A play counts toward a device's quota when it is of the campaign's content, completed, made on
+a screen that showed it, and started within the unit's opening hours on an open day of the
+campaign (local time of the campaign's zone). "Showed it" is the protocol's rule
+(``screen_showed``): LED boards and boards that say nothing of their screen count as before; a
+TV that said it was in standby, switching, silent or on another input does not count, and the
+board's note says how many such plays there were; a TV without HDMI-CEC (``unmanaged``) counts
+and its note says nobody could check it. Closed days (weekends, public holidays, days off), days outside the
 campaign and days still to come are not counted against anyone. A unit complies on a day
 when every one of its devices reached the quota; the directive's own measure is the average
 number of plays per device and open day over the period.
@@ -16,8 +20,13 @@ from datetime import date, datetime, timedelta
 
 from broker.report.peaks import PeakModel
 from ihanoi.contract.opendays import Calendar
-from ihanoi.contract.protocol import version_key
+from ihanoi.contract.protocol import screen_showed, version_key
 from ihanoi.contract.registry import KIND_LABELS_VI
+
+# What a TV said, as the notes say it (the protocol's ``screen.power``; another input apart).
+SCREEN_SAID_VI = {"standby": "chờ (standby)", "to-on": "đang bật", "to-standby": "đang tắt",
+                  "no-reply": "không trả lời qua HDMI-CEC", "not-acknowledged": "không có trên đường HDMI-CEC",
+                  "error": "không đọc được trạng thái", "other": "đang ở nguồn vào khác"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,54 @@ class PlayRow:
     completed: bool
     audience: int
     clock_synced: bool = True
+    screen_power: str | None = None      # what a TV said before the play; None: LED or an older board
+    screen_input: str | None = None
+
+    @property
+    def showed(self) -> bool:
+        return screen_showed(self.screen_power, self.screen_input)
+
+    @property
+    def screen_said(self) -> str:
+        """Why the screen did not show it, as a key of ``SCREEN_SAID_VI``."""
+        return "other" if self.screen_power == "on" and self.screen_input == "other" else str(self.screen_power)
+
+
+@dataclass
+class ScreenTally:
+    """A board's TV over a period: plays it did not show (not counted), and plays nobody could check."""
+
+    not_shown: int = 0
+    said: Counter = field(default_factory=Counter)
+    unmanaged: int = 0
+
+    def problems(self) -> list[str]:
+        notes = []
+        if self.not_shown:
+            why = ", ".join(f"{SCREEN_SAID_VI.get(k, k)} {n}" for k, n in sorted(self.said.items()))
+            notes.append(f"TV tắt hoặc không hiển thị khi phát: {self.not_shown} lượt không được tính ({why})")
+        if self.unmanaged:
+            notes.append("màn hình không quản lý qua HDMI-CEC: lượt phát được tính nhưng không kiểm tra được TV có bật")
+        return notes
+
+
+def screen_tallies(plays, content_id: str, hours_of, tz) -> dict[str, ScreenTally]:
+    """Per device, what its TV said before the plays that would otherwise count (campaign content,
+    completed, within opening hours); ``hours_of(device)``: its unit's hours, None for an unknown device."""
+    tallies: dict[str, ScreenTally] = {}
+    for p in plays:
+        if p.screen_power is None or p.content_id != content_id or not p.completed:
+            continue
+        hours = hours_of(p.device)
+        if hours is None or not hours.contains(p.start.astimezone(tz)):
+            continue
+        tally = tallies.setdefault(p.device, ScreenTally())
+        if p.screen_power == "unmanaged":
+            tally.unmanaged += 1
+        elif not p.showed:
+            tally.not_shown += 1
+            tally.said[p.screen_said] += 1
+    return tallies
 
 
 @dataclass
@@ -45,6 +102,7 @@ class UnitDay:
     peak_share: float | None         # None: no traffic learned for this weekday yet
     audience: int
     silent: list[str]                # devices that sent nothing dated this day
+    not_shown: int = 0               # plays on a TV that was off or on another input (not counted)
 
 
 @dataclass
@@ -74,6 +132,9 @@ class DeviceNote:
     clock_synced: bool | None
     problems: list[str]
     screen_fault: str | None = None      # why the board shows nothing, as it last said
+    screen: str = "led"                  # the registry's: led | lcd
+    not_shown: int = 0                   # plays its TV did not show (not counted) in the period
+    unmanaged: bool = False              # a TV without HDMI-CEC: counted, but nobody could check it
 
 
 @dataclass
@@ -120,7 +181,9 @@ def is_outdated(version, latest) -> bool:
 
 
 def device_notes(registry, states: dict[str, dict], now: datetime, offline_after: timedelta,
-                 latest_content: str | None) -> list[DeviceNote]:
+                 latest_content: str | None, screens: dict[str, ScreenTally] | None = None) -> list[DeviceNote]:
+    """Per device of the registry: its state and what is wrong with it; ``screens``: what its TV
+    said before its plays over a period (``screen_tallies``)."""
     notes = []
     for unit, device in registry.devices():
         s = states.get(device.id) or {}
@@ -143,9 +206,11 @@ def device_notes(registry, states: dict[str, dict], now: datetime, offline_after
         version = None if s.get("content_version") is None else str(s["content_version"])
         if is_outdated(version, latest_content):
             problems.append(f"nội dung phiên bản {version} (mới nhất: {latest_content})")
+        tally = (screens or {}).get(device.id) or ScreenTally()
+        problems.extend(tally.problems())
         notes.append(DeviceNote(device.id, unit.id, state, last_seen, version,
                                 s.get("software_version"), s.get("outbox_depth"), s.get("clock_synced"), problems,
-                                s.get("screen_fault")))
+                                s.get("screen_fault"), device.screen, tally.not_shown, bool(tally.unmanaged)))
     return notes
 
 
@@ -161,6 +226,7 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
     counted: dict[tuple[str, date], int] = Counter()
     in_peak: dict[tuple[str, date], int] = Counter()
     audience: dict[tuple[str, date], int] = Counter()
+    not_shown: dict[tuple[str, date], int] = Counter()
     unit_of = {d.id: u for u, d in registry.devices()}
     for p in plays:
         unit = unit_of.get(p.device)
@@ -170,6 +236,9 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
         if not registry.hours_of(unit).contains(local):
             continue
         key = (p.device, local.date())
+        if not p.showed:            # made on a TV that was off or elsewhere: said, not counted
+            not_shown[key] += 1
+            continue
         counted[key] += 1
         audience[key] += p.audience
         if peaks.is_peak(unit.id, local):
@@ -203,7 +272,8 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
                 peak_share = sum(in_peak.get((d, day), 0) for d in devices) / total
             days.append(UnitDay(day, unit.id, unit.name, KIND_LABELS_VI[unit.kind], devices, quota, total, by_device,
                                 compliant, below, peak_share, sum(audience.get((d, day), 0) for d in devices),
-                                [d for d in devices if (d, day) not in active]))
+                                [d for d in devices if (d, day) not in active],
+                                sum(not_shown.get((d, day), 0) for d in devices)))
             if not in_progress:
                 open_days += 1
                 compliant_days += bool(compliant)
@@ -227,5 +297,8 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
         totals["ok_every_day"], totals["ok_avg"], totals["unit_days"], totals["unit_days_ok"],
         totals["plays"] / totals["device_days"] if totals["device_days"] else None, totals["plays"], closed_skipped)
     latest = latest_version(s.get("content_version") for s in states.values())
-    notes = device_notes(registry, states, now, offline_after, latest)
+    hours_of = {d.id: registry.hours_of(u) for u, d in registry.devices()}.get
+    in_period = [p for p in plays if first <= p.start.astimezone(tz).date() <= last]
+    screens = screen_tallies(in_period, content, hours_of, tz)
+    notes = device_notes(registry, states, now, offline_after, latest, screens)
     return Report(now, days, units, district, notes, dict(quarantine or {}))

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from broker.report.compliance import Report
+from ihanoi.contract.registry import SCREEN_LABELS_VI
 
 FORMATS = ("table", "csv", "json", "xlsx")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -31,6 +32,7 @@ DAY_COLUMNS = [  # (header, key, kind)
     ("Loại", "kind", "text"),
     ("Số thiết bị", "n_devices", "int"),
     ("Lượt phát trong giờ làm việc", "plays", "int"),
+    ("Lượt phát khi TV tắt (không tính)", "not_shown", "int"),
     ("Định mức/thiết bị/ngày", "quota", "int"),
     ("Đạt", "compliant", "bool"),
     ("Thiết bị chưa đạt", "below_quota", "list"),
@@ -54,6 +56,7 @@ UNIT_COLUMNS = [
 DEVICE_COLUMNS = [
     ("Thiết bị", "device", "text"),
     ("Mã đơn vị", "unit", "text"),
+    ("Màn hình", "screen", "text"),
     ("Trạng thái", "state", "text"),
     ("Lần cuối nhận dữ liệu", "last_seen", "datetime"),
     ("Phiên bản nội dung", "content_version", "text"),
@@ -77,6 +80,7 @@ def device_rows(notes, tz) -> list[dict]:
     for n in notes:
         row = asdict(n)
         row["state"] = STATE_VI.get(n.state, n.state)
+        row["screen"] = SCREEN_LABELS_VI.get(n.screen, n.screen)
         row["last_seen"] = n.last_seen.astimezone(tz) if n.last_seen else None
         rows.append(row)
     return rows

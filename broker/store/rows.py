@@ -27,7 +27,9 @@ def event_row(message: protocol.Message, unit: str, tz: tzinfo, received_at: dat
                 "minute": local.hour * 60 + local.minute, "stream": str(message.stream), "seq": message.seq,
                 "content_id": message.content.id, "content_version": message.content.version,
                 "start": message.start, "end": message.end, "completed": message.completed,
-                "audience": message.audience, "reason": message.reason}
+                "audience": message.audience, "reason": message.reason,
+                "screen_power": message.screen.power if message.screen else None,
+                "screen_input": message.screen.input if message.screen else None}
     base = {"device": message.device, "unit": unit, "received_at": received_at,
             "clock_synced": message.clock_synced}
     if isinstance(message, protocol.Health):

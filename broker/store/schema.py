@@ -63,6 +63,9 @@ plays = Table(
     Column("completed", Boolean, nullable=False),
     Column("audience", Integer, nullable=False),
     Column("reason", String(16), nullable=False),
+    # What a TV said before the play (the message's ``screen``); NULL: an LED board, or an older board.
+    Column("screen_power", String(16)),
+    Column("screen_input", String(8)),
     UniqueConstraint("device", "stream", "seq", name="uq_plays_event"),
     Index("ix_plays_unit_day", "unit", "day"),
 )

@@ -118,7 +118,8 @@ class Store:
     def plays(self, first: date, last: date, content_id: str | None = None) -> list:
         t = schema.plays
         q = select(t.c.device, t.c.unit, t.c.day, t.c.start, t.c["end"], t.c.completed, t.c.audience,
-                   t.c.reason, t.c.clock_synced, t.c.content_id).where(t.c.day.between(first, last))
+                   t.c.reason, t.c.clock_synced, t.c.content_id, t.c.screen_power, t.c.screen_input
+                   ).where(t.c.day.between(first, last))
         if content_id:
             q = q.where(t.c.content_id == content_id)
         with self.engine.connect() as conn:

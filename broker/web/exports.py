@@ -12,6 +12,7 @@ from pathlib import Path
 
 from broker.report import render
 from broker.report.compliance import Report
+from ihanoi.contract.registry import SCREEN_LABELS_VI
 
 FLEET_EXTRA = [("Đơn vị", "unit_name", "text"), ("Vị trí", "location", "text"),
                ("Phiên bản phần mềm", "software_version", "text"), ("Nhiệt độ CPU (°C)", "cpu_temp_c", "float")]
@@ -31,10 +32,11 @@ def compliance_xlsx(report: Report) -> bytes:
 
 
 def _fleet_records(rows, tz) -> tuple[list, list[dict]]:
-    columns = render.DEVICE_COLUMNS[:2] + FLEET_EXTRA + render.DEVICE_COLUMNS[2:]
+    columns = render.DEVICE_COLUMNS[:3] + FLEET_EXTRA + render.DEVICE_COLUMNS[3:]
     records = []
     for r in rows:
-        rec = {"device": r.note.device, "unit": r.note.unit, "unit_name": r.unit_name, "location": r.location,
+        rec = {"device": r.note.device, "unit": r.note.unit, "screen": SCREEN_LABELS_VI.get(r.note.screen, r.note.screen),
+               "unit_name": r.unit_name, "location": r.location,
                "software_version": r.software_version, "cpu_temp_c": r.cpu_temp_c,
                "state": render.STATE_VI.get(r.note.state, r.note.state),
                "last_seen": r.note.last_seen.astimezone(tz) if r.note.last_seen else None,

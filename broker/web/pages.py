@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from broker.report.compliance import is_outdated, latest_version
 from broker.web import auth, charts, exports, fmt, metrics, queries
 from broker.web.auth import requires
-from ihanoi.contract.registry import KIND_LABELS_VI
+from ihanoi.contract.registry import KIND_LABELS_VI, SCREEN_LABELS_VI
 
 if TYPE_CHECKING:
     from broker.web.app import Web
@@ -180,7 +180,8 @@ async def fleet_page(request: Request):
         rows = [r for r in rows if r.offline]
     return _page(request, "fleet.html", rows=rows, offline=offline, kind=kind, only_offline=only_offline, latest=latest,
                  outdated=outdated, threshold=fmt.duration(web.offline_after.total_seconds()),
-                 commands=web.board is not None, flash=request.session.pop("flash", None))
+                 commands=web.board is not None, flash=request.session.pop("flash", None),
+                 SCREENS=SCREEN_LABELS_VI, screen_days=queries.SCREEN_DAYS)
 
 
 async def _fleet_rows(web: Web):

@@ -16,9 +16,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, select
 
 from broker.report.build import device_states, report_from_store
-from broker.report.compliance import DeviceNote, Report, device_notes, latest_version
+from broker.report.compliance import DeviceNote, PlayRow, Report, device_notes, latest_version, screen_tallies
 from broker.store import Store, schema
+from ihanoi.contract.protocol import screen_showed
 from ihanoi.contract.registry import Registry
+
+SCREEN_DAYS = 7          # the fleet page tells of TVs that were off during plays over this many days
 
 
 def narrowed(registry: Registry, kind: str | None = None, unit: str | None = None) -> Registry:
@@ -105,11 +108,26 @@ def latest_health(store: Store) -> dict[str, dict]:
         return {r.device: dict(r._mapping) for r in conn.execute(q)}
 
 
+def recent_screens(store: Store, registry: Registry, now: datetime, days: int = SCREEN_DAYS) -> dict:
+    """Per TV board, what its TV said before its plays of the last ``days`` days (the report's tally)."""
+    tz = registry.campaign.tz
+    last = now.astimezone(tz).date()
+    p = schema.plays
+    q = select(p.c.device, p.c.start, p.c.content_id, p.c.completed, p.c.audience, p.c.screen_power,
+               p.c.screen_input).where(p.c.day.between(last - timedelta(days=days - 1), last),
+                                       p.c.screen_power.is_not(None))
+    with store.engine.connect() as conn:
+        plays = [PlayRow(r.device, r.start, r.content_id, r.completed, r.audience, True, r.screen_power,
+                         r.screen_input) for r in conn.execute(q)]
+    hours_of = {d.id: registry.hours_of(u) for u, d in registry.devices()}.get
+    return screen_tallies(plays, registry.campaign.content_id, hours_of, tz)
+
+
 def fleet(store: Store, registry: Registry, now: datetime, offline_after: timedelta,
           snapshots=None) -> list[FleetRow]:
     states = device_states(store)
     latest = latest_version(s.get("content_version") for s in states.values())
-    notes = device_notes(registry, states, now, offline_after, latest)
+    notes = device_notes(registry, states, now, offline_after, latest, recent_screens(store, registry, now))
     health = latest_health(store)
     where = {d.id: (u, d) for u, d in registry.devices()}
     rows = []
@@ -137,8 +155,8 @@ class HourProfile:
 def hour_profile(store: Store, registry: Registry, report: Report, unit_id: str) -> HourProfile:
     """Average traffic and counted plays per hour of day over the unit's open days in ``report``.
 
-    Plays are counted by the report's rule (campaign content, completed, within opening
-    hours), so the bars add up to the report's plays for the same days.
+    Plays are counted by the report's rule (campaign content, completed, shown by the screen,
+    within opening hours), so the bars add up to the report's plays for the same days.
     """
     unit = registry.unit(unit_id)
     open_days = sorted({d.day for d in report.days if d.unit == unit_id})
@@ -159,14 +177,15 @@ def hour_profile(store: Store, registry: Registry, report: Report, unit_id: str)
                 if r.day in wanted:
                     onsets[r.minute // 60] += int(r.onsets or 0)
         p = schema.plays
-        q = (select(p.c.start, p.c.completed)
+        q = (select(p.c.start, p.c.completed, p.c.screen_power, p.c.screen_input)
              # by device, as the report counts them (the registry, not the unit stored at ingest)
              .where(p.c.device.in_([d.id for d in unit.devices]), p.c.day.between(first, last),
                     p.c.content_id == registry.campaign.content_id))
         with store.engine.connect() as conn:
             for r in conn.execute(q):
                 local = r.start.astimezone(tz)
-                if r.completed and local.date() in wanted and hours_of.contains(local):
+                if (r.completed and screen_showed(r.screen_power, r.screen_input) and local.date() in wanted
+                        and hours_of.contains(local)):
                     plays[local.hour] += 1
     hours = sorted(set(open_hours) | set(onsets) | set(plays)) or list(range(7, 18))
     n = max(len(open_days), 1)
