@@ -51,3 +51,42 @@ def unit_trace(folder: Path, device: str, first: date, days: int, seed: int = 0)
     registry = load_registry()
     hours = registry.hours_of(registry.unit_of(device))
     return write_trace(folder / f"{device}.csv", generate_onsets(first, days, hours=hours, seed=seed))
+
+
+def tv_device_config(folder: Path, device: str, port: int, pack: Path, *, cec: bool = False, extra: str = "",
+                     receipts: str = "broker") -> Path:
+    """An LCD/TV board's device config (``[hdmi]``, mpv with no video output) playing ``pack``.
+
+    With ``cec`` the TV's power goes through ``cec-ctl`` (the tests put the recorded stand-in on PATH)."""
+    unit = load_registry().unit_of(device)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{device}.toml"
+    path.write_text(textwrap.dedent(f"""
+        device = "{device}"
+        unit = "{unit.id}"
+        data_dir = "{device}"
+
+        [broker]
+        host = "127.0.0.1"
+        port = {port}
+        reconnect_min_s = 1
+        reconnect_max_s = 2
+
+        [hdmi]
+        board = "pi4"
+        output = "null"
+        hang_seconds = 5
+
+        [hdmi.cec]
+        enabled = {"true" if cec else "false"}
+
+        [content]
+        pack = "{pack}"
+
+        [health]
+        interval_seconds = 600
+
+        [outbox]
+        receipts = "{receipts}"
+        """) + extra, encoding="utf-8")
+    return path

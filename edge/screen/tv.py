@@ -40,6 +40,7 @@ log = logging.getLogger("ihanoi.screen")
 STATUS_REAL_SECONDS = 10.0
 RETRY_REAL_SECONDS = 30.0
 TV_PACK_SUFFIX = "-tv"             # the shipped TV pack of a campaign: edge/packs/<content id>-tv
+CLIP_FAILURES = ("error", "file-changed", "ended early", "skipped")   # the file's fault, not mpv's or the agent's
 
 
 class _Asked:
@@ -62,6 +63,33 @@ class _Asked:
         return getattr(self.cec, name)
 
 
+class _Plays:
+    """What PlayMaker plays through: the HDMI player, remembering a promo clip mpv could not play
+    (damaged on the card, changed under the agent) until one plays through again."""
+
+    def __init__(self, player: HdmiPlayer):
+        self.player = player
+        self.clip_fault: str | None = None
+
+    @property
+    def on_frame(self):
+        return self.player.on_frame
+
+    @on_frame.setter
+    def on_frame(self, callback) -> None:
+        self.player.on_frame = callback
+
+    def play(self, clip, stop):
+        result = self.player.play(clip, stop)
+        if result.completed:
+            self.clip_fault = None
+        elif result.reason and result.reason.startswith(CLIP_FAILURES):
+            self.clip_fault = (f"the promo clip {clip.path.name} could not be played ({result.reason}); "
+                               f"install the bundle again or restore the file")
+            log.error("%s", self.clip_fault)
+        return result
+
+
 class TvScreen:
     kind = "lcd"
 
@@ -74,8 +102,9 @@ class TvScreen:
         self.is_open = is_open
         self._monotonic = monotonic
         self.cec = _Asked(cec if cec is not None else open_screen(settings.cec))
-        self.player = HdmiPlayer(settings, clock, data_dir, screen=self.cec, on_frame=lambda _n: ping())
-        self.filler = TvFiller(self.player, clock, unit_name, tz, Path(data_dir) / "filler.png",
+        self.hdmi = HdmiPlayer(settings, clock, data_dir, screen=self.cec, on_frame=lambda _n: ping())
+        self.player = _Plays(self.hdmi)
+        self.filler = TvFiller(self.hdmi, clock, unit_name, tz, Path(data_dir) / "filler.png",
                                timedelta(minutes=filler_every), monotonic=monotonic)
         self.power: str | None = None          # what the TV was last switched to
         self.power_error: str | None = None
@@ -84,14 +113,15 @@ class TvScreen:
         self._asked_real: float | None = None
         self._start_fault: str | None = None
         self._tried_real = 0.0
+        self._closed = False
         self._start_mpv()
 
     def _start_mpv(self) -> None:
         self._tried_real = self._monotonic()
         try:
-            self.player.open()
+            self.hdmi.open()
         except ScreenError as exc:
-            self.player.mpv = None
+            self.hdmi.mpv = None
             self._start_fault = f"the TV cannot be driven: {exc}"
             log.error("%s; trying again every %.0f s", self._start_fault, RETRY_REAL_SECONDS)
         else:
@@ -122,8 +152,10 @@ class TvScreen:
     @property
     def fault(self) -> str | None:
         """mpv down, or the TV not showing this board during opening hours (its plays do not count)."""
-        if self.player.mpv is None:
-            return self._start_fault or f"the TV cannot be driven: {self.player.last_error}"
+        if self.hdmi.mpv is None and not self._closed:
+            return self._start_fault or f"the TV cannot be driven: {self.hdmi.last_error or 'mpv is not running'}"
+        if self.player.clip_fault:
+            return self.player.clip_fault
         said = self.cec.last
         if self._open_now and said is not None and not said.counts:
             return (f"{said.describe()} during opening hours: plays made now are not counted; switch the TV on "
@@ -132,21 +164,21 @@ class TvScreen:
 
     @property
     def can_play(self) -> bool:
-        return self.player.mpv is not None
+        return self.hdmi.mpv is not None
 
     def before_play(self) -> None:
         pass                                    # the player asks the TV and wakes it itself
 
     def between_plays(self, now: datetime, is_open: bool, synced: bool, stop) -> bool:
         """The TV's power and status once a minute, the still or a filler entry; True: time went by."""
-        if self.player.mpv is None and self._monotonic() - self._tried_real >= RETRY_REAL_SECONDS:
+        if self.hdmi.mpv is None and self._monotonic() - self._tried_real >= RETRY_REAL_SECONDS:
             self._start_mpv()
         self._open_now = self.is_open(now)
         minute = now.replace(second=0, microsecond=0)
         if minute != self._minute:
             self._minute = minute
             self._follow_hours(now)
-        if self.player.mpv is None:
+        if self.hdmi.mpv is None:
             return False
         return self.filler.show(now, is_open, stop)
 
@@ -175,13 +207,14 @@ class TvScreen:
                           "(hdmi.volume in the device config)")
 
     def snapshot(self) -> bytes:
-        return self.player.snapshot()
+        return self.hdmi.snapshot()
 
     def figures(self) -> dict:
         said = self.cec.last
         return {"screen_output": f"mpv {self.settings.effective_output}", "screen_power_set": self.power,
                 "screen_power": said.power if said else None, "screen_input": said.input if said else None,
-                "screen_cec_error": self.power_error, **self.player.health()}
+                "screen_cec_error": self.power_error, **self.hdmi.health()}
 
     def close(self) -> None:
-        self.player.close()
+        self._closed = True
+        self.hdmi.close()
