@@ -61,7 +61,9 @@ class ScreenTally:
     def problems(self) -> list[str]:
         notes = []
         if self.not_shown:
-            why = ", ".join(f"{SCREEN_SAID_VI.get(k, k)} {n}" for k, n in sorted(self.said.items()))
+            order = list(SCREEN_SAID_VI)
+            said = sorted(self.said.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+            why = ", ".join(f"{SCREEN_SAID_VI.get(k, k)} {n}" for k, n in said)
             notes.append(f"TV tắt hoặc không hiển thị khi phát: {self.not_shown} lượt không được tính ({why})")
         if self.unmanaged:
             notes.append("màn hình không quản lý qua HDMI-CEC: lượt phát được tính nhưng không kiểm tra được TV có bật")

@@ -16,7 +16,9 @@ each stays under its own limit, and the slack covers the step that follows a sta
 
 ``rate`` is the speed mpv was told to play at (1 on a real clock; the agent's simulated clock's
 speed under ``--speed``, see docs/hdmi.md): a step may then be ``rate`` times the time that
-passed, and no more.
+passed, and no more. The same bound holds for the whole play: what counts never exceeds
+``rate`` times the time since the first frame plus the slack, so many small steps, each within
+its own limit, cannot add up to a clip played faster than it was asked to (that is ``skipped``).
 """
 
 from __future__ import annotations
@@ -64,7 +66,12 @@ class Witness:
             new = seconds - max(pos0, self.furthest)      # only stretches not covered before count
             if step > 0 and new > 0:
                 if step <= max(0.0, t - wall0) * self.rate + self.skip_slack:
-                    self.covered += new
+                    # and never more in all than the time since the first frame allowed: small steps
+                    # each under the slack must not add up to a clip played faster than asked
+                    budget = (t - self.first_frame_at) * self.rate + self.skip_slack - self.covered
+                    counted = min(new, max(0.0, budget))
+                    self.covered += counted
+                    self.skipped += new - counted
                 else:
                     self.skipped += new
         self.furthest = max(self.furthest, seconds)
