@@ -55,7 +55,10 @@ POLL_S = 0.1                      # how often the stop event is looked at while 
 HEARTBEAT_S = 1.0                 # a question to mpv this often, so silence means something
 LOAD_TIMEOUT_FACTOR = 1.0         # a clip that has not ended by its length x this + grace is stuck
 LOAD_GRACE_S = 15.0
-MPV_MIN_SPEED, MPV_MAX_SPEED = 0.01, 100.0       # mpv's own bounds of its ``speed`` property
+# The speeds mpv is asked to play at on a simulated clock. mpv itself takes 0.01 to 100, but at 100x a PC
+# shared by a simulated district's agents falls behind decoding and drops the clip's last frames (a
+# play then honestly not completed); 50x leaves it the headroom.
+MPV_MIN_SPEED, MPV_MAX_SPEED = 0.01, 50.0
 # mpv notifies these as they change (estimated-frame-number it does not: frames shown are
 # counted from the measured positions instead).
 OBSERVED = {1: "playback-time", 2: "frame-drop-count", 3: "decoder-frame-drop-count", 4: "vo-delayed-frame-count"}

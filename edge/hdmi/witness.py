@@ -16,8 +16,10 @@ each stays under its own limit, and the slack covers the step that follows a sta
 
 ``rate`` is the speed mpv was told to play at (1 on a real clock; the agent's simulated clock's
 speed under ``--speed``, see docs/hdmi.md): a step may then be ``rate`` times the time that
-passed, and no more. The same bound holds for the whole play: what counts never exceeds
-``rate`` times the time since the first frame plus the slack, so many small steps, each within
+passed, and no more (one step's slack grows with ``rate`` too: mpv coalesces its position
+notifications, so at 100x one report may come 2 clip seconds after the last one read in the
+same batch). The same bound holds for the whole play, with the plain slack: what counts never exceeds
+``rate`` times the time since the clip was loaded plus the slack, so many small steps, each within
 its own limit, cannot add up to a clip played faster than it was asked to (that is ``skipped``).
 """
 
@@ -65,10 +67,14 @@ class Witness:
             step = seconds - pos0
             new = seconds - max(pos0, self.furthest)      # only stretches not covered before count
             if step > 0 and new > 0:
-                if step <= max(0.0, t - wall0) * self.rate + self.skip_slack:
-                    # and never more in all than the time since the first frame allowed: small steps
-                    # each under the slack must not add up to a clip played faster than asked
-                    budget = (t - self.first_frame_at) * self.rate + self.skip_slack - self.covered
+                # mpv coalesces its notifications: at ``rate`` times real speed one step may span
+                # ``rate`` times as much clip as at 1x, so the slack for one step grows with it
+                if step <= max(0.0, t - wall0) * self.rate + self.skip_slack * max(1.0, self.rate):
+                    # and never more in all than the time since the clip was loaded allows: small steps
+                    # each under the slack must not add up to a clip played faster than asked. (From the
+                    # load, not the first frame we heard of: the first reports may arrive bunched, late.)
+                    since = self.loaded_at if self.loaded_at is not None else self.first_frame_at
+                    budget = (t - since) * self.rate + self.skip_slack - self.covered
                     counted = min(new, max(0.0, budget))
                     self.covered += counted
                     self.skipped += new - counted

@@ -3,8 +3,11 @@
 Starts a local Mosquitto with the project's broker configuration, the collector, and one
 agent per board of the selected units (every unit of the registry by default), each with
 its own generated lobby traffic, all on one simulated clock. One board is shown in the
-browser through the panel emulator. After the simulated days it prints the per-unit
-compliance report and, with ``--serve``, serves the dashboard.
+browser through the panel emulator. The registry's LCD/TV boards run as TV agents: mpv with no
+video output (``hdmi.output = "null"``) plays a small copy of the TV promo made at start, and
+the demo asks them for a snapshot as it goes (mpv's picture, shown on the fleet page). After the
+simulated days it prints the per-unit compliance report and, with ``--serve``, serves the
+dashboard.
 
     python -m ihanoi.tools.demo                 # a day of the whole district (about two minutes)
     python -m ihanoi.tools.demo --days 5 --units wards --serve
@@ -23,6 +26,7 @@ import sys
 import textwrap
 import time
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 
 from broker.mosquitto import QUEUES_CONF
@@ -32,6 +36,9 @@ from ihanoi.tools.net import free_port, wait_port
 from ihanoi.tools.tracegen import LobbyProfile, generate_onsets, write_trace
 
 DAY_START, DAY_END = 6, 18          # simulated hours of each day: the lobbies open 7:00-17:30
+# The TV boards' clip on a PC: the shipped 1080p promo made small, so that mpv keeps up with the
+# simulated clock (it plays at the clock's speed, at most 100x: docs/hdmi.md). A Pi plays the 1080p one.
+DEMO_TV_SIZE = (480, 270)
 
 
 def say(text: str) -> None:
@@ -62,6 +69,8 @@ class District:
         self.last = self.first + timedelta(days=args.days - 1)
         self.start = datetime(self.first.year, self.first.month, self.first.day, DAY_START, tzinfo=CAMPAIGN_TZ)
         self.until = datetime(self.last.year, self.last.month, self.last.day, DAY_END, tzinfo=CAMPAIGN_TZ)
+        self.tv_boards = [d.id for _, d in self.boards if d.screen == "lcd"]
+        self._mqtt = None                # the demo's own client, for the TV boards' snapshot commands
 
     # --- the parts ------------------------------------------------------------------------------
     def start_broker(self) -> None:
@@ -111,8 +120,44 @@ class District:
             time.sleep(0.2)
         say(f"collector storing into {self.db} (log: {self.work}/collector.log)")
 
+    def tv_pack(self) -> Path:
+        """The TV promo for the demo's LCD boards: the shipped pack's clip at ``DEMO_TV_SIZE`` (same id)."""
+        import av
+
+        from edge.content import builtin_pack
+
+        source = builtin_pack(self.registry.campaign.content_id + "-tv")
+        pack = self.work / "tv-pack"
+        pack.mkdir()
+        text = (source / "pack.toml").read_text(encoding="utf-8")
+        (pack / "pack.toml").write_text(text.replace('version = "', 'version = "demo-', 1), encoding="utf-8")
+        width, height = DEMO_TV_SIZE
+        with av.open(str(source / "promo.mp4")) as src, \
+                av.open(str(pack / "promo.mp4"), "w", options={"movflags": "faststart"}) as out:
+            video_in, audio_in = src.streams.video[0], src.streams.audio[0]
+            video = out.add_stream("libx264", rate=video_in.average_rate)
+            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+            audio = out.add_stream("aac", rate=audio_in.rate)
+            audio.layout = "stereo"
+            samples = 0
+            for frame in src.decode(video_in, audio_in):
+                if isinstance(frame, av.VideoFrame):       # a new frame: the encoder numbers them itself
+                    picture = frame.to_ndarray(width=width, height=height, format="yuv420p")
+                    packets = video.encode(av.VideoFrame.from_ndarray(picture, format="yuv420p"))
+                else:
+                    frame.pts, frame.time_base = samples, Fraction(1, audio_in.rate)
+                    samples += frame.samples
+                    packets = audio.encode(frame)
+                for packet in packets:
+                    out.mux(packet)
+            for stream in (video, audio):
+                for packet in stream.encode():
+                    out.mux(packet)
+        return pack
+
     def start_agents(self) -> None:
-        shown = self.args.show or self.boards[0][1].id
+        shown = self.args.show or next((d.id for _, d in self.boards if d.screen == "led"), None)
+        tv_pack = self.tv_pack() if self.tv_boards else None
         # One simulated clock for the whole district, whenever each agent gets to start: they
         # all count from this reading of the system-wide monotonic clock.
         self.epoch = time.monotonic() + 2.0
@@ -125,6 +170,10 @@ class District:
             trace = write_trace(folder / f"{device.id}.csv", generate_onsets(
                 self.first, self.args.days, hours=self.registry.hours_of(unit), seed=n, profile=crowd))
             output = "emulator" if device.id == shown and not self.args.no_emulator else "null"
+            if device.screen == "lcd":       # a TV: mpv without a picture output, no HDMI-CEC on a PC
+                screen = f'[hdmi]\noutput = "null"\n\n[hdmi.cec]\nenabled = false\n\n[content]\npack = "{tv_pack}"\n'
+            else:
+                screen = f'[panel]\nprofile = "p4-128x32"\noutput = "{output}"\n'
             config = folder / f"{device.id}.toml"
             config.write_text(textwrap.dedent(f"""\
                 device = "{device.id}"
@@ -135,16 +184,13 @@ class District:
                 host = "127.0.0.1"
                 port = {self.mqtt_port}
 
-                [panel]
-                profile = "p4-128x32"
-                output = "{output}"
-
                 [pir]
                 pin = 5
 
                 [health]
                 interval_seconds = 60
-                """))
+
+                """) + screen)
             env_extra = {"IHANOI_EMULATOR_PORT": str(self.args.emulator_port)} if output == "emulator" else {}
             self.procs[device.id] = self._python(
                 ["-m", "edge.cli", "run", "--config", str(config), "--speed", str(self.args.speed),
@@ -153,7 +199,10 @@ class District:
                 folder / f"{device.id}.log", env_extra)
         say(f"{len(self.boards)} agents for {len(self.units)} units, simulated from {self.start:%d/%m/%Y %H:%M} "
             f"to {self.until:%d/%m/%Y %H:%M} at {self.args.speed:g}x (logs: {self.work}/devices/)")
-        if not self.args.no_emulator:
+        if self.tv_boards:
+            say(f"{len(self.tv_boards)} LCD/TV board(s) play through mpv without a picture output: "
+                f"{', '.join(self.tv_boards)}; their snapshots go to the fleet page")
+        if shown is not None and not self.args.no_emulator:
             say(f"board {shown} is in the browser: http://127.0.0.1:{self.args.emulator_port}/ "
                 "(at this speed a play lasts a moment; `ihanoi-edge preview` shows the promo itself)")
 
@@ -171,11 +220,31 @@ class District:
         except sqlite3.Error:
             return 0
 
+    def ask_snapshots(self, devices: list[str]) -> None:
+        """A snapshot command to each TV board: its picture is kept (retained) for the fleet page."""
+        import uuid
+
+        import paho.mqtt.client as mqtt
+
+        from ihanoi.contract import protocol
+
+        if not devices:
+            return
+        if self._mqtt is None:
+            self._mqtt = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="demo-snapshots")
+            self._mqtt.connect("127.0.0.1", self.mqtt_port)
+            self._mqtt.loop_start()
+        topics = protocol.Topics()
+        for device in devices:
+            request = protocol.SnapshotRequest(id=uuid.uuid4().hex[:12])
+            self._mqtt.publish(topics.cmd(device, "snapshot"), protocol.encode(request), qos=1)
+
     def watch(self) -> None:
         t0 = self.epoch
         agents = [name for name in self.procs if name not in ("mosquitto", "collector")]
         while True:
             alive = [a for a in agents if self.procs[a].poll() is None]
+            self.ask_snapshots([a for a in alive if a in self.tv_boards])
             sim = min(self.start + timedelta(seconds=max(0.0, time.monotonic() - t0) * self.args.speed), self.until)
             say(f"simulated {sim:%d/%m %H:%M}: {len(alive)}/{len(agents)} agents running, "
                 f"{self.plays()} plays stored by the collector")
@@ -234,6 +303,9 @@ class District:
             pass
 
     def stop(self) -> None:
+        if self._mqtt is not None:
+            self._mqtt.disconnect()
+            self._mqtt.loop_stop()
         for name, proc in reversed(list(self.procs.items())):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -251,7 +323,7 @@ def parse_args(argv=None):
                    help="first simulated day (default 2024-09-04, a Wednesday of the campaign)")
     p.add_argument("--speed", type=float, default=360, help="simulated seconds per real second (default 360)")
     p.add_argument("--units", default="all", help="all (default), wards, a kind, or unit ids separated by commas")
-    p.add_argument("--show", help="the board shown in the emulator (default: the first one)")
+    p.add_argument("--show", help="the board shown in the emulator (default: the first LED board)")
     p.add_argument("--no-emulator", action="store_true", help="no browser view")
     p.add_argument("--emulator-port", type=int, default=8888)
     p.add_argument("--mqtt-port", type=int, default=0, help="default: a free port")
