@@ -113,3 +113,52 @@ def test_a_fresh_bookworm_image_in_the_old_layout(tmp_path):
     assert "dtparam=audio=on" in config.splitlines()                 # a TV board keeps its sound
     _, changed = apply(tmp_path, [boot / "firmware", boot])
     assert changed == 0
+
+
+def test_an_lcd_board_gets_an_hdmi_device_config_its_check_passes_and_its_unit_opens_the_screen(tmp_path):
+    """ansible/render.yml for a TV board and an LED board: what each Pi would get."""
+    import subprocess
+    import tomllib
+
+    from edge.config import check_config
+    from tests.test_provisioning_render import render
+
+    tv, led = "hbt-ttyt-quan-01", "hbt-bach-mai-01"
+    rendered, _ = render(tmp_path, [tv, led])              # each device config checked by check-config
+    etc = rendered.host(tv) / "etc/ihanoi"
+    config = tomllib.loads((etc / "device.toml").read_text())
+    assert "panel" not in config and not list((etc / "panels").glob("*.toml"))
+    assert {k: v for k, v in config["hdmi"].items() if k != "cec"} == {
+        "board": "pi4", "output": "drm", "connector": "HDMI-A-1", "mode": "1920x1080@60", "volume": 80,
+        "audio_device": "alsa/hdmi:CARD=vc4hdmi0,DEV=0"}
+    assert config["hdmi"]["cec"] == {"enabled": True, "device": "/dev/cec0", "warmup_minutes": 10,
+                                     "standby_after_minutes": 5}
+    checked, _, profile = check_config(etc / "device.toml", check_files=False)
+    assert checked.screen == "lcd" and profile is None
+    assert "panel" in tomllib.loads((rendered.host(led) / "etc/ihanoi/device.toml").read_text())
+
+    unit = (rendered.host(tv) / "etc/systemd/system/ihanoi-edge.service").read_text()
+    for allowed in ("char-drm", "char-cec", "char-alsa", "char-video4linux", "char-dma_heap"):
+        assert f"DeviceAllow={allowed} rw" in unit
+    assert "SupplementaryGroups=gpio video render audio" in unit
+    assert "/dev/mem" not in unit and "CPUAffinity" not in unit and "CAP_SYS_RAWIO" not in unit
+    led_unit = (rendered.host(led) / "etc/systemd/system/ihanoi-edge.service").read_text()
+    assert "DeviceAllow=/dev/mem rw" in led_unit and "char-drm" not in led_unit
+    if shutil.which("systemd-analyze"):
+        proc = subprocess.run(["systemd-analyze", "verify", str(rendered.host(tv) / "etc/systemd/system/"
+                                                                "ihanoi-edge.service")], capture_output=True, text=True)
+        assert "ihanoi-edge.service" not in proc.stderr, proc.stderr
+
+
+def test_a_tv_on_the_second_port_gets_its_sound_and_cec_adapter(tmp_path):
+    import tomllib
+
+    from tests.test_provisioning_render import render
+
+    tv = "hbt-ttyt-quan-01"
+    rendered, _ = render(tmp_path, [tv], extra=["-e", "ihanoi_agent_hdmi_connector=HDMI-A-2",
+                                                "-e", "ihanoi_agent_hdmi_cec=false", "-e", "ihanoi_pi_model=pi5"])
+    hdmi = tomllib.loads((rendered.host(tv) / "etc/ihanoi/device.toml").read_text())["hdmi"]
+    assert (hdmi["board"], hdmi["connector"], hdmi["audio_device"]) == ("pi5", "HDMI-A-2",
+                                                                        "alsa/hdmi:CARD=vc4hdmi1,DEV=0")
+    assert hdmi["cec"]["enabled"] is False and hdmi["cec"]["device"] == "/dev/cec1"
