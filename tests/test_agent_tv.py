@@ -253,3 +253,14 @@ def test_sigterm_mid_play_is_reported_interrupted_and_the_day_caught_up_after_re
     assert sum(r.counted for r in records) >= 10
     assert recorder.wait_for(lambda r: len(r.events("play")) == len(records), 20)
     recorder.close()
+
+
+def test_a_tv_board_given_an_led_pack_says_why_and_leaves_no_mpv_behind(folder, mosquitto):
+    from edge.content import builtin_pack
+    from ihanoi.contract.errors import PackError
+    from tests.test_hdmi_player import _zombie
+
+    with pytest.raises(PackError, match="a TV plays the pack's one video item"):
+        tv_agent(folder, mosquitto, at(WED, 8), builtin_pack("ihanoi-promo"), connect=False)
+    pid = int((folder / DEVICE / "hdmi" / "mpv.pid").read_text())
+    assert eventually(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), 10)

@@ -157,3 +157,15 @@ def test_downgrading_below_0004_refuses_while_a_play_did_not_count(db_url):  # n
         assert "screen_power" not in Table("plays", MetaData(), autoload_with=conn).c
     assert current(store.engine) == "0003"
     store.close()
+
+
+def test_the_units_hourly_chart_counts_the_plays_the_report_counts(db_url, registry):  # noqa: F811
+    from broker.web.queries import hour_profile
+
+    store = open_store(db_url)
+    store.write_batch({"play": [event_row(p, TV_UNIT, CAMPAIGN_TZ, AFTER) for p in tv_day(uuid.uuid4())]})
+    report = report_from_store(store, registry, WED, WED, AFTER)
+    profile = hour_profile(store, registry, report, TV_UNIT)
+    assert profile.plays == 10 == next(d.plays for d in report.days if d.unit == TV_UNIT)
+    assert profile.plays_per_day[profile.hours.index(14)] == 0, "the plays at 14:00 were on a TV that was off"
+    store.close()
