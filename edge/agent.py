@@ -88,12 +88,16 @@ class Agent:
         # ``screen.fault``: the agent keeps reporting, and makes no plays on it.
         self.screen = screen_for(config, clock=clock, unit_name=self.unit.name, tz=self.tz, profile=profile,
                                  brightness=self.brightness, is_open=self._is_open, ping=lambda: self.service.ping())
-        content_id = registry.campaign.content_id
-        self.configured_pack = config.resolve(config.content.pack) or self.screen.default_pack(content_id)
-        self.installer = self._make_installer()
-        self.promo = Promo(self.screen.load, self.configured_pack, content_id,
-                           installed=self.installer.current_pack if self.installer else lambda: None)
-        self.screen.use_fillers([config.resolve(p) for p in config.content.filler])
+        try:
+            content_id = registry.campaign.content_id
+            self.configured_pack = config.resolve(config.content.pack) or self.screen.default_pack(content_id)
+            self.installer = self._make_installer()
+            self.promo = Promo(self.screen.load, self.configured_pack, content_id,
+                               installed=self.installer.current_pack if self.installer else lambda: None)
+            self.screen.use_fillers([config.resolve(p) for p in config.content.filler])
+        except BaseException:
+            self.screen.close()           # a TV's mpv is a process of its own: never left behind
+            raise
 
         self.base_rules = PlanRules.from_config(config, registry, play_seconds=self.promo.current.total_duration)
         self.updates = UpdateService(self.installer, on_result=self._update_result, on_installed=self.promo.offer,
@@ -167,24 +171,24 @@ class Agent:
     # --- the loop -------------------------------------------------------------------------------
     def run(self, until: datetime | None = None) -> None:
         """Until ``stop()`` (SIGTERM) or, on a simulated clock, until ``until``."""
-        self._recover()
-        if self.pir_trace is not None:
-            self.presence.attach(TraceSource(self.pir_trace))
-        elif self.config.pir.enabled:
-            self.presence.attach(PirSource(self.config.pir.pin, pull_up=self.config.pir.pull_up))
-        if self.link:
-            self.link.start()
-            self.health.start()
-        if self.updates:
-            self.updates.start()
-        promo = self.promo.current
-        self.service.ready(f"{self.config.device}: showing {promo.id} {promo.version}")
-        log.info("agent %s of %s running (quota %d/day, promo %.0f s)", self.config.device, self.unit.name,
-                 self.rules.quota, promo.total_duration)
-        next_plan = self.clock.monotonic()
-        synced = self.clock.synced()
-        announced_fault = self.screen.fault
-        try:
+        try:                            # whatever fails from here, the screen (mpv) and the link are closed
+            self._recover()
+            if self.pir_trace is not None:
+                self.presence.attach(TraceSource(self.pir_trace))
+            elif self.config.pir.enabled:
+                self.presence.attach(PirSource(self.config.pir.pin, pull_up=self.config.pir.pull_up))
+            if self.link:
+                self.link.start()
+                self.health.start()
+            if self.updates:
+                self.updates.start()
+            promo = self.promo.current
+            self.service.ready(f"{self.config.device}: showing {promo.id} {promo.version}")
+            log.info("agent %s of %s running (quota %d/day, promo %.0f s)", self.config.device, self.unit.name,
+                     self.rules.quota, promo.total_duration)
+            next_plan = self.clock.monotonic()
+            synced = self.clock.synced()
+            announced_fault = self.screen.fault
             while not self.stop_event.is_set():
                 now = self.clock.now()
                 if until is not None and now >= until:
