@@ -23,10 +23,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ihanoi.tools.content import main as content_cli
 from tests.mosquitto import MOSQUITTO, wait_port
-from tests.test_provisioning_render import NEW_DEVICE, NEW_UNIT, Rendered, rendered_once
+from tests.test_provisioning_render import ROOT, NEW_DEVICE, NEW_UNIT, Rendered, rendered_once, run_ansible
 
 PREFIX = "ihanoi/v1"
+PROMO = ROOT / "edge/packs/ihanoi-promo"
 MAI_1, MAI_2 = "hbt-bach-mai-01", "hbt-bach-mai-02"        # unit phuong-bach-mai
 
 
@@ -317,3 +319,46 @@ def test_a_board_receives_not_a_single_play_meant_for_the_collector(broker):
         client.stop()
     assert len(collector.messages) == 2 * (count + 1)
     assert thief.messages == []
+
+
+# --- content announcements: the technician's identity, not a board's ------------------------
+@pytest.fixture(scope="module")
+def technician_kit(broker):
+    """The kit ansible/technician.yml writes for a technician, from the same secrets."""
+    out, _ = broker
+    tmp = out.root.parent
+    run_ansible(["ansible-playbook", "technician.yml", "-e", f"@{tmp / 'secrets.json'}",
+                 "-e", f"kit_dir={tmp / 'kit'}"], tmp)
+    return tmp / "kit"
+
+
+def test_the_technician_announces_content_and_a_board_cannot(broker, technician_kit, tmp_path, capsys):
+    out, _ = broker
+    key = tmp_path / "tech"
+    assert content_cli(["keygen", "--out", str(key)]) == 0
+    bundle = tmp_path / "promo.tar"
+    assert content_cli(["build", str(PROMO), "--key", str(key.with_suffix(".key")), "--version", "5",
+                        "--unit", "phuong-bach-mai", "--out", str(bundle)]) == 0
+    listener = board(out, MAI_2)
+    listener.subscribe(f"{PREFIX}/unit/phuong-bach-mai/#")
+    common = ["push", str(bundle), "--unit", "phuong-bach-mai", "--server", "https://content.example",
+              "--copy-to", str(tmp_path / "served"), "--host", "127.0.0.1", "--port", str(out.tls_port),
+              "--tls", "--ca-file", str(technician_kit / "ca.crt")]
+    capsys.readouterr()
+    as_board = content_cli([*common, "--username", MAI_1, "--password-file",
+                            str(out.host(MAI_1) / "etc/ihanoi/mqtt-password")])
+    err = capsys.readouterr().err
+    assert as_board == 1 and "refused the announcement" in err and "Not authorized" in err
+    settle()
+    assert listener.topics() == []
+    assert (technician_kit / "mqtt-password").stat().st_mode & 0o077 == 0
+    assert content_cli([*common, "--username", "technician", "--password-file",
+                        str(technician_kit / "mqtt-password")]) == 0
+    deadline = time.monotonic() + 10
+    while not listener.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    listener.stop()
+    as_technician = ["--username", "technician", "--password-file", str(technician_kit / "mqtt-password")]
+    assert content_cli(["push", "--clear", "--unit", "phuong-bach-mai", *common[8:], *as_technician]) == 0
+    assert listener.topics() == [f"{PREFIX}/unit/phuong-bach-mai/content"]
+    assert b'"version":5' in listener.messages[0][1].replace(b" ", b"")

@@ -14,6 +14,7 @@ be used a ``RuntimeError``), so code that knows nothing of this tree still catch
     ├── TrafficModelError (ValueError)    a saved traffic model cannot be read
     ├── OutboxError (RuntimeError)        the outbox database cannot be used
     ├── PanelError (RuntimeError)         the panel output cannot be opened or used
+    ├── StoreError (RuntimeError)         the central store is not there or cannot be reached
     └── UpdateError (RuntimeError)        the content-update path
         ├── KeyFileError (ValueError)     a key file is wrong
         ├── BundleRefused (ValueError)    a bundle must not be installed (``reason``)
@@ -88,6 +89,11 @@ class PanelError(SignageError, RuntimeError):
 # the switch (rolled back).
 BUNDLE_REFUSALS = ("unsigned", "bad-signature", "tampered", "wrong-target", "not-newer", "bad-bundle",
                    "compile-failed", "load-failed")
+
+
+class StoreError(SignageError, RuntimeError):
+    """The central store (SQLite file or PostgreSQL database) is not there, cannot be reached,
+    or has no schema yet; a command that only reads never creates one."""
 
 
 class UpdateError(SignageError, RuntimeError):
