@@ -95,7 +95,8 @@ def _broker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--username")
     p.add_argument("--password-file", type=Path)
     p.add_argument("--tls", action="store_true")
-    p.add_argument("--ca-file", type=Path)
+    p.add_argument("--ca-file", type=Path, help="the CA that signed the broker's certificate (and the bundle "
+                                                "server's, for an https --server)")
     p.add_argument("--topic-prefix", default="ihanoi/v1")
 
 
@@ -181,7 +182,7 @@ def push(args) -> int:
         _copy(args.bundle, args.copy_to / name)
     elif args.token_file:
         _upload(args.bundle, f"{args.server.rstrip('/')}/bundles/{name}", _secret_file(args.token_file, "--token-file"),
-                sha256)
+                sha256, args.ca_file)
     desired = ContentDesired(bundle=manifest.bundle, version=manifest.version, sha256=sha256, size=size,
                              url=f"{args.server.rstrip('/')}/bundles/{name}")
     _publish(args, topic, desired.to_bytes())
@@ -277,13 +278,18 @@ def _copy(src: Path, dest: Path) -> None:
     shutil.move(tmp, dest)
 
 
-def _upload(src: Path, url: str, token: str, sha256: str) -> None:
+def _upload(src: Path, url: str, token: str, sha256: str, ca_file: Path | None = None) -> None:
+    import ssl
+
+    # The district's bundle server sits behind the same CA as its broker; without --ca-file,
+    # the system's CAs decide.
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file and url.startswith("https") else None
     size = src.stat().st_size
     request = urllib.request.Request(url, data=_chunks(src, Bar(f"uploading {src.name}", size)), method="PUT",
                                      headers={"Authorization": f"Bearer {token}", "Content-Length": str(size),
                                               "Content-Type": "application/x-tar"})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60, context=context) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise UpdateError(f"upload to {url} refused: {exc.code} {exc.read().decode(errors='replace')}") from None

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     fleet = simulate_district(store, registry, args.first, args.last, until, args.units)
     print(f"{len(fleet)} boards, {store.count('play')} plays, {store.count('traffic')} traffic bins "
           f"({args.first:%d/%m/%Y} .. {args.last:%d/%m/%Y}, 'now' = {until:%d/%m/%Y %H:%M})\n"
-          f"dashboard: ihanoi-broker serve --database {args.database}, then open "
+          f"dashboard: ihanoi-broker serve --config FILE --database {args.database}, then open "
           f"/?from={args.first:%d/%m/%Y}&to={args.last:%d/%m/%Y}")
     return 0
 
