@@ -11,7 +11,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the tests and the demo use (see README, "Dependencies").
 APT_PACKAGES := python3-venv python3-dev mosquitto mosquitto-clients xfonts-base postgresql chromium \
-	ansible ansible-lint debootstrap openssl systemd
+	ansible ansible-lint debootstrap openssl systemd python3-pil cmake g++ ninja-build
+# The tests build the real rpi-rgb-led-matrix from this source tarball of the pinned commit when
+# it is there (no network needed); otherwise they clone the pinned commit from upstream.
+IHANOI_RGBMATRIX_TARBALL ?= $(firstword $(wildcard ../shared/vendor/rpi-rgb-led-matrix-cf60d08f*.tar.gz))
+export IHANOI_RGBMATRIX_TARBALL
 # The demo serves the dashboard after its report until Ctrl-C; DEMO_ARGS= (empty) just prints the report.
 DEMO_ARGS ?= --serve
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

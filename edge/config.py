@@ -7,20 +7,25 @@ pins the profile's HUB75 hardware mapping drives.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.panel.hub75 import HEADER_GPIOS, pins_in_use
+from edge.panel import OUTPUT_NAMES, output_name
+from edge.panel.hostcheck import GPIO_ACCESS
+from edge.panel.hub75 import HEADER_GPIOS, board_pins
+from edge.panel.pimodel import PI_MODELS
 from ihanoi.contract.errors import ConfigError
 from ihanoi.contract.hours import OpeningHours
 from ihanoi.contract.protocol import DEFAULT_PREFIX, DEVICE_ID
 from ihanoi.contract.tomlconf import load_model, read_toml
 
-PANEL_OUTPUTS = ("rgbmatrix", "emulator", "recorder", "null")
+# The allowed values come from the one list of outputs and of Raspberry Pi models.
+PanelOutput = Literal[OUTPUT_NAMES]
+PiModel = Literal[PI_MODELS]
+GpioAccess = Literal[GPIO_ACCESS]
 
 
 class _Section(BaseModel):
@@ -44,11 +49,13 @@ class MqttSettings(_Section):
 
 class PanelSettings(_Section):
     profile: str = Field(min_length=1, description="profile name in edge/panel/profiles, or a path to one")
-    output: Literal["rgbmatrix", "emulator", "recorder", "null"] = "rgbmatrix"
+    output: PanelOutput = "rgbmatrix"
     brightness: int = Field(80, ge=1, le=100)
     off_hours: Literal["on", "dim", "off"] = "dim"
     off_hours_brightness: int = Field(10, ge=0, le=100)
-    pi_model: Literal["pi1", "pi2", "pi3", "pi4", "pi-zero", "pi-zero-2"] = "pi4"
+    pi_model: PiModel = "pi4"
+    gpio_access: GpioAccess = Field("auto", description="how the LED library reaches the GPIOs (edge/panel/hostcheck.py); "
+                                                        "the unit's sandbox must allow the same")
 
 
 class PirSettings(_Section):
@@ -74,8 +81,13 @@ class PlannerSettings(_Section):
 
 
 class OutboxSettings(_Section):
-    max_events: int = Field(200_000, ge=100, le=10_000_000, description="oldest events are dropped (and counted) beyond this")
+    max_events: int = Field(200_000, ge=100, le=10_000_000,
+                            description="beyond this the oldest traffic and health are dropped (and counted), then plays")
     window: int = Field(200, ge=1, le=65_535, description="events in flight awaiting PUBACK")
+    receipts: Literal["collector", "broker"] = Field(
+        "broker", description="when an event is done: at the collector's receipt (stored centrally) or the broker's PUBACK")
+    receipt_timeout_s: float = Field(120.0, ge=5, le=86_400,
+                                     description="an event without the collector's receipt this long is sent again")
 
 
 class HealthSettings(_Section):
@@ -123,10 +135,32 @@ class DeviceConfig(_Section):
     @property
     def panel_output(self) -> str:
         """``IHANOI_PANEL`` overrides the configured output (like ``GPIOZERO_PIN_FACTORY``)."""
-        return os.environ.get("IHANOI_PANEL") or self.panel.output
+        return output_name(self.panel.output)
 
 
 _RELATIVE_PATHS = ("data_dir", "registry")
+
+
+def pir_pin_problem(pin: int, output: str, profile) -> str | None:
+    """Why the PIR cannot be on GPIO ``pin`` next to the board of ``profile`` driven by ``output``."""
+    taken = board_pins(output, profile)
+    if pin not in taken:
+        return None
+    free = [p for p in HEADER_GPIOS if p not in taken]
+    problem = f"= {pin} collides with the HUB75 board: GPIO {pin} is {taken[pin]} (profile {profile.name!r}); "
+    if free:
+        return problem + f"free pins: {', '.join(map(str, free))}"
+    others = []
+    for other_output, mapping in (("piomatter", "adafruit-hat"), ("rgbmatrix", "regular"), ("rgbmatrix", "adafruit-hat")):
+        if (other_output, mapping) == (output, profile.hardware_mapping):
+            continue
+        wired = profile.model_copy(update={"hardware_mapping": mapping, "parallel": 1})
+        left = [p for p in HEADER_GPIOS if p not in board_pins(other_output, wired)]
+        if left:
+            others.append(f"panel.output = {other_output!r} with hardware_mapping = {mapping!r} and one chain "
+                          f"leaves GPIO {', '.join(map(str, left))}")
+    return problem + ("this wiring takes every GPIO 2..27, so no pin is left for the PIR; wire the board another way: "
+                      + "; ".join(others))
 
 
 def load_config(path: Path | str) -> DeviceConfig:
@@ -181,12 +215,14 @@ def check_config(path: Path | str, check_files: bool = True):
     except ConfigError as exc:
         problems.append(("panel.profile", f"= {config.panel.profile!r}: {exc}"))
     if profile is not None and config.pir.enabled:
-        taken = pins_in_use(profile.hardware_mapping, profile.rows, profile.parallel)
-        if config.pir.pin in taken:
-            free = [p for p in HEADER_GPIOS if p not in taken]
-            problems.append(("pir.pin", f"= {config.pir.pin} collides with the HUB75 board: GPIO {config.pir.pin} is "
-                                        f"{taken[config.pir.pin]} (profile {profile.name!r}); free pins: "
-                                        f"{', '.join(map(str, free))}"))
+        problem = pir_pin_problem(config.pir.pin, config.panel.output, profile)
+        if problem:
+            problems.append(("pir.pin", problem))
+    if profile is not None and config.panel.output == "piomatter":
+        from edge.panel.piomatter_pins import unsupported_fields
+
+        for why in unsupported_fields(profile):
+            problems.append(("panel.output", f"= 'piomatter' cannot drive profile {profile.name!r} as written: {why}"))
     for key in ("password_file", "ca_file", "cert_file", "key_file") if check_files else ():
         value = config.resolve(getattr(config.broker, key))
         if value is not None and not value.exists():

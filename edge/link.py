@@ -2,10 +2,22 @@
 
 paho-mqtt 2.x (``CallbackAPIVersion.VERSION2``), MQTT v5, QoS 1. A sender thread hands paho
 at most ``window`` events at a time (paho's message ids are 16-bit, so never more than
-65,535 unacknowledged); each PUBACK deletes its row from the outbox. paho re-sends what was
-in flight after a reconnect; the outbox re-sends it after a restart. The retained ``state``
+65,535 unacknowledged). paho re-sends what was in flight after a reconnect; the outbox
+re-sends it after a restart.
+
+When is an event done? With ``receipts="collector"`` (the district's setting) only when the
+collector's receipt (``cmd/{device}/stored``, ``protocol.Stored``) says it is in the central
+store: the broker's PUBACK only marks it handed over, and an event without a receipt
+``receipt_timeout`` seconds after its PUBACK is sent again (the collector counts it once). A
+broker that dies outright (power cut) loses the events it had not saved; the boards still have
+them. With ``receipts="broker"`` the PUBACK deletes the row (a lone board without a collector). The retained ``state``
 topic says ``online`` on connect and the broker publishes the last will (``offline``) when
-the connection is lost. Health goes out through the outbox every ``health_interval`` seconds.
+the connection is lost. The link only carries messages: what goes into them (health, play
+events) is assembled by their owners (``edge.health``, ``edge.plays``) and committed to the
+outbox.
+
+The MQTT client is made by ``client_factory(client_id)`` (paho's by default): tests of the
+link's own rules run against a stand-in client, the integration tests against Mosquitto.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge import __version__, sysinfo
+from edge import __version__
 from edge.config import MqttSettings
 from edge.outbox import Outbox
 from ihanoi.contract import protocol
@@ -35,30 +47,42 @@ NO_MATCHING_SUBSCRIBERS = 16
 UNHEARD_RETRY_MIN_S, UNHEARD_RETRY_MAX_S = 2.0, 60.0
 
 
+def paho_client(client_id: str) -> mqtt.Client:
+    """The real client: paho-mqtt 2.x, callback API version 2, MQTT v5."""
+    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+
+
 class Link:
     def __init__(self, device: str, broker: MqttSettings, outbox: Outbox, clock: Clock | None = None,
-                 password: str | None = None, window: int = 200, health_interval: float = 60.0,
+                 password: str | None = None, window: int = 200,
                  status: Callable[[], dict[str, Any]] | None = None,
-                 on_command: Callable[[str, bytes, bool], None] | None = None, unit: str | None = None):
+                 on_command: Callable[[str, bytes, bool], None] | None = None, unit: str | None = None,
+                 client_factory: Callable[[str], mqtt.Client] = paho_client, receipts: str = "broker",
+                 receipt_timeout: float = 120.0):
+        """``status()`` gives the retained state message its ``content_version``."""
         if not 1 <= window <= 65_535:
             raise ValueError(f"window {window} must be 1..65535: paho's message ids are 16-bit")
+        if receipts not in ("broker", "collector"):
+            raise ValueError(f"receipts={receipts!r}: 'collector' (the store's receipt) or 'broker' (PUBACK)")
+        self.receipts = receipts
+        self.receipt_timeout = receipt_timeout
         self.device = device
         self.unit = unit
         self.settings = broker
         self.outbox = outbox
         self.clock = clock or RealClock()
         self.window = window
-        self.health_interval = health_interval
         self.status = status or (lambda: {})
         self.on_command = on_command
         self.topics = protocol.Topics(broker.topic_prefix)
         self.connected = threading.Event()
+        self.subscribed = threading.Event()          # the broker confirmed the command subscriptions
+        self._subscribe_mid: int | None = None
         self.last_error: str | None = None
         self.sent = 0
         self.acked = 0
         self.max_inflight_seen = 0
         self._failures = 0
-        self._started_mono = time.monotonic()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._acks: collections.deque[tuple[int, int, str]] = collections.deque()
@@ -66,17 +90,21 @@ class Link:
         self._unheard_due = 0.0
         self._unheard_delay = UNHEARD_RETRY_MIN_S
         self.unheard = 0
+        self._awaiting: dict[int, tuple[int, float]] = {}   # row id -> (seq, when its PUBACK came)
+        self._receipts: collections.deque[protocol.Stored] = collections.deque()
+        self.receipts_heard = 0
+        self.resent = 0
         self._inflight: dict[int, int] = {}          # paho mid -> outbox row id
+        self._seq_of: dict[int, int] = {}            # outbox row id -> its seq, while in flight
         self._last_sent_id = 0
         self._thread: threading.Thread | None = None
-        self._client = self._make_client(password)
+        self._client = self._make_client(client_factory, password)
         outbox._on_change = self._wake.set
 
     # --- paho set-up ------------------------------------------------------------------------
-    def _make_client(self, password: str | None) -> mqtt.Client:
+    def _make_client(self, factory: Callable[[str], mqtt.Client], password: str | None) -> mqtt.Client:
         s = self.settings
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edge-{self.device}",
-                             protocol=mqtt.MQTTv5)
+        client = factory(f"edge-{self.device}")
         client.username_pw_set(s.username or self.device, password)
         if s.tls:
             client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None,
@@ -91,6 +119,7 @@ class Link:
         client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _state(self, state: str, reason: str) -> bytes:
@@ -109,17 +138,32 @@ class Link:
         self._failures = 0
         log.info("connected to %s:%d", self.settings.host, self.settings.port)
         client.publish(self.topics.up(self.device, "state"), self._state("online", "connected"), qos=1, retain=True)
+        subs = []
         if self.on_command:
-            subs = [(self.topics.cmd(self.device, "#"), 1)]
+            subs.append((self.topics.cmd(self.device, "#"), 1))
             if self.unit:
                 subs.append((self.topics.unit_cmd(self.unit, "#"), 1))
-            client.subscribe(subs)
+        elif self.receipts == "collector":
+            subs.append((self.topics.receipt(self.device), 1))
+        if subs:
+            self._subscribe_mid = client.subscribe(subs)[1]
         self.connected.set()
         self._wake.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            self.last_error = f"the broker refused the command subscriptions: {', '.join(refused)}"
+            log.error("%s (check the ACL for %s)", self.last_error, self.settings.username or self.device)
+        else:
+            self.subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         was_connected = self.connected.is_set()
         self.connected.clear()
+        self.subscribed.clear()
         if was_connected and not self._stop.is_set():
             self.last_error = f"connection to {self.settings.host}:{self.settings.port} lost: {reason_code}"
             log.warning("%s; reconnecting with back-off", self.last_error)
@@ -136,11 +180,24 @@ class Link:
         self._wake.set()
 
     def _on_message(self, client, userdata, message):
+        if message.topic == self.topics.receipt(self.device):
+            self._on_receipt(message.payload)
+            return
         if self.on_command:
             try:
                 self.on_command(message.topic, message.payload, bool(message.retain))
             except Exception:
                 log.exception("command on %s failed", message.topic)
+
+    def _on_receipt(self, payload: bytes) -> None:
+        try:
+            receipt = protocol.Stored.model_validate_json(payload)
+        except ValueError as exc:
+            log.warning("ignored a malformed receipt on %s: %s", self.topics.receipt(self.device), exc)
+            return
+        if receipt.device == self.device:
+            self._receipts.append(receipt)
+            self._wake.set()
 
     # --- the sender thread ------------------------------------------------------------------
     def start(self) -> "Link":
@@ -152,7 +209,6 @@ class Link:
         return self
 
     def _run(self) -> None:
-        next_health = time.monotonic() + 1.0
         pending_acks: list[int] = []
         last_flush = time.monotonic()
         while not self._stop.is_set():
@@ -176,24 +232,49 @@ class Link:
             now = time.monotonic()
             self._schedule_unheard(now, heard)
             if pending_acks and (now - last_flush >= ACK_FLUSH_SECONDS or len(pending_acks) >= self.window):
-                self.outbox.ack(pending_acks)
-                self.acked += len(pending_acks)
+                self._puback(pending_acks, now)
                 pending_acks = []
                 last_flush = now
             elif pending_acks:
                 self._wake.set()
-            if now >= next_health:
-                next_health = now + self.health_interval
-                try:
-                    self._commit_health()
-                except Exception:
-                    log.exception("health message could not be built; the next one is due in %.0f s",
-                                  self.health_interval)
+            self._take_receipts()
             if self.connected.is_set():
                 self._fill_window()
         if pending_acks:
-            self.outbox.ack(pending_acks)
-            self.acked += len(pending_acks)
+            self._puback(pending_acks, time.monotonic())
+
+    def _puback(self, rows: list[int], now: float) -> None:
+        """The broker has these rows: done (``receipts="broker"``), or waiting for the store's receipt."""
+        self.acked += len(rows)
+        if self.receipts == "broker":
+            self.outbox.ack(rows)
+            return
+        self.outbox.handed(rows)
+        for row in rows:
+            self._awaiting[row] = (self._seq_of.pop(row, 0), now)
+
+    def _take_receipts(self) -> None:
+        while self._receipts:
+            receipt = self._receipts.popleft()
+            self.receipts_heard += 1
+            if str(receipt.stream) != str(self.outbox.stream):
+                log.warning("ignored a receipt for stream %s: this board's outbox is %s", receipt.stream,
+                            self.outbox.stream)
+                continue
+            self.outbox.confirm(receipt.stream, receipt.seqs)
+            done = [row for row, (seq, _t) in self._awaiting.items()
+                    if any(a <= seq <= b for a, b in receipt.seqs)]
+            for row in done:
+                del self._awaiting[row]
+
+    def _overdue(self, now: float, room: int) -> list[int]:
+        """Rows whose receipt has not come ``receipt_timeout`` after their PUBACK: to send again."""
+        if not self._awaiting:
+            return []
+        late = [row for row, (_seq, t) in self._awaiting.items() if now - t >= self.receipt_timeout][:room]
+        for row in late:
+            del self._awaiting[row]
+        return late
 
     def _schedule_unheard(self, now: float, heard: bool) -> None:
         if heard:
@@ -208,7 +289,14 @@ class Link:
         room = self.window - len(self._inflight)
         if room <= 0:
             return
-        if self._unheard and self._unheard_due and time.monotonic() >= self._unheard_due:
+        overdue = self._overdue(time.monotonic(), room)
+        if overdue:
+            rows = self.outbox.get(overdue)
+            self.resent += len(rows)
+            if rows:
+                log.info("%d event(s) without the collector's receipt after %.0f s: sending them again",
+                         len(rows), self.receipt_timeout)
+        elif self._unheard and self._unheard_due and time.monotonic() >= self._unheard_due:
             again, self._unheard = self._unheard[:room], self._unheard[room:]
             self._unheard_due = 0.0
             rows = self.outbox.get(again)
@@ -221,24 +309,21 @@ class Link:
                 break
             # NO_CONN: paho keeps the message and sends it on reconnect, like any in-flight one.
             self._inflight[info.mid] = row.id
+            self._seq_of[row.id] = row.seq
             self._last_sent_id = max(self._last_sent_id, row.id)
             self.sent += 1
         self.max_inflight_seen = max(self.max_inflight_seen, len(self._inflight))
 
-    def _commit_health(self) -> None:
-        status = dict(self.status())
-        details = status.pop("details", {})
-        details.update({"link_sent": self.sent, "link_acked": self.acked, "rejected": self.outbox.rejected(),
-                        "unheard": self.unheard})
-        if self.last_error:
-            details["link_error"] = self.last_error
-        self.outbox.commit(
-            "health", time=self.clock.now(), uptime_s=round(time.monotonic() - self._started_mono, 1),
-            outbox_depth=self.outbox.depth(), outbox_dropped=self.outbox.dropped(),
-            outbox_reset=self.outbox.reset_note, software_version=__version__,
-            cpu_temp_c=sysinfo.cpu_temp_c(), throttled=sysinfo.throttled(), details=details, **status)
-
     # --- for callers ------------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """The link's own counters, for health."""
+        figures = {"link_sent": self.sent, "link_acked": self.acked, "unheard": self.unheard}
+        if self.receipts == "collector":
+            figures.update(awaiting_receipt=len(self._awaiting), receipts=self.receipts_heard, resent=self.resent)
+        if self.last_error:
+            figures["link_error"] = self.last_error
+        return figures
+
     def publish_state(self) -> None:
         """Re-announce ``online`` with the current status (e.g. a new content version)."""
         if self.connected.is_set():
@@ -249,8 +334,17 @@ class Link:
         """Messages that are not events (snapshots, command results): sent now or not at all."""
         self._client.publish(self.topics.up(self.device, kind), payload, qos=qos, retain=retain)
 
+    def wait_handed(self, timeout: float) -> bool:
+        """True once the broker has every event (PUBACK), receipts or not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.outbox.not_handed() == 0 and not self._inflight and not self._unheard:
+                return True
+            time.sleep(0.02)
+        return False
+
     def wait_drained(self, timeout: float) -> bool:
-        """True once the outbox is empty (every event acknowledged by the broker)."""
+        """True once the outbox is empty (every event has its receipt)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.outbox.depth() == 0 and not self._inflight and not self._unheard:
@@ -259,9 +353,10 @@ class Link:
         return False
 
     def stop(self, flush_timeout: float = 5.0) -> None:
-        """Try to flush, say ``offline`` (shutdown), disconnect. Unsent events stay in the outbox."""
+        """Try to hand every event to the broker, say ``offline`` (shutdown), disconnect.
+        Events without their receipt stay in the outbox and are sent again at the next start."""
         if self.connected.is_set() and flush_timeout > 0:
-            self.wait_drained(flush_timeout)
+            self.wait_handed(flush_timeout)
         self._stop.set()
         self._wake.set()
         if self._thread:

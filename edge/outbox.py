@@ -1,27 +1,31 @@
 """The outbox: every event is committed to SQLite on the Pi before it is sent.
 
-A row leaves only after the broker's PUBACK (see ``edge.link``); rows not acknowledged are
-sent again after a reconnect or a restart. ``stream`` (a UUID made when the outbox is
+A row leaves only when its receipt comes (see ``edge.link``): with ``receipts = "collector"``
+(the district's setting) when the collector says the event is in the central store, so a
+broker that dies outright loses nothing; with ``"broker"`` at the broker's PUBACK. The broker's
+PUBACK marks a row ``handed`` (it is not sent again on its own); rows without a receipt are
+sent again after a reconnect, a restart, or a while without one. ``stream`` (a UUID made when the outbox is
 created) and ``seq`` are assigned inside the same transaction that stores the event, so a
 re-sent event carries the same (device, stream, seq) and the collector counts it once.
 
-Durability: WAL journal with ``synchronous=FULL`` — a committed event survives a power cut.
-Bounded: beyond ``max_events`` the oldest rows are dropped and counted (reported in health).
-A corrupt database (power cut mid-write on a cheap SD card) is moved aside, kept for
-inspection, and a fresh outbox with a new stream is started; ``reset_note`` says so.
+The outbox lives in the board's one SQLite file (``edge.localdb``: durable, and moved aside
+and started afresh when damaged), beside the play log, so that ``commit(..., also=...)`` can
+store an event and the caller's own rows in one transaction. Bounded: beyond ``max_events``
+the oldest traffic and health rows are dropped first, plays only when nothing else is left
+(each drop is counted and reported in health); at the default 200,000 a board offline for
+weeks keeps every play.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from edge.localdb import LocalDB
 from ihanoi.contract import protocol
 from ihanoi.contract.clock import Clock, RealClock
 from ihanoi.contract.errors import OutboxError
@@ -35,7 +39,8 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,
     seq INTEGER NOT NULL UNIQUE,
     payload BLOB NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    handed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS rejected (
     id INTEGER PRIMARY KEY,
@@ -58,60 +63,25 @@ class Pending:
 
 
 class Outbox:
-    def __init__(self, path: Path | str, device: str, max_events: int = 200_000,
+    def __init__(self, db: LocalDB | Path | str, device: str, max_events: int = 200_000,
                  clock: Clock | None = None, on_change: Callable[[], None] | None = None):
-        self.path = Path(path)
+        """``db``: the board's file (shared with the play log), or a path for an outbox of its own."""
+        self.clock = clock or RealClock()
+        self.db = db if isinstance(db, LocalDB) else LocalDB(db, self.clock)
+        self.path = self.db.path
         self.device = device
         self.max_events = max_events
-        self.clock = clock or RealClock()
-        self.reset_note: str | None = None
         self._on_change = on_change
-        self._lock = threading.RLock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = self._open_checked()
+        self.db.declare(SCHEMA, self._init_meta)
 
-    # --- opening, and recovery from a damaged file ------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
-        return db
-
-    def _open_checked(self) -> sqlite3.Connection:
-        try:
-            db = self._connect()
-            result = db.execute("PRAGMA quick_check").fetchone()[0]
-            if result != "ok":
-                db.close()
-                raise sqlite3.DatabaseError(f"quick_check: {result}")
-        except sqlite3.DatabaseError as exc:
-            return self._reset(exc)
-        self._init_meta(db)
-        return db
-
-    def _reset(self, cause: Exception) -> sqlite3.Connection:
-        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
-        kept = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while kept.exists():
-            kept = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(f"{self.path}{suffix}")
-            if src.exists():
-                os.replace(src, Path(f"{kept}{suffix}"))
-        self.reset_note = f"outbox was corrupt ({cause}); moved to {kept.name} and a fresh one started"
-        log.error("%s: %s", self.path, self.reset_note)
-        try:
-            db = self._connect()
-        except sqlite3.DatabaseError as exc:
-            raise OutboxError(f"cannot create a fresh outbox at {self.path}: {exc}") from exc
-        self._init_meta(db)
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('reset_note', ?)", (self.reset_note,))
-        return db
+    @property
+    def reset_note(self) -> str | None:
+        return self.db.reset_note
 
     def _init_meta(self, db: sqlite3.Connection) -> None:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        if "handed" not in columns:              # a file of an earlier release
+            db.execute("ALTER TABLE events ADD COLUMN handed INTEGER NOT NULL DEFAULT 0")
         db.execute("BEGIN IMMEDIATE")
         try:
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -127,42 +97,35 @@ class Outbox:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.reset_note = self.reset_note or rows.get("reset_note")
 
     def _meta(self, key: str) -> str:
-        return self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+        return self.db.query("SELECT value FROM meta WHERE key = ?", (key,))[0][0]
 
     @property
     def stream(self) -> uuid.UUID:
-        with self._lock:
-            return uuid.UUID(self._meta("stream"))
+        return uuid.UUID(self._meta("stream"))
 
     # --- writing ----------------------------------------------------------------------------
-    def commit(self, kind: str, **fields) -> int:
+    def commit(self, kind: str, also: Callable[[sqlite3.Connection, int], None] | None = None, **fields) -> int:
         """Store one event durably; returns its ``seq``. Fields are the protocol message's
-        fields except ``device``, ``stream`` and ``seq``; ``clock_synced`` defaults to the clock's."""
+        fields except ``device``, ``stream`` and ``seq``; ``clock_synced`` defaults to the clock's.
+        ``also(connection, seq)`` writes the caller's own rows in the same transaction."""
         if kind not in protocol.SEQUENCED:
             raise ValueError(f"{kind!r} events are not sent through the outbox; kinds: {', '.join(protocol.SEQUENCED)}")
         fields.setdefault("clock_synced", self.clock.synced())
-        with self._lock:
-            try:
-                seq = self._commit(kind, fields)
-            except sqlite3.DatabaseError as exc:
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise
-                self._db.close()
-                self._db = self._reset(exc)
-                seq = self._commit(kind, fields)
+        try:
+            seq = self._commit(kind, fields, also)
+        except sqlite3.DatabaseError as exc:
+            self.db.recover(exc)
+            seq = self._commit(kind, fields, also)
         if self._on_change:
             self._on_change()
         return seq
 
-    def _commit(self, kind: str, fields: dict) -> int:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            stream = self._meta("stream")
-            seq = int(self._meta("next_seq"))
+    def _commit(self, kind: str, fields: dict, also) -> int:
+        with self.db.transaction() as db:
+            stream = db.execute("SELECT value FROM meta WHERE key = 'stream'").fetchone()[0]
+            seq = int(db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0])
             message = protocol.UPSTREAM[kind](device=self.device, stream=stream, seq=seq, **fields)
             payload = protocol.encode(message)
             if kind in COALESCED_KINDS:
@@ -172,67 +135,75 @@ class Outbox:
             db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (str(seq + 1),))
             excess = db.execute("SELECT COUNT(*) FROM events").fetchone()[0] - self.max_events
             if excess > 0:
-                db.execute("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?)", (excess,))
+                db.execute("DELETE FROM events WHERE id IN "
+                           "(SELECT id FROM events ORDER BY kind = 'play', id LIMIT ?)", (excess,))
                 db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'dropped'", (excess,))
                 log.warning("outbox full (%d events): dropped the %d oldest", self.max_events, excess)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+            if also is not None:
+                also(db, seq)
         return seq
 
     # --- sending side -----------------------------------------------------------------------
     def pending(self, after_id: int = 0, limit: int = 100) -> list[Pending]:
         """Unacknowledged events with id > ``after_id``, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT id, kind, seq, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                                    (after_id, limit)).fetchall()
+        rows = self.db.query("SELECT id, kind, seq, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                             (after_id, limit))
         return [Pending(*r) for r in rows]
 
     def get(self, ids: list[int]) -> list[Pending]:
         """The rows with these ids that are still unacknowledged."""
         if not ids:
             return []
-        with self._lock:
-            marks = ",".join("?" * len(ids))
-            rows = self._db.execute(f"SELECT id, kind, seq, payload FROM events WHERE id IN ({marks}) ORDER BY id",
-                                    ids).fetchall()
+        marks = ",".join("?" * len(ids))
+        rows = self.db.query(f"SELECT id, kind, seq, payload FROM events WHERE id IN ({marks}) ORDER BY id", ids)
         return [Pending(*r) for r in rows]
 
     def ack(self, ids: list[int]) -> None:
-        """The broker has the events: forget them (one transaction for the batch)."""
+        """Receipts for these rows: forget them (one transaction for the batch)."""
         if not ids:
             return
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
+        with self.db.transaction() as db:
             db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
-            db.execute("COMMIT")
+
+    def handed(self, ids: list[int]) -> None:
+        """The broker has these rows (PUBACK); they stay until the collector's receipt."""
+        if not ids:
+            return
+        with self.db.transaction() as db:
+            db.executemany("UPDATE events SET handed = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def confirm(self, stream, ranges: list[tuple[int, int]]) -> int:
+        """The collector's receipt: forget the rows of ``stream`` with a seq in ``ranges``.
+
+        Returns how many rows went; a receipt for another stream (this outbox was started
+        afresh since) changes nothing."""
+        if str(stream) != self._meta("stream"):
+            return 0
+        with self.db.transaction() as db:
+            before = db.total_changes
+            db.executemany("DELETE FROM events WHERE seq BETWEEN ? AND ?", ranges)
+            return db.total_changes - before
 
     def reject(self, row_id: int, reason: str) -> None:
         """The broker refused the event (e.g. not authorised): keep it aside, never resend blindly."""
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
+        with self.db.transaction() as db:
             db.execute("INSERT OR REPLACE INTO rejected SELECT id, kind, seq, payload, ? FROM events WHERE id = ?",
                        (reason, row_id))
             db.execute("DELETE FROM events WHERE id = ?", (row_id,))
-            db.execute("COMMIT")
 
     # --- figures for health -----------------------------------------------------------------
     def depth(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        return self.db.query("SELECT COUNT(*) FROM events")[0][0]
+
+    def not_handed(self) -> int:
+        """Rows the broker has not acknowledged yet (what a clean shutdown waits for)."""
+        return self.db.query("SELECT COUNT(*) FROM events WHERE handed = 0")[0][0]
 
     def dropped(self) -> int:
-        with self._lock:
-            return int(self._meta("dropped"))
+        return int(self._meta("dropped"))
 
     def rejected(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0]
+        return self.db.query("SELECT COUNT(*) FROM rejected")[0][0]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()

@@ -31,6 +31,7 @@ import numpy as np
 
 from ihanoi.contract.clock import CAMPAIGN_TZ, Clock
 from ihanoi.contract.errors import ConfigError
+from ihanoi.contract.timeofday import bin_of_day
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ class Presence:
             row = self._days[day] = np.zeros(86_400 // self.bin_seconds)
             while len(self._days) > self.keep_days:
                 self._days.popitem(last=False)
-        row[(at.hour * 3600 + at.minute * 60 + at.second) // self.bin_seconds] += 1
+        row[bin_of_day(at, self.bin_seconds)] += 1
 
     def _prune(self, now: datetime) -> None:
         cut = bisect.bisect_left(self._onsets, now - self.keep)

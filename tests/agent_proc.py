@@ -21,7 +21,7 @@ def main() -> None:
     clock = RealClock()
     outbox = Outbox(data_dir / "outbox.db", device, clock=clock)
     link = Link(device, MqttSettings(host="127.0.0.1", port=port, reconnect_min_s=1, reconnect_max_s=2),
-                outbox, clock=clock, health_interval=3600).start()
+                outbox, clock=clock).start()
     print(f"stream {outbox.stream} depth {outbox.depth()}", flush=True)
     start = datetime(2024, 9, 3, 9, 0, tzinfo=CAMPAIGN_TZ)
     for line in sys.stdin:

@@ -1,13 +1,22 @@
-"""Shared fixtures: a real Mosquitto per test (free port), simulated clocks, the registry."""
+"""Shared fixtures: a real Mosquitto per test (free port), simulated clocks, the registry.
+
+The tests use their own small units registry (tests/data/units.toml), for every part and every
+process they start (IHANOI_REGISTRY), so editing the district's registry never breaks them.
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
 from tests.mosquitto import Mosquitto
+
+TEST_REGISTRY = Path(__file__).with_name("data") / "units.toml"
+os.environ["IHANOI_REGISTRY"] = str(TEST_REGISTRY)
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.agent import Agent
 from edge.config import check_config
-from edge.journal import Journal
+from edge.localdb import open_local_db
+from edge.playlog import PlayLog
 from edge.service import Service
 from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
 from ihanoi.contract.registry import load_registry
@@ -32,6 +33,11 @@ WED = date(2024, 9, 4)            # an ordinary open day (2 and 3 September are 
 
 def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, tzinfo=CAMPAIGN_TZ)
+
+
+def play_log(folder: Path) -> PlayLog:
+    """The board's own play log, as the agent in ``folder`` left it."""
+    return PlayLog(open_local_db(folder), CAMPAIGN_TZ)
 
 
 def make_agent(tmp_path, broker, start: datetime, *, trace_days=3, synced=True, extra="") -> Agent:
@@ -56,7 +62,7 @@ def test_a_simulated_day_meets_the_quota_within_hours_and_reports_every_play(tmp
     recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/#")
     agent = make_agent(tmp_path, mosquitto, at(WED, 6, 0))
     agent.run(until=at(WED, 18, 0))
-    journal = Journal(tmp_path / DEVICE / "agent.db", CAMPAIGN_TZ)
+    journal = play_log(tmp_path / DEVICE)
     records = journal.plays_on(WED)
     assert len(records) >= 10 and all(r.completed for r in records)
     hours = load_registry().hours_of("phuong-bach-dang")
@@ -81,15 +87,15 @@ def test_closed_day_and_outside_the_campaign_nothing_plays(tmp_path, mosquitto):
     after = date(2024, 10, 11)                     # the day after the campaign's last day
     agent2 = make_agent(tmp_path / "late", mosquitto, at(after, 6, 0))
     agent2.run(until=at(after, 18, 0))
-    assert Journal(tmp_path / DEVICE / "agent.db", CAMPAIGN_TZ).plays_on(saturday) == []
-    assert Journal(tmp_path / "late" / DEVICE / "agent.db", CAMPAIGN_TZ).plays_on(after) == []
+    assert play_log(tmp_path / DEVICE).plays_on(saturday) == []
+    assert play_log(tmp_path / "late" / DEVICE).plays_on(after) == []
 
 
 def test_unsynchronised_clock_marks_events_and_does_not_play(tmp_path, mosquitto):
     recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/#")
     agent = make_agent(tmp_path, mosquitto, at(WED, 8, 0), synced=False)
     agent.run(until=at(WED, 12, 0))
-    assert Journal(tmp_path / DEVICE / "agent.db", CAMPAIGN_TZ).plays_on(WED) == []
+    assert play_log(tmp_path / DEVICE).plays_on(WED) == []
     assert recorder.wait_for(lambda r: len(r.events("traffic")) >= 40, 20)
     assert all(e["clock_synced"] is False for e in recorder.events("traffic"))
     recorder.close()
@@ -99,15 +105,15 @@ def test_interrupted_play_is_reported_after_restart_and_caught_up(tmp_path, mosq
     recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/#")
     agent = make_agent(tmp_path, mosquitto, at(WED, 6, 0))
     agent.run(until=at(WED, 9, 30))
-    made = len(Journal(tmp_path / DEVICE / "agent.db", CAMPAIGN_TZ).plays_on(WED))
+    made = len(play_log(tmp_path / DEVICE).plays_on(WED))
     # A power cut during a play: the start was journaled, the end never came.
-    j = Journal(tmp_path / DEVICE / "agent.db", CAMPAIGN_TZ)
-    j.begin(at(WED, 9, 31), "peak", agent.promo.content)
+    j = play_log(tmp_path / DEVICE)
+    j.begin(at(WED, 9, 31), "peak", agent.promo.current.content)
     j.progress(at(WED, 9, 31) + timedelta(seconds=20), 3)
-    j.close()
+    j.db.close()
     again = make_agent(tmp_path, mosquitto, at(WED, 11, 0))
     again.run(until=at(WED, 18, 0))
-    records = Journal(tmp_path / DEVICE / "agent.db", CAMPAIGN_TZ).plays_on(WED)
+    records = play_log(tmp_path / DEVICE).plays_on(WED)
     cut = [r for r in records if not r.completed]
     assert [(r.start, r.end, r.audience) for r in cut] == [(at(WED, 9, 31), at(WED, 9, 31, ) + timedelta(seconds=20), 3)]
     assert sum(r.completed for r in records) >= 10, "the planner must catch up after the outage"
@@ -129,24 +135,24 @@ def test_commands_quota_brightness_snapshot_play_now_and_refusals(tmp_path, mosq
     agent.link.start()
     assert agent.link.connected.wait(10)
     deadline = time.monotonic() + 10
-    while agent.commands.qsize() < 4 and time.monotonic() < deadline:
+    while agent.inbox.waiting() < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
     # ...and commands sent while it is online.
     publish(mosquitto, f"{prefix}/cmd/{DEVICE}/play-now", {"schema": "ihanoi.cmd.play-now/1", "id": "t-1"})
     publish(mosquitto, f"{prefix}/cmd/{DEVICE}/reboot", {"now": True})
     publish(mosquitto, f"{prefix}/cmd/{DEVICE}/brightness", b"{bad json")
     publish(mosquitto, f"{prefix}/cmd/{DEVICE}/snapshot", {"schema": "ihanoi.cmd.snapshot/1", "id": "s-1"})
-    while agent.commands.qsize() < 8 and time.monotonic() < deadline:
+    while agent.inbox.waiting() < 8 and time.monotonic() < deadline:
         time.sleep(0.05)
-    agent._handle_commands(agent.clock.now())
+    agent.inbox.handle()
     assert agent.rules.quota == 12 and agent.planner.rules.quota == 12
     assert agent.panel.brightness == 35
-    assert agent._manual == ["t-1"], "a retained play-now must be ignored"
+    assert agent.commands.manual == ["t-1"], "a retained play-now must be ignored"
     agent.link.stop(flush_timeout=0)
     agent.link = type(agent.link)(agent.config.device, agent.config.broker, agent.outbox, clock=agent.clock,
-                                  status=agent._status, on_command=agent._queue_command, unit=agent.config.unit)
+                                  status=agent._content, on_command=agent.inbox.put, unit=agent.config.unit)
     agent.run(until=at(WED, 8, 30))
-    records = Journal(tmp_path / DEVICE / "agent.db", CAMPAIGN_TZ).plays_on(WED)
+    records = play_log(tmp_path / DEVICE).plays_on(WED)
     assert records[0].reason == "manual"
     assert results.wait_for(lambda r: len(r.events("cmd-result")) >= 6, 10)
     answers = {(a["command"], a["ok"]): a["reason"] for a in results.events("cmd-result")}
@@ -157,18 +163,6 @@ def test_commands_quota_brightness_snapshot_play_now_and_refusals(tmp_path, mosq
     snaps = [p for t, p in results.messages if t.endswith("/snapshot")]
     assert snaps and snaps[-1].startswith(b"\x89PNG")
     results.close()
-
-
-def test_off_hours_dim_and_off(tmp_path, mosquitto):
-    agent = make_agent(tmp_path, mosquitto, at(WED, 19, 0))
-    agent._show_filler(agent.clock.now())
-    assert agent.panel.brightness == agent.config.panel.off_hours_brightness
-    off = make_agent(tmp_path / "off", mosquitto, at(WED, 19, 0), extra="")
-    off.config = off.config.model_copy(update={"panel": off.config.panel.model_copy(update={"off_hours": "off"})})
-    off._show_filler(off.clock.now())
-    assert off.panel.brightness == 0 and not off.panel.snapshot().any()
-    off._show_filler(at(WED, 9, 0))
-    assert off.panel.brightness == off.config.panel.brightness and off.panel.snapshot().any()
 
 
 def test_systemd_ready_and_watchdog_pings(tmp_path, mosquitto, monkeypatch):
@@ -254,16 +248,16 @@ def test_signed_bundle_pushed_to_the_unit_is_installed_and_played(tmp_path, mosq
     config, registry, profile = check_config(path)
     clock = SimClock(at(WED, 7, 0), speed=600)
     agent = Agent(config, registry, profile, clock, pir_trace=unit_trace(tmp_path, DEVICE, WED, 1), step=15.0)
-    assert agent.promo.version == "2024.08.1"            # the configured (built-in) pack to begin with
+    assert agent.promo.current.version == "2024.08.1"            # the configured (built-in) pack to begin with
     agent.run(until=at(WED, 7, 40))
-    assert agent.promo.version == "v2"
+    assert agent.promo.current.version == "v2"
     assert results.wait_for(lambda r: any(a["command"] == "content" and a["ok"] for a in r.events("cmd-result")), 10)
     states = results.events("state")
     assert any(s.get("content_version") == "2" for s in states)
     results.close()
     # After a restart the installed bundle is what plays, without the broker's help.
     again = Agent(config, registry, profile, SimClock(at(WED, 8, 0)), connect=False)
-    assert again.promo.version == "v2"
+    assert again.promo.current.version == "v2"
 
 
 def test_traffic_is_learned_at_midnight_but_not_for_hours_the_agent_did_not_see(tmp_path, mosquitto):
@@ -288,7 +282,7 @@ def test_filler_packs_play_in_turn_between_promo_plays_and_are_not_reported(tmp_
     recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/#")
     agent = make_agent(tmp_path, mosquitto, at(WED, 7, 50), extra=f'\n[content]\nfiller = ["{tmp_path / "news"}", '
                                                                    f'"{tmp_path / "weather"}"]\nfiller_every_minutes = 20\n')
-    assert [p.version for p in agent.filler_packs] == ["news", "weather"]
+    assert [p.version for p in agent.filler.packs] == ["news", "weather"]
     seen = []
     show = agent.panel.show
 
@@ -306,15 +300,3 @@ def test_filler_packs_play_in_turn_between_promo_plays_and_are_not_reported(tmp_
     assert {p["content"]["id"] for p in recorder.events("play")} == {"ihanoi-promo"}
     assert all(p["content"]["version"] == "2024.08.1" for p in recorder.events("play"))
     recorder.close()
-
-
-def test_filler_shows_the_units_name_and_the_time_in_turn(tmp_path, mosquitto):
-    agent = make_agent(tmp_path, mosquitto, at(WED, 9, 0))
-    texts = []
-    agent._filler_text = lambda text: texts.append(text) or agent.panel.snapshot()
-    agent._show_filler(at(WED, 9, 0, ))
-    agent._filler_drawn = 0
-    agent._show_filler(at(WED, 9, 0) + timedelta(seconds=10))
-    assert texts == ["09:00 04/09", "UBND phường Bạch Đằng"]
-    frame = Agent._filler_text(agent, "UBND phường Bạch Đằng")
-    assert not frame[:, [0, -1]].any(), "the name fits the 128-pixel board in a smaller pixel font"

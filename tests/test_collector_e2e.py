@@ -42,7 +42,7 @@ class Boards:
         self.links: dict[str, Link] = {}
 
     def start(self) -> None:
-        self.links = {d: Link(d, self.settings, ob, health_interval=3600, window=20).start()
+        self.links = {d: Link(d, self.settings, ob, window=20).start()
                       for d, ob in self.outboxes.items()}
 
     def stop(self, flush_timeout: float = 5.0) -> None:

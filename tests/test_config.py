@@ -11,6 +11,7 @@ from edge.cli import main
 from edge.config import check_config, load_config
 from ihanoi.contract.errors import ConfigError
 from ihanoi.contract.registry import DEFAULT_PATH as REGISTRY_FILE
+from tests.conftest import TEST_REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,7 @@ def test_pir_pin_off_the_header(tmp_path):
 
 @pytest.mark.parametrize("old, new, key, expected", [
     ('output = "recorder"', 'output = "hdmi"', "panel.output",
-     "= 'hdmi' is not allowed: Input should be 'rgbmatrix', 'emulator', 'recorder' or 'null'"),
+     "= 'hdmi' is not allowed: Input should be 'rgbmatrix', 'piomatter', 'emulator', 'recorder' or 'null'"),
     ("port = 1883", "port = 70000", "broker.port", "= 70000 is not allowed: Input should be less than or equal to 65535"),
     ('device = "hbt-bach-mai-01"', 'device = "Bach Mai/01"', "device", "= 'Bach Mai/01' is not allowed: String should match pattern"),
     ("pin = 5", "pin = 5\nhold = 3", "pir.hold", "is not a known setting"),
@@ -177,15 +178,22 @@ def test_cli_exit_codes_and_messages(tmp_path, capsys):
     assert f"{bad}: pir.pin: = 17 collides with the HUB75 board" in err
 
 
+def test_the_districts_registry_is_valid_and_complete():
+    """The production registry, tested only for its own validity (the tests use tests/data/units.toml)."""
+    from ihanoi.contract.registry import load_registry
+
+    reg = load_registry(REGISTRY_FILE)
+    assert sum(u.kind == "ward" for u in reg.units) == 18
+    assert {u.kind for u in reg.units} == {"ward", "department", "health", "education", "organisation"}
+    assert "UBND phường Đống Mác" in {u.name for u in reg.units}
+    assert all(reg.unit_of(d.id) == u for u in reg.units for d in u.devices)
+
+
 def test_registry_rules(tmp_path):
     from ihanoi.contract.errors import RegistryError
     from ihanoi.contract.registry import load_registry
 
-    src = REGISTRY_FILE.read_text(encoding="utf-8")
-    reg = load_registry()
-    assert sum(u.kind == "ward" for u in reg.units) == 18
-    assert {u.kind for u in reg.units} == {"ward", "department", "health", "education", "organisation"}
-    assert "UBND phường Đống Mác" in {u.name for u in reg.units}
+    src = TEST_REGISTRY.read_text(encoding="utf-8")
     dup = src.replace('id = "hbt-vinh-tuy-01"', 'id = "hbt-bach-mai-01"')
     (tmp_path / "u.toml").write_text(dup, encoding="utf-8")
     with pytest.raises(RegistryError, match="'hbt-bach-mai-01' is listed under both 'phuong-bach-mai' and 'phuong-vinh-tuy'"):
@@ -194,3 +202,71 @@ def test_registry_rules(tmp_path):
     (tmp_path / "u.toml").write_text(low, encoding="utf-8")
     with pytest.raises(RegistryError, match="8 is below the district's quota of 10"):
         load_registry(tmp_path / "u.toml")
+
+
+def test_the_allowed_panel_outputs_are_the_registry_of_outputs():
+    from typing import get_args
+
+    from edge.config import PanelSettings
+    from edge.panel import OUTPUT_NAMES, OUTPUTS
+
+    assert get_args(PanelSettings.model_fields["output"].annotation) == OUTPUT_NAMES == tuple(OUTPUTS)
+
+
+def _profile_file(tmp_path, mapping: str, rows: int = 64, parallel: int = 1) -> Path:
+    path = tmp_path / f"{mapping}-{rows}.toml"
+    path.write_text(f'name = "{mapping}-{rows}"\nrows = {rows}\ncols = 64\nparallel = {parallel}\n'
+                    f'hardware_mapping = "{mapping}"\n', "utf-8")
+    return path
+
+
+def _mappings():
+    from typing import get_args
+
+    from edge.panel.profile import HardwareMapping
+
+    return get_args(HardwareMapping)
+
+
+@pytest.mark.parametrize("mapping", _mappings())
+def test_a_pir_on_any_line_of_any_hardware_mapping_is_refused(tmp_path, mapping):
+    """Every mapping the profiles allow, every line it drives (all chains it has): no mapping is skipped."""
+    from edge.panel.hub75 import HEADER_GPIOS, RESERVED, max_parallel, pins_in_use
+
+    parallel = max_parallel(mapping)
+    profile = _profile_file(tmp_path, mapping, parallel=parallel)
+    lines = pins_in_use(mapping, 64, parallel)
+    assert set(lines) >= {p for pins in __import__("edge.panel.hub75", fromlist=["MAPPINGS"]).MAPPINGS[mapping].values()
+                          for p in pins if p in HEADER_GPIOS}
+    assert set(RESERVED.get(mapping, {})) <= set(lines)
+    for pin in sorted(p for p in lines if p in HEADER_GPIOS):
+        text = GOOD.replace('profile = "p4-128x64"', f'profile = "{profile}"').replace("pin = 5", f"pin = {pin}")
+        found = problems(write(tmp_path, text))
+        assert f"= {pin} collides with the HUB75 board: GPIO {pin} is " in found["pir.pin"], (mapping, pin)
+
+
+def test_adafruit_hat_pwm_also_takes_gpio_4_which_the_pwm_mod_bridges_to_oe(tmp_path):
+    profile = _profile_file(tmp_path, "adafruit-hat-pwm")
+    found = problems(write(tmp_path, GOOD.replace('profile = "p4-128x64"', f'profile = "{profile}"')
+                           .replace("pin = 5", "pin = 4")))
+    assert "GPIO 4 is bridged to OE (GPIO 18) by the PWM mod" in found["pir.pin"]
+    assert "free pins: 2, 3, 7," in found["pir.pin"] and " 4," not in found["pir.pin"].split("free pins:")[1]
+
+
+def test_piomatter_active3_with_64_row_panels_leaves_no_pin_and_says_which_wiring_does(tmp_path):
+    text = GOOD.replace('output = "recorder"', 'output = "piomatter"')
+    found = problems(write(tmp_path, text))
+    message = found["pir.pin"]
+    assert "GPIO 5 is RGB of Piomatter pinout 'Active3'" in message
+    assert "takes every GPIO 2..27" in message
+    assert "hardware_mapping = 'adafruit-hat' and one chain leaves GPIO 2, 3, 7" in message
+    # 32-row panels need one address line less: GPIO 15 is free for the PIR
+    ok = GOOD.replace('output = "recorder"', 'output = "piomatter"').replace('"p4-128x64"', '"p4-128x32"')
+    config, _, _ = check_config(write(tmp_path, ok.replace("pin = 5", "pin = 15")))
+    assert config.pir.pin == 15
+
+
+def test_piomatter_refuses_a_profile_it_cannot_honour_naming_the_field(tmp_path):
+    text = GOOD.replace('output = "recorder"', 'output = "piomatter"').replace('"p4-128x64"', '"p3-256x128"')
+    found = problems(write(tmp_path, text.replace("pin = 5", "pin = 15")))
+    assert "parallel = 2: this output drives one chain with Piomatter" in found["panel.output"]

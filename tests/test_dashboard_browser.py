@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ihanoi.contract.registry import load_registry
+
 from tests.test_dashboard_support import PASSWORDS, district, make_app, users  # noqa: F401
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (drives Debian's chromium)")
@@ -58,7 +60,7 @@ def test_a_user_logs_in_reads_compliance_and_a_units_chart_all_served_locally(da
         page.wait_for_url("**/compliance")
         assert page.locator("html").get_attribute("lang") == "vi"
         assert page.locator("h1").inner_text().startswith("Tuân thủ")
-        assert page.locator("#units tbody tr").count() == 42
+        assert page.locator("#units tbody tr").count() == len(load_registry().units)
         # The stylesheet is the app's own and was applied.
         assert page.eval_on_selector("header.top", "e => getComputedStyle(e).backgroundColor") == "rgb(200, 16, 46)"
         page.screenshot(path=str(tmp_path / "compliance.png"), full_page=False)

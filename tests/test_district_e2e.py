@@ -18,7 +18,8 @@ import pytest
 from broker.collector import Collector
 from broker.report.build import report_from_store
 from broker.store import open_store
-from edge.journal import Journal
+from edge.localdb import open_local_db
+from edge.playlog import PlayLog
 from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.agent_support import device_config, unit_trace
 from tests.mosquitto import Mosquitto
@@ -99,7 +100,7 @@ def test_simulated_week_report_equals_agents_records(tmp_path, registry):
     counted = {(row.day, device): n for row in report.days for device, n in row.plays_by_device.items()}
     interrupted = 0
     for device in DEVICES:
-        journal = Journal(tmp_path / device / "agent.db", CAMPAIGN_TZ)
+        journal = PlayLog(open_local_db(tmp_path / device), CAMPAIGN_TZ)
         own = journal.play_counts()
         interrupted += sum(not r.completed for day in range(5) for r in journal.plays_on(MONDAY + timedelta(days=day)))
         for day in range(5):

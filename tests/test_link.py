@@ -16,9 +16,10 @@ import pytest
 
 from broker.mosquitto import QUEUES_CONF
 from edge.config import MqttSettings
+from edge.health import Health
 from edge.link import Link
 from edge.outbox import Outbox
-from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.clock import CAMPAIGN_TZ, RealClock
 from tests.mosquitto import Mosquitto
 from tests.mqtt_helpers import Recorder
 
@@ -57,7 +58,7 @@ def test_events_committed_while_broker_is_down_all_arrive_once(tmp_path, mosquit
     outbox = Outbox(tmp_path / "outbox.db", DEVICE)
     for i in range(1000):
         traffic(outbox, i)
-    link = Link(DEVICE, settings(mosquitto), outbox, health_interval=3600, window=100).start()
+    link = Link(DEVICE, settings(mosquitto), outbox, window=100).start()
     try:
         time.sleep(1.5)
         assert not link.connected.is_set() and outbox.depth() >= 1000
@@ -81,7 +82,7 @@ def test_broker_killed_and_restarted_while_sending_loses_nothing(tmp_path):
     recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/#")
     time.sleep(1.5)
     outbox = Outbox(tmp_path / "outbox.db", DEVICE)
-    link = Link(DEVICE, settings(mosquitto), outbox, health_interval=3600, window=50).start()
+    link = Link(DEVICE, settings(mosquitto), outbox, window=50).start()
     try:
         assert link.connected.wait(10)
         n = 0
@@ -174,7 +175,7 @@ def test_state_is_retained_online_and_offline_is_the_last_will(tmp_path, mosquit
 
 def test_clean_shutdown_says_offline_with_reason(tmp_path, mosquitto, recorder):
     outbox = Outbox(tmp_path / "outbox.db", DEVICE)
-    link = Link(DEVICE, settings(mosquitto), outbox, health_interval=3600).start()
+    link = Link(DEVICE, settings(mosquitto), outbox).start()
     assert link.connected.wait(10)
     link.stop()
     assert recorder.wait_for(lambda r: any(e["state"] == "offline" for e in r.events("state")), 10)
@@ -186,8 +187,9 @@ def test_health_reports_outbox_and_versions(tmp_path, mosquitto, recorder):
     outbox = Outbox(tmp_path / "outbox.db", DEVICE, max_events=100)
     for i in range(130):
         traffic(outbox, i)
-    link = Link(DEVICE, settings(mosquitto), outbox, health_interval=0.5,
-                status=lambda: {"content_version": 7, "content_id": "ihanoi-promo"}).start()
+    link = Link(DEVICE, settings(mosquitto), outbox).start()
+    heartbeat = Health(outbox, RealClock(), [link.figures, lambda: {"content_version": 7, "content_id": "ihanoi-promo"}],
+                    interval=0.5).start(first_after=0)
     try:
         assert recorder.wait_for(lambda r: r.events("health"), 15)
         health = recorder.events("health")[-1]
@@ -196,21 +198,25 @@ def test_health_reports_outbox_and_versions(tmp_path, mosquitto, recorder):
         assert health["content_version"] == "7"
         assert isinstance(health["clock_synced"], bool)
         assert "outbox_reset" not in health
+        assert recorder.wait_for(lambda r: any(h["details"].get("link_acked", 0) >= 100 for h in r.events("health")), 15)
     finally:
+        heartbeat.stop()
         link.stop()
 
 
 def test_corrupt_outbox_is_reported_in_the_next_health_message(tmp_path, mosquitto, recorder, caplog):
     (tmp_path / "outbox.db").write_bytes(b"SQLite format 3\x00" + b"\xde\xad" * 3000)
     outbox = Outbox(tmp_path / "outbox.db", DEVICE)
-    assert "outbox was corrupt" in caplog.text
-    link = Link(DEVICE, settings(mosquitto), outbox, health_interval=0.5).start()
+    assert "outbox.db was corrupt" in caplog.text
+    link = Link(DEVICE, settings(mosquitto), outbox).start()
+    heartbeat = Health(outbox, RealClock(), [link.figures], interval=0.5).start(first_after=0)
     try:
         assert recorder.wait_for(lambda r: r.events("health"), 15)
         note = recorder.events("health")[-1]["outbox_reset"]
         assert "outbox.db.corrupt-" in note
         assert (tmp_path / note.split("moved to ")[1].split(" ")[0]).exists()
     finally:
+        heartbeat.stop()
         link.stop()
 
 
@@ -225,7 +231,7 @@ def test_wrong_password_is_reported_clearly(tmp_path):
     broker.start()
     try:
         outbox = Outbox(tmp_path / "outbox.db", DEVICE)
-        link = Link(DEVICE, settings(broker), outbox, password="wrong", health_interval=3600).start()
+        link = Link(DEVICE, settings(broker), outbox, password="wrong").start()
         deadline = time.monotonic() + 10
         while link.last_error is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -240,7 +246,7 @@ def test_events_nobody_was_subscribed_to_are_kept_and_sent_again(tmp_path, mosqu
     """A broker that lost the collector's session (crash before its state was saved) answers
     'No matching subscribers': the event must stay in the outbox until someone listens."""
     outbox = Outbox(tmp_path / "outbox.db", DEVICE)
-    link = Link(DEVICE, settings(mosquitto), outbox, health_interval=3600).start()
+    link = Link(DEVICE, settings(mosquitto), outbox).start()
     try:
         assert link.connected.wait(10)
         seqs = {traffic(outbox, i) for i in range(20)}

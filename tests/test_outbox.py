@@ -36,7 +36,7 @@ def test_stream_and_seq_are_assigned_at_commit_and_survive_reopen(tmp_path):
 
 def test_settings_are_durable(tmp_path):
     box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
-    db = box._db
+    db = box.db._db
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
@@ -99,7 +99,7 @@ def test_garbage_file_is_moved_aside_and_a_fresh_outbox_starts(tmp_path, caplog)
     kept = list(tmp_path.glob("o.db.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"\x00garbage")
     assert "moved to o.db.corrupt-" in box.reset_note
-    assert "outbox was corrupt" in caplog.text
+    assert "o.db was corrupt" in caplog.text
     assert play(box) == 1
 
 
@@ -110,7 +110,7 @@ def test_power_cut_mid_write_is_detected(tmp_path):
     old_stream = box.stream
     for i in range(400):
         play(box, i)
-    box._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    box.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     box.close()
     data = bytearray(path.read_bytes())
     page = 4096
@@ -131,13 +131,50 @@ def test_corruption_found_while_running_resets_and_keeps_the_new_event(tmp_path)
     path = tmp_path / "o.db"
     box = Outbox(path, "hbt-bach-mai-01")
     play(box)
-    box._db.close()
+    box.db._db.close()
     path.write_bytes(b"not a database" * 500)
     for suffix in ("-wal", "-shm"):
         p = tmp_path / f"o.db{suffix}"
         if p.exists():
             p.unlink()
-    box._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    box.db._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     seq = play(box, 1)
     assert seq == 1 and box.depth() == 1
     assert box.reset_note and isinstance(box.stream, uuid.UUID)
+
+
+def test_the_sequence_goes_on_after_the_outbox_drains_and_after_a_restart(tmp_path):
+    """(device, stream, seq) is the collector's de-duplication key: a seq used again after the
+    outbox emptied would make the collector drop a new play as a resend of an old one."""
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    assert [play(box, i) for i in range(3)] == [1, 2, 3]
+    box.ack([p.id for p in box.pending()])
+    assert box.depth() == 0
+    assert play(box, 3) == 4
+    box.ack([p.id for p in box.pending()])
+    box.close()
+    again = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    assert again.depth() == 0 and play(again, 4) == 5
+
+
+def test_a_full_outbox_drops_traffic_and_health_before_any_play(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01", max_events=100)
+    plays = [play(box, i) for i in range(30)]
+    for i in range(100):
+        box.commit("traffic", bin_start=T0 + timedelta(minutes=5 * i), bin_seconds=300, onsets=i)
+    kept = box.pending(limit=200)
+    assert len(kept) == 100 and box.dropped() == 30
+    assert [p.seq for p in kept if p.kind == "play"] == plays, "every play is kept while traffic can go"
+    for i in range(100):                         # only plays left to drop: the oldest go first
+        play(box, 100 + i)
+    assert [p.kind for p in box.pending(limit=200)] == ["play"] * 100 and box.dropped() == 130
+
+
+def test_rows_handed_to_the_broker_stay_until_the_stores_receipt(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    seqs = [play(box, i) for i in range(5)]
+    box.handed([p.id for p in box.pending()])
+    assert box.not_handed() == 0 and box.depth() == 5
+    assert box.confirm("00000000-0000-4000-8000-000000000000", [(1, 5)]) == 0      # another stream
+    assert box.confirm(box.stream, [(seqs[0], seqs[1]), (seqs[4], seqs[4])]) == 3
+    assert [p.seq for p in box.pending()] == seqs[2:4]

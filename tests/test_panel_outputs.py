@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from edge.content import compile_pack
-from edge.panel import OUTPUTS, PanelError, open_panel
+from edge.panel import OUTPUTS, PanelError, open_panel, open_panel_or_dark
 from edge.panel.profile import load_profile
-from edge.panel.rgbmatrix import options_for, pi_model
+from edge.panel.rgbmatrix import options_for
 from edge.player import Player
 
 
@@ -49,7 +49,7 @@ def test_outputs_are_chosen_by_name_and_the_environment_overrides(board, monkeyp
     monkeypatch.setenv("IHANOI_PANEL", "hologram")
     with pytest.raises(PanelError, match="unknown panel output 'hologram' \\(from IHANOI_PANEL\\).*rgbmatrix"):
         open_panel("null", board, tmp_path)
-    assert set(OUTPUTS) == {"rgbmatrix", "emulator", "recorder", "null"}
+    assert set(OUTPUTS) == {"rgbmatrix", "piomatter", "emulator", "recorder", "null"}
 
 
 def test_recorder_receives_exactly_the_compiled_frames(board, compiled, sim_clock, tmp_path):
@@ -127,18 +127,7 @@ def test_rgbmatrix_options_come_from_the_profile(board):
     assert options.hardware_mapping == "regular" and options.pwm_bits == 11
     assert options.gpio_slowdown == 4 and options.limit_refresh_rate_hz == 200
     assert options_for(board, SimpleNamespace(), model="pi3").gpio_slowdown == 2
-    assert options.drop_privileges is False
-
-
-@pytest.mark.parametrize("text, model", [("Raspberry Pi 4 Model B Rev 1.4", "pi4"),
-                                         ("Raspberry Pi 3 Model B Plus Rev 1.3", "pi3"),
-                                         ("Raspberry Pi Zero 2 W Rev 1.0", "pi-zero-2"),
-                                         ("Generic x86 box", None)])
-def test_pi_model_is_read_from_the_device_tree(tmp_path, text, model):
-    path = tmp_path / "model"
-    path.write_bytes(text.encode() + b"\0")
-    assert pi_model(path) == model
-    assert pi_model(tmp_path / "absent") is None
+    assert options.drop_privileges == 0       # the agent stays the service user (it writes its data dir)
 
 
 def test_brightness_zero_is_a_dark_board(board, tmp_path):
@@ -153,3 +142,52 @@ def test_brightness_zero_is_a_dark_board(board, tmp_path):
     panel.set_brightness(70)
     assert np.array_equal(panel.snapshot(), frame) and np.array_equal(panel.frames[-1], frame)
     assert panel.brightness_changes == [40, 0, 70]
+
+
+class Exploding:
+    """A library that fails mid-show the way a binding does: a Python exception from its call."""
+
+    def __init__(self, after: int):
+        self.after = after
+
+    def __call__(self, frame):
+        self.after -= 1
+        if self.after < 0:
+            raise RuntimeError("Canvas was destroyed or not initialized, you cannot use this object anymore")
+
+
+def test_a_library_failing_mid_show_leaves_a_dark_board_with_its_reason_not_a_crash(board, compiled, sim_clock,
+                                                                                      tmp_path):
+    panel = open_panel("recorder", board, tmp_path, keep=None)
+    panel._present = Exploding(after=5)
+    result = Player(panel, sim_clock).play(compiled)        # the play runs to its end
+    assert result.completed and result.frames_shown == len(compiled)
+    assert panel.frames_shown == 5 and panel.frames_dark == len(compiled) - 5
+    assert panel.dark and "recorder output failed while showing a frame" in panel.fault
+    assert "Canvas was destroyed" in panel.fault
+    assert panel.snapshot().max() == 0                      # what the board shows: nothing
+    panel.set_brightness(50)                                # no further calls into the library
+    assert panel.brightness == 50 and panel.dark
+
+
+def test_a_board_that_cannot_be_opened_gives_a_dark_panel_that_says_why(board, tmp_path, monkeypatch):
+    monkeypatch.delenv("IHANOI_PANEL", raising=False)
+    with pytest.raises(PanelError) as err:
+        open_panel("rgbmatrix", board, tmp_path)
+    panel = open_panel_or_dark("rgbmatrix", board, tmp_path, brightness=40)
+    assert panel.output == "dark" and panel.wanted == "rgbmatrix" and panel.fault == str(err.value)
+    assert (panel.width, panel.height) == (128, 32) and panel.brightness == 40
+    panel.show(np.full((32, 128, 3), 255, np.uint8))
+    assert panel.frames_shown == 0 and panel.frames_dark == 1 and panel.snapshot().max() == 0
+    assert open_panel_or_dark("null", board, tmp_path).fault is None
+
+
+def test_the_docs_say_what_the_librarys_brightness_is():
+    """rpi-rgb-led-matrix scales colours through a CIE1931 table; it is not a hardware dimmer."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in (root / "docs" / "panel.md", root / "edge" / "panel" / "rgbmatrix.py"):
+        text = path.read_text()
+        assert "CIE1931" in text, path
+        assert "hardware brightness" not in text and "(hardware PWM)" not in text, path

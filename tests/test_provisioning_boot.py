@@ -1,6 +1,8 @@
 """The pi_boot role on the two boot layouts of Raspberry Pi OS, applied for real to a copy of
-each (ansible's local connection, a temporary folder standing in for /boot): the HUB75
-settings land once, the rest of the files is kept, and a second run changes nothing."""
+each (ansible's local connection, a temporary folder standing in for /boot and /etc): the
+HUB75 settings land once (upstream's CPU 3 isolation, the sound blacklist followed by an
+initramfs update, the real-time budget in sysctl.d, CPU 3's governor), the rest of the files
+is kept, and a second run changes nothing."""
 
 from __future__ import annotations
 
@@ -46,8 +48,26 @@ PLAYBOOK = """\
       vars:
         pi_boot_candidates: {candidates}
         pi_boot_modprobe_dir: {modprobe}
+        pi_boot_sysctl_dir: {sysctl}
+        pi_boot_tmpfiles_dir: {tmpfiles}
+        pi_boot_initramfs_command: {initramfs}
         pi_boot_reboot: false
 """
+# CMDLINE parameters upstream's README asks for (rpi-rgb-led-matrix, "CPU use").
+UPSTREAM_CPU3 = ["isolcpus=domain,managed_irq,3", "nohz_full=3", "rcu_nocbs=3", "irqaffinity=0,1,2"]
+
+
+def fake_initramfs(tmp_path):
+    """A stand-in update-initramfs that records each call (the host's must not run)."""
+    tool = tmp_path / "update-initramfs"
+    tool.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'initramfs.calls'}\n")
+    tool.chmod(0o755)
+    return tool
+
+
+def initramfs_calls(tmp_path):
+    calls = tmp_path / "initramfs.calls"
+    return calls.read_text().splitlines() if calls.exists() else []
 
 
 def apply(tmp_path, boot_dirs):
@@ -55,7 +75,10 @@ def apply(tmp_path, boot_dirs):
     modprobe.mkdir(exist_ok=True)
     playbook = tmp_path / "boot.yml"
     playbook.write_text(PLAYBOOK.format(candidates=json.dumps([str(d) for d in boot_dirs]),
-                                        modprobe=json.dumps(str(modprobe))))
+                                        modprobe=json.dumps(str(modprobe)),
+                                        sysctl=json.dumps(str(tmp_path / "sysctl.d")),
+                                        tmpfiles=json.dumps(str(tmp_path / "tmpfiles.d")),
+                                        initramfs=json.dumps([str(fake_initramfs(tmp_path)), "-u"])))
     proc = run_ansible(["ansible-playbook", str(playbook)], tmp_path)
     changed = int(re.search(r"localhost\s*:.*changed=(\d+)", proc.stdout).group(1))
     return proc.stdout, changed
@@ -74,7 +97,10 @@ def check_boot_folder(folder):
     cmdline = (folder / "cmdline.txt").read_text()
     assert cmdline.count("\n") == 1 and cmdline.endswith("\n")         # still one line
     params = cmdline.split()
-    assert params.count("isolcpus=3") == 1
+    for param in UPSTREAM_CPU3:
+        assert params.count(param) == 1, param
+    assert not [p for p in params if p.split("=")[0] in ("isolcpus", "nohz_full", "rcu_nocbs", "irqaffinity")
+                and p not in UPSTREAM_CPU3]
     assert "console=serial0,115200" not in params
     assert "console=tty1" in params and "root=PARTUUID=4e639091-02" in params and "rootwait" in params
 
@@ -95,21 +121,30 @@ def test_bookworm_layout_gets_the_settings_once(tmp_path):
     assert (tmp_path / "boot" / "config.txt").read_text() == note
     blacklist = (tmp_path / "modprobe.d" / "ihanoi-hub75.conf").read_text()
     assert "blacklist snd_bcm2835" in blacklist.splitlines()
+    assert initramfs_calls(tmp_path) == ["-u"]                          # after the blacklist changed
+    assert "RUNNING HANDLER [pi_boot : Update the initramfs]" in out
+    sysctl = (tmp_path / "sysctl.d" / "ihanoi-hub75.conf").read_text()
+    assert "kernel.sched_rt_runtime_us = 990000" in sysctl.splitlines()
+    tmpfiles = (tmp_path / "tmpfiles.d" / "ihanoi-hub75.conf").read_text()
+    assert "w- /sys/devices/system/cpu/cpu3/cpufreq/scaling_governor - - - - performance" in tmpfiles.splitlines()
 
     before = {p: p.read_bytes() for p in firmware.iterdir()}
     out, changed = apply(tmp_path, [firmware, tmp_path / "boot"])
     assert changed == 0, out
     assert {p: p.read_bytes() for p in firmware.iterdir()} == before
+    assert initramfs_calls(tmp_path) == ["-u"]                          # not again: nothing changed
 
 
 def test_older_boot_layout_is_found_when_there_is_no_firmware_folder(tmp_path):
     boot = tmp_path / "boot"
     boot.mkdir()
     (boot / "config.txt").write_text(CONFIG_TXT)
-    (boot / "cmdline.txt").write_text(CMDLINE_TXT.replace("console=serial0", "isolcpus=1,2 console=serial0"))
+    (boot / "cmdline.txt").write_text(CMDLINE_TXT.replace("console=serial0", "isolcpus=1,2 nohz_full=1-2 "
+                                                                           "console=serial0"))
     apply(tmp_path, [boot / "firmware", boot])
     check_boot_folder(boot)
     assert "isolcpus=1,2" not in (boot / "cmdline.txt").read_text()
+    assert "nohz_full=1-2" not in (boot / "cmdline.txt").read_text()
     _, changed = apply(tmp_path, [boot / "firmware", boot])
     assert changed == 0
 
@@ -118,3 +153,18 @@ def test_a_pi_without_a_boot_partition_is_told_so(tmp_path):
     playbook_dirs = [tmp_path / "nothing-here"]
     with pytest.raises(AssertionError, match="No config.txt in"):
         apply(tmp_path, playbook_dirs)
+
+
+def test_site_builds_the_led_library_before_the_agent_is_installed():
+    """A Pi's play builds rpi-rgb-led-matrix before the agent (which then starts with it), at the
+    pin whose Python 3.11 build and Pi 5 backend the tests run against, with Pillow's headers."""
+    from tests.test_provisioning_render import ANSIBLE
+
+    site = (ANSIBLE / "site.yml").read_text()
+    pi_play = site[site.index("hosts: signage"):]
+    roles = re.findall(r"^    - (\w+)$", pi_play[pi_play.index("  roles:"):], re.M)
+    assert roles == ["pi_boot", "rgbmatrix", "ihanoi_agent"]
+    defaults = (ANSIBLE / "roles/rgbmatrix/defaults/main.yml").read_text()
+    assert "rgbmatrix_version: cf60d08f9b77c7216a51964602f8d9fc6d96d7c7" in defaults.splitlines()
+    packages = set(re.findall(r"^  - (\S+)$", defaults.split("rgbmatrix_build_packages:")[1], re.M))
+    assert {"python3-pil", "python3-dev", "cython3", "cmake", "g++"} <= packages

@@ -4,11 +4,13 @@ changes nothing.
 Two root file systems (a Pi and the server) are made with debootstrap, then ansible reaches
 them through its chroot connection (community.general.chroot) with the real inventory: the
 Pi is hbt-bach-mai-01, the server ihanoi-server. What cannot happen in a chroot is switched
-off by the roles' own variables: starting services (ihanoi_services_running), the reboot
-(pi_boot_reboot) and compiling rpi-rgb-led-matrix (rgbmatrix_build: its build dependencies
-are still installed). The project is installed from a wheel built from this checkout, its
-dependencies from a wheelhouse downloaded once from PyPI (pip inside the roots installs
-from it without an index, so a rerun does not download them again).
+off by the roles' own variables: starting services (ihanoi_services_running) and the reboot
+(pi_boot_reboot). rpi-rgb-led-matrix is built for real in the Pi's root by the rgbmatrix
+role, from the source tarball IHANOI_RGBMATRIX_TARBALL names (the Makefile points it at a
+local snapshot of the pinned commit), else from a clone of the pinned commit. The project is
+installed from a wheel built from this checkout, its dependencies (and the library's build
+requirements) from a wheelhouse downloaded once from PyPI (pip inside the roots installs from
+it without an index, so a rerun does not download them again).
 
 Needs root, debootstrap, chroot and Debian's ansible. The base system, the downloaded .deb
 files and the wheelhouse are kept in $XDG_CACHE_HOME/ihanoi-signage/converge (~/.cache).
@@ -124,18 +126,23 @@ def build_wheel(dest: Path) -> Path:
     return next(dest.glob("ihanoi_signage-*.whl"))
 
 
+# What pip needs to build rpi-rgb-led-matrix's bindings (its pyproject.toml's build-system).
+RGBMATRIX_BUILD_REQUIRES = ("scikit-build-core", "cython")
+
+
 def fill_wheelhouse(wheel: Path) -> None:
-    """The project's dependencies (Pi and server extras) as wheels, fetched again only when
-    its requirements change."""
+    """The project's dependencies (Pi and server extras) and the LED library's build
+    requirements as wheels, fetched again only when the requirements change."""
     house = CACHE / "wheels"
     house.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         requires = sorted(line for line in zf.read(meta).decode().splitlines() if line.startswith("Requires-Dist"))
-    stamp = hashlib.sha256("\n".join(requires).encode()).hexdigest()
+    stamp = hashlib.sha256("\n".join([*requires, *RGBMATRIX_BUILD_REQUIRES]).encode()).hexdigest()
     if (house / "requirements.sha256").exists() and (house / "requirements.sha256").read_text() == stamp:
         return
-    sh(sys.executable, "-m", "pip", "download", "-q", "-d", str(house), f"{wheel}[pi,server]")
+    sh(sys.executable, "-m", "pip", "download", "-q", "-d", str(house), f"{wheel}[pi,server]",
+       *RGBMATRIX_BUILD_REQUIRES)
     (house / "requirements.sha256").write_text(stamp)
 
 
@@ -176,7 +183,10 @@ def _converge(tmp: Path):
     args = ["ansible-playbook", "site.yml", "-i", "inventory", "-i", str(overlay), "--limit", f"{PI},{SERVER}",
             "-e", f"@{secrets}", "-e", f"ihanoi_package={wheel}",
             "-e", json.dumps({"ihanoi_content_keys": [str(tmp / "content-1.pub")]}),
-            "-e", "ihanoi_services_running=false", "-e", "pi_boot_reboot=false", "-e", "rgbmatrix_build=false"]
+            "-e", "ihanoi_services_running=false", "-e", "pi_boot_reboot=false"]
+    tarball = os.environ.get("IHANOI_RGBMATRIX_TARBALL")
+    if tarball:
+        args += ["-e", f"rgbmatrix_src_tarball={Path(tarball).resolve()}"]
     runs = []
     try:
         for _ in range(2):
@@ -211,8 +221,14 @@ def test_pi_has_boot_settings_agent_and_enabled_unit(converged):
     roots, _ = converged
     pi = roots[PI]
     assert "dtparam=audio=off" in (pi / "boot/firmware/config.txt").read_text().splitlines()
-    assert "isolcpus=3" in (pi / "boot/firmware/cmdline.txt").read_text().split()
+    cmdline = (pi / "boot/firmware/cmdline.txt").read_text().split()
+    for param in ("isolcpus=domain,managed_irq,3", "nohz_full=3", "rcu_nocbs=3", "irqaffinity=0,1,2"):
+        assert param in cmdline
     assert (pi / "etc/modprobe.d/ihanoi-hub75.conf").exists()
+    assert "kernel.sched_rt_runtime_us = 990000" in (pi / "etc/sysctl.d/ihanoi-hub75.conf").read_text()
+    assert "scaling_governor" in (pi / "etc/tmpfiles.d/ihanoi-hub75.conf").read_text()
+    assert 'KERNEL=="pio[0-9]*", GROUP="gpio"' in (pi / "etc/udev/rules.d/60-ihanoi-gpio.rules").read_text()
+    assert 'gpio_access = "mem"' in (pi / "etc/ihanoi/device.toml").read_text()
     # The agent's own venv checks the config ansible rendered, inside the Pi's file system.
     check = subprocess.run(["chroot", str(pi), "/opt/ihanoi/venv/bin/ihanoi-edge", "check-config",
                             "/etc/ihanoi/device.toml"], capture_output=True, text=True)
@@ -247,3 +263,31 @@ def test_installed_units_pass_systemd_analyze_verify_in_their_root(converged, ho
     proc = subprocess.run(["systemd-analyze", "verify", f"--root={roots[host]}",
                            f"/etc/systemd/system/{unit}.service"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_pi_has_the_led_library_built_from_the_pinned_source_before_the_agent(converged):
+    roots, runs = converged
+    pi = roots[PI]
+    probe = subprocess.run(["chroot", str(pi), "/opt/ihanoi/venv/bin/python", "-c",
+                            "import rgbmatrix.core; from rgbmatrix import RGBMatrixOptions; o = RGBMatrixOptions(); "
+                            "o.rp1_rio = 1; print(o.rp1_rio)"], capture_output=True, text=True)
+    assert probe.returncode == 0 and probe.stdout.strip() == "1", probe.stderr   # rp1_rio: the Pi 5 pin
+    assert "cf60d08f9b77c7216a51964602f8d9fc6d96d7c7" in (pi / "opt/ihanoi/venv/rgbmatrix.source").read_text()
+    first = runs[0].stdout
+    # built before the agent is installed, and the agent is restarted after the rebuild
+    assert first.index("TASK [rgbmatrix : Build the library and the bindings into the venv]") < \
+        first.index("TASK [ihanoi_agent : Install the agent into the venv]")
+    rebuilt = first[first.index("TASK [ihanoi_agent : Restart the agent when the LED library was rebuilt]"):]
+    assert rebuilt.split("\n", 2)[1].startswith("changed:")
+    assert "RUNNING HANDLER [ihanoi_agent : Restart the agent]" in first
+    # the agent's own start-up check knows it is not on a Pi in a chroot: a PanelError, not a crash
+    check = subprocess.run(["chroot", str(pi), "/opt/ihanoi/venv/bin/python", "-c",
+                            "from edge.panel import open_panel_or_dark; from edge.panel.profile import load_profile; "
+                            "p = open_panel_or_dark('rgbmatrix', load_profile('p4-128x64')); print(p.output, '|', p.fault)"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith("dark | the rgbmatrix output drives a HUB75 board")
+    second = runs[1].stdout
+    assert "TASK [rgbmatrix : Build the library and the bindings into the venv]" in second
+    assert second.split("TASK [rgbmatrix : Build the library and the bindings into the venv]")[1].split("\n", 2)[1] \
+        .startswith("skipping:")

@@ -169,3 +169,45 @@ def test_an_unreachable_server_leaves_the_device_as_it_was(tmp_path, keys):
     # a local file (a USB stick) installs the same way
     assert inst.handle(desired.model_copy(update={"url": path.as_uri()})).state == "installed"
     assert inst.installed_version == 1
+
+
+def test_an_announcement_no_newer_than_the_installed_bundle_is_refused_before_any_download(tmp_path, keys, server):
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    v5 = make_bundle(tmp_path, key, 5, units=[UNIT])
+    assert inst.handle(desired_for(v5, serve(server, v5), 5)).state == "installed"
+    requests = len(server.ranges)
+    # v5 again but another bundle file (other targets), and an older one
+    for version, name in ((5, "same-version-other-bundle"), (4, "older")):
+        again = make_bundle(tmp_path, key, version, units=[UNIT, "phuong-bach-dang"], name=name)
+        assert again.read_bytes() != v5.read_bytes()
+        result = inst.handle(desired_for(again, serve(server, again), version))
+        assert (result.state, result.reason) == ("refused", "not-newer")
+        assert len(server.ranges) == requests, f"v{version}: the device downloaded a bundle it must refuse"
+    assert pack_label(inst.current_pack()) == "v5"
+
+
+def test_an_installed_bundle_altered_on_disk_is_caught_at_the_next_start(tmp_path, keys, server):
+    """After a power cut every file of the installed bundle is checked again: whichever one is
+    damaged, the board falls back to the previous bundle instead of playing it."""
+    from edge.updates.manifest import PACK_DIR
+
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    for v in (1, 2):
+        path = make_bundle(tmp_path, key, v, units=[UNIT])
+        assert inst.handle(desired_for(path, serve(server, path), v)).state == "installed"
+    pack = inst.store.target("current") / PACK_DIR
+    files = sorted(p.relative_to(pack) for p in pack.rglob("*") if p.is_file())
+    assert len(files) >= 2
+    pristine = tmp_path / "pristine"
+    shutil.copytree(tmp_path / "device", pristine, symlinks=True)
+    for name in files:
+        shutil.rmtree(tmp_path / "device")
+        shutil.copytree(pristine, tmp_path / "device", symlinks=True)
+        damaged = tmp_path / "device" / inst.store.target("current").relative_to(tmp_path / "device") / PACK_DIR / name
+        data = bytearray(damaged.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        damaged.write_bytes(bytes(data))
+        restarted = installer(tmp_path, pub)
+        assert pack_label(restarted.current_pack()) == "v1", f"a changed byte in {name} went unnoticed"

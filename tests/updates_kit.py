@@ -105,6 +105,7 @@ class Device:
     def __init__(self, root: Path, device: str, unit: str, port: int, trusted, health_interval: float = 0.3,
                  compile_fn=None):
         from edge.config import MqttSettings
+        from edge.health import Health
         from edge.link import Link
         from edge.outbox import Outbox
         from edge.updates.installer import Installer
@@ -120,17 +121,20 @@ class Device:
                                      on_result=lambda r: self.link.publish_direct(
                                          "cmd-result", protocol.encode(command_result(device, r, clock)), qos=1))
         self.link = Link(device, MqttSettings(host="127.0.0.1", port=port, reconnect_min_s=1, reconnect_max_s=2),
-                         self.outbox, clock=clock, health_interval=health_interval, status=self.service.status,
+                         self.outbox, clock=clock, status=self.service.status,
                          on_command=self.service.on_command, unit=unit)
+        self.health = Health(self.outbox, clock, [self.service.status, self.link.figures], interval=health_interval)
 
     def start(self) -> Device:
         self.service.start()
         self.link.start()
-        if not self.link.connected.wait(10):
-            raise TimeoutError(f"{self.name} did not connect")
+        self.health.start(first_after=self.health.interval)
+        if not self.link.subscribed.wait(10):
+            raise TimeoutError(f"{self.name} did not connect and subscribe to its commands")
         return self
 
     def stop(self) -> None:
+        self.health.stop()
         self.link.stop(flush_timeout=1)
         self.service.stop()
         self.outbox.close()

@@ -10,7 +10,9 @@ import signal
 import threading
 
 from edge.config import load_config
+from edge.health import Health
 from edge.link import Link
+from edge.localdb import open_local_db
 from edge.outbox import Outbox
 from ihanoi.contract.clock import RealClock
 
@@ -26,16 +28,21 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     clock = RealClock()
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    outbox = Outbox(config.data_dir / "outbox.db", config.device, max_events=config.outbox.max_events, clock=clock)
+    outbox = Outbox(open_local_db(config.data_dir, clock), config.device, max_events=config.outbox.max_events,
+                    clock=clock)
     link = Link(config.device, config.broker, outbox, clock=clock, password=config.password(),
-                window=config.outbox.window, health_interval=config.health.interval_seconds, unit=config.unit)
+                window=config.outbox.window, unit=config.unit, receipts=config.outbox.receipts,
+                receipt_timeout=config.outbox.receipt_timeout_s)
+    health = Health(outbox, clock, [link.figures], interval=config.health.interval_seconds)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     log.info("device %s -> %s:%d (outbox %s, %d waiting)", config.device, config.broker.host, config.broker.port,
              outbox.path, outbox.depth())
     link.start()
+    health.start()
     done.wait(args.seconds or None)
+    health.stop()
     link.stop()
     log.info("stopped; %d event(s) left in the outbox", outbox.depth())
     return 0

@@ -2,6 +2,7 @@
 
 Taken from the library's ``lib/hardware-mapping.c``; the PIR sensor (and anything else we
 wire) must avoid these pins, or the board flickers and the sensor reads garbage.
+``board_pins`` answers for either Pi library: Piomatter's pinouts are in ``piomatter_pins``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ def max_parallel(mapping: str) -> int:
     return sum(1 for key in MAPPINGS[mapping] if key.startswith("p"))
 
 
+# Pins a mapping claims beyond its signals: the Adafruit HAT's PWM mod solders GPIO 4 (the
+# old OE) to GPIO 18; the library keeps GPIO 4 an input, and anything else wired to it would
+# drive OE (lib/gpio.cc, InitOutputs).
+RESERVED: dict[str, dict[int, str]] = {
+    "adafruit-hat-pwm": {4: "bridged to OE (GPIO 18) by the PWM mod of hardware mapping 'adafruit-hat-pwm'"},
+}
+
+
 def pins_in_use(mapping: str, rows: int, parallel: int = 1) -> dict[int, str]:
     """GPIO -> signal name for a board of ``rows`` pixel rows per panel.
 
@@ -67,4 +76,16 @@ def pins_in_use(mapping: str, rows: int, parallel: int = 1) -> dict[int, str]:
             continue
         for pin in pins:
             used[pin] = f"{signal.upper()} of hardware mapping '{mapping}'"
+    for pin, why in RESERVED.get(mapping, {}).items():
+        used.setdefault(pin, why)
     return used
+
+
+def board_pins(output: str, profile) -> dict[int, str]:
+    """The GPIOs the board of ``profile`` takes when driven by ``output`` (Piomatter has its
+    own pinouts; every other output stands for hzeller's library and its mapping)."""
+    if output == "piomatter":
+        from edge.panel.piomatter_pins import pins_in_use as piomatter_pins
+
+        return piomatter_pins(profile)
+    return pins_in_use(profile.hardware_mapping, profile.rows, profile.parallel)

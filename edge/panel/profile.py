@@ -15,9 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.panel.hub75 import MAPPINGS, max_parallel
+from edge.panel.pimodel import PI_MODELS
 from ihanoi.contract.tomlconf import load_model
-
-PI_MODELS = ("pi1", "pi2", "pi3", "pi4", "pi-zero", "pi-zero-2")
 HardwareMapping = Literal["regular", "adafruit-hat", "adafruit-hat-pwm", "regular-pi1", "classic", "classic-pi1"]
 
 SHIPPED = Path(str(files(__package__) / "profiles"))   # the profiles the project ships, in the package

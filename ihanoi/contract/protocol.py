@@ -164,6 +164,9 @@ class Topics:
     def cmd(self, device: str, verb: str) -> str:
         return f"{self.prefix}/cmd/{device}/{verb}"
 
+    def receipt(self, device: str) -> str:
+        return f"{self.prefix}/cmd/{device}/{RECEIPT}"
+
     def unit_cmd(self, unit: str, verb: str) -> str:
         return f"{self.prefix}/unit/{unit}/{verb}"
 
@@ -305,6 +308,39 @@ class CommandResult(_Message):
     ok: StrictBool
     reason: str = ""
     time: AwareDatetime
+
+
+# --- receipts (down) ------------------------------------------------------------------------
+RECEIPT = "stored"           # cmd/{device}/stored: the collector's receipt for the device's events
+MAX_RECEIPT_RANGES = 10_000
+
+
+class Stored(_Message):
+    """The collector's receipt on ``cmd/{device}/stored`` (QoS 1, not retained): these events of
+    the device's ``stream`` are in the central store, not only at the broker. A board forgets an
+    event only then, so a broker that dies outright loses nothing; ``seqs`` are inclusive ranges."""
+
+    schema_: Literal["ihanoi.stored/1"] = Field("ihanoi.stored/1", alias="schema")
+    device: DeviceId
+    stream: UUID
+    seqs: list[tuple[Seq, Seq]] = Field(min_length=1, max_length=MAX_RECEIPT_RANGES)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if any(last < first for first, last in self.seqs):
+            raise ValueError("a range ends before it starts")
+        return self
+
+
+def seq_ranges(seqs) -> list[tuple[int, int]]:
+    """Sorted sequence numbers as inclusive ranges: 1, 2, 3, 7 → (1, 3), (7, 7)."""
+    ranges: list[list[int]] = []
+    for seq in sorted(set(seqs)):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1][1] = seq
+        else:
+            ranges.append([seq, seq])
+    return [(a, b) for a, b in ranges]
 
 
 COMMANDS: dict[str, type[_Message] | None] = {
