@@ -120,9 +120,12 @@ class Agent:
             log.info("no content.trusted_keys: signed content updates are off on this device")
             return None
         configured = self.config.resolve(self.config.content.pack)
+        # The district's bundle server is signed by the broker's CA (docs/updates.md): downloads
+        # trust it as well as the system's CAs.
         return Installer(self.config.data_dir, self.config.device, self.config.unit, keys,
                          compile_fn=self._compile, clock=self.clock,
-                         fallback=configured or builtin_pack(self.registry.campaign.content_id))
+                         fallback=configured or builtin_pack(self.registry.campaign.content_id),
+                         ca_file=self.config.resolve(self.config.broker.ca_file))
 
     def _load_model(self) -> TrafficModel:
         try:
