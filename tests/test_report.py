@@ -16,7 +16,7 @@ from broker.cli import main as broker_main
 from broker.report.build import report_from_store
 from broker.report.compliance import PlayRow, build_report
 from broker.report.peaks import learn_peaks
-from broker.report.render import render_csv, render_json, render_table, render_xlsx
+from broker.report.render import formula_safe, render_csv, render_json, render_table, render_xlsx
 from broker.store import open_store
 from broker.store.rows import event_row, health_state_row
 from ihanoi.contract import protocol
@@ -159,6 +159,25 @@ def test_the_district_summary_gives_the_directives_average(registry):
     assert d.average_per_device_day == pytest.approx(11.0)
 
 
+def test_a_unit_averaging_exactly_the_quota_meets_the_directives_average(registry):
+    # 9 + 10 + 11 plays over three open days: 10 a day on average, the quota itself, while one
+    # day fell short. The directive asks for "on average 10 times a day".
+    first, last = date(2024, 9, 4), date(2024, 9, 6)
+    plays = plays_on(first, 9) + plays_on(date(2024, 9, 5), 10) + plays_on(last, 11)
+    almost = [p for day, n in ((first, 9), (date(2024, 9, 5), 10), (last, 10))
+              for p in plays_on(day, n, "hbt-bach-mai-01") + plays_on(day, n, "hbt-bach-mai-02")]
+    report = build_report(registry, first, last, plays + almost, set(), NO_PEAKS, {}, AFTER)
+    units = {u.unit: u for u in report.units}
+    exact = units[UNIT]
+    assert exact.quota == 10 and exact.average_per_device_day == pytest.approx(10.0)
+    assert exact.meets_average is True and exact.compliant_every_day is False
+    short = units["phuong-bach-mai"]                                   # 29 / 3 per device: below
+    assert short.average_per_device_day == pytest.approx(29 / 3) and short.meets_average is False
+    assert report.district.units_meeting_average == 1
+    assert report.district.units_compliant_every_day == 0
+    assert "Đơn vị đạt bình quân" in render_table(report)
+
+
 # --- renderings ------------------------------------------------------------------------------
 @pytest.fixture
 def small_report(registry):
@@ -249,3 +268,33 @@ def test_pack_versions_from_the_store_give_the_latest_and_a_text_column(db_url, 
     listed = {n["device"]: n for n in json.loads(capsys.readouterr().out)}
     assert "nội dung phiên bản 2024.08.9 (mới nhất: 2024.08.10)" in listed[DEVICE]["problems"]
     assert not any("phiên bản" in p for p in listed["hbt-bach-khoa-01"]["problems"])
+
+
+# --- spreadsheets never run what a board sent -------------------------------------------------------
+@pytest.mark.parametrize("value, cell", [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"),
+    ("\r=1", "'\r=1"), ("2024.08.1", "2024.08.1"), ("a=b", "a=b"), ("", ""), (-2, -2), (1.5, 1.5), (None, None),
+])
+def test_a_csv_cell_that_a_spreadsheet_would_run_is_written_as_text(value, cell):
+    assert formula_safe(value) == cell
+
+
+def test_a_boards_text_in_the_report_workbook_is_never_a_formula(registry, tmp_path):
+    from openpyxl import load_workbook
+
+    day = date(2024, 9, 4)
+    seen = {"last_seen": AFTER - timedelta(minutes=1), "state": "online"}
+    evil = '=HYPERLINK("http://evil.example/","mở")'
+    states = {DEVICE: {**seen, "content_version": evil, "software_version": "@cmd"},
+              "hbt-bach-khoa-01": {**seen, "content_version": "+1"}}
+    report = build_report(registry, day, day, plays_on(day, 10), set(), NO_PEAKS, states, AFTER)
+    render_xlsx(report, tmp_path / "r.xlsx")
+    wb = load_workbook(tmp_path / "r.xlsx")
+    assert [c.coordinate for ws in wb for row in ws.iter_rows() for c in row if c.data_type == "f"] == []
+    ws = wb["Thiết bị"]
+    header = [c.value for c in ws[1]]
+    cells = {r[0].value: r[header.index("Phiên bản nội dung")] for r in ws.iter_rows(min_row=2)}
+    for device, text in ((DEVICE, evil), ("hbt-bach-khoa-01", "+1")):
+        assert cells[device].value == text and cells[device].data_type == "s" and cells[device].quotePrefix
+    notes = [c.value for c in wb["Ghi chú"]["A"]]
+    assert any(evil in n for n in notes)

@@ -160,3 +160,63 @@ def test_the_example_config_is_valid_and_the_example_users_must_be_filled_in():
 def test_a_missing_users_file_says_where_to_start(tmp_path):
     with pytest.raises(ConfigError, match="dashboard-users.example.toml"):
         load_users(tmp_path / "users.toml")
+
+
+# --- sessions on the server -------------------------------------------------------------------
+def test_a_session_lives_until_logout_its_lifetime_or_a_change_of_its_users_password():
+    from broker.web.auth import SessionBook
+    from broker.web.users import User, Users
+    from ihanoi.contract.clock import SimClock
+
+    clock = SimClock(datetime(2024, 9, 3, 8, 0, tzinfo=CAMPAIGN_TZ))
+    alice = User(name="alice", role="viewer", password=hash_password("mat-khau-1"))
+    users = Users((alice,))
+    book = SessionBook(clock, lifetime_s=3600)
+    first, second = book.open(alice), book.open(alice)
+    assert first != second and book.user(first, users) == alice
+    book.close(first)
+    assert book.user(first, users) is None and book.user(second, users) == alice
+    clock.advance(3600)
+    assert book.user(second, users) is None and len(book) == 0
+    third = book.open(alice)
+    renamed = Users((alice.model_copy(update={"password": hash_password("mat-khau-2")}),))
+    assert book.user(third, renamed) is None
+    assert book.user(third, users) is None, "the old password back does not revive the session"
+    fourth = book.open(alice)
+    assert book.user(fourth, Users(())) is None and book.user(fourth, users) is None   # removed, then back
+    for junk in (None, 7, "", "x" * 100):
+        assert book.user(junk, users) is None
+
+
+def test_the_session_book_stays_bounded():
+    from broker.web.auth import SessionBook
+    from broker.web.users import User, Users
+    from ihanoi.contract.clock import SimClock
+
+    clock = SimClock(datetime(2024, 9, 3, 8, 0, tzinfo=CAMPAIGN_TZ))
+    bob = User(name="bob", role="viewer", password=hash_password("mat-khau-1"))
+    book = SessionBook(clock, lifetime_s=3600, limit=3)
+    sids = [book.open(bob) for _ in range(5)]
+    assert len(book) == 3 and book.user(sids[0], Users((bob,))) is None and book.user(sids[-1], Users((bob,))) == bob
+
+
+def test_the_users_file_is_read_again_when_it_changes_and_a_broken_one_lets_nobody_in(tmp_path, caplog):
+    import os
+
+    path = tmp_path / "users.toml"
+
+    def write(text: str) -> None:
+        (tmp_path / "new").write_text(text, encoding="utf-8")
+        os.replace(tmp_path / "new", path)
+
+    write(f'[[user]]\nname = "a1"\nrole = "viewer"\npassword = "{hash_password("mat-khau-1")}"\n')
+    users = load_users(path)
+    assert users.get("a1").role == "viewer" and users.get("b2") is None
+    write(f'[[user]]\nname = "b2"\nrole = "operator"\npassword = "{hash_password("mat-khau-2")}"\n')
+    assert users.get("a1") is None and users.get("b2").can_operate
+    assert users.authenticate("b2", "mat-khau-2").name == "b2"
+    write('[[user]]\nname = "b2"\nrole = "admin"\n')
+    assert users.get("b2") is None and users.authenticate("b2", "mat-khau-2") is None
+    assert "nobody can sign in" in caplog.text and "user[0].role" in caplog.text
+    write(f'[[user]]\nname = "b2"\nrole = "viewer"\npassword = "{hash_password("mat-khau-2")}"\n')
+    assert users.get("b2").role == "viewer"

@@ -1,4 +1,10 @@
-"""Turn one batch of received messages into the rows the store commits together (pure)."""
+"""Turn one batch of received messages into the rows the store commits together (pure).
+
+One rule, here and nowhere else: whatever goes wrong while one message is decoded, validated
+or turned into rows quarantines that message (with the protocol's reason, or ``invalid``
+and the error's name) and the rest of the batch goes on. Nothing a board sends can raise out
+of ``prepare``; only the database's own troubles are left for the caller to retry.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from broker.collector.validate import Accepted, classify
+from broker.collector.validate import accept, window_of
 from broker.store.rows import event_row, health_state_row, state_row
 from ihanoi.contract import protocol
+from ihanoi.contract.errors import ProtocolError
 
 log = logging.getLogger("broker.collector")
+DETAIL_CHARS = 500
 
 
 @dataclass(slots=True)
@@ -33,9 +41,47 @@ class Prepared:
     rejected: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Rows:
+    """What one accepted message adds to the batch."""
+
+    kind: str
+    device: str
+    unit: str
+    event: dict | None = None
+    health_state: dict | None = None
+    state: dict | None = None
+
+
 def kind_of_topic(topic: str) -> str:
     kind = topic.rsplit("/", 1)[-1]
     return kind if kind in protocol.UPSTREAM else "other"
+
+
+def printable(text: str, limit: int = DETAIL_CHARS) -> str:
+    """A quarantine detail any database keeps: no NUL or other control characters, bounded."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text[:limit]
+
+
+def quarantine_record(item: Incoming, reason: str, detail: str, now: datetime) -> dict:
+    return {"received_at": now, "topic": printable(item.topic, 65535), "payload": bytes(item.payload),
+            "reason": reason, "detail": printable(detail)}
+
+
+def _rows_of(item: Incoming, topics: protocol.Topics, registry, window: protocol.TimeWindow,
+             now: datetime) -> _Rows:
+    accepted = accept(topics, registry, window, item.topic, item.payload)
+    message, unit, kind = accepted.message, accepted.unit, accepted.kind
+    rows = _Rows(kind, message.device, unit)
+    if kind == "state":
+        rows.state = state_row(message, unit)
+        return rows
+    rows.event = event_row(message, unit, registry.campaign.tz, now)
+    if kind == "health":
+        rows.health_state = health_state_row(message, unit)
+    return rows
 
 
 def prepare(batch: list[Incoming], topics: protocol.Topics, registry, now: datetime,
@@ -43,33 +89,40 @@ def prepare(batch: list[Incoming], topics: protocol.Topics, registry, now: datet
     """Validate every message; keep the newest state and health per device (the batch may
     hold several); log each quarantine reason the first time it is seen."""
     out = Prepared()
-    tz = registry.campaign.tz
+    window = window_of(registry, now)
     for item in batch:
         kind = kind_of_topic(item.topic)
         out.received[kind] = out.received.get(kind, 0) + 1
-        result = classify(topics, registry, item.topic, item.payload)
-        if not isinstance(result, Accepted):
-            out.rejected[result.reason] = out.rejected.get(result.reason, 0) + 1
-            out.quarantined.append({"received_at": now, "topic": item.topic, "payload": bytes(item.payload),
-                                    "reason": result.reason, "detail": result.detail})
-            if logged_reasons is not None and result.reason not in logged_reasons:
-                logged_reasons.add(result.reason)
-                log.warning("quarantined a %s message on %s: %s (further %r messages are counted, "
-                            "not logged)", result.reason, item.topic, result.detail, result.reason)
+        try:
+            rows = _rows_of(item, topics, registry, window, now)
+        except ProtocolError as exc:
+            reason, detail, unexpected, once = exc.reason, exc.detail, None, exc.reason
+        except Exception as exc:      # noqa: BLE001 - the one rule: a message, never the collector
+            name = exc.__class__.__name__
+            reason, detail, unexpected, once = "invalid", f"{name}: {exc}", exc, f"invalid ({name})"
+        else:
+            _add(out, rows, now)
             continue
-        message, unit = result.message, result.unit
-        if message.device not in out.seen:
-            out.seen[message.device] = {"device": message.device, "unit": unit, "last_seen": now}
-        if result.kind == "state":
-            row = state_row(message, unit)
-            old = out.states.get(message.device)
-            if old is None or old["state_since"] <= row["state_since"]:
-                out.states[message.device] = row
-            continue
-        out.events[result.kind].append(event_row(message, unit, tz, now))
-        if result.kind == "health":
-            row = health_state_row(message, unit)
-            old = out.health_states.get(message.device)
-            if old is None or old["last_health"] <= row["last_health"]:
-                out.health_states[message.device] = row
+        out.rejected[reason] = out.rejected.get(reason, 0) + 1
+        out.quarantined.append(quarantine_record(item, reason, detail, now))
+        if logged_reasons is not None and once not in logged_reasons:
+            logged_reasons.add(once)
+            # An error the protocol does not name may be a bug of ours: its trace is logged (once).
+            log.warning("quarantined a %s message on %s: %s (further %r messages are counted, not logged)",
+                        reason, printable(item.topic, 200), printable(detail), once, exc_info=unexpected)
     return out
+
+
+def _add(out: Prepared, rows: _Rows, now: datetime) -> None:
+    if rows.device not in out.seen:
+        out.seen[rows.device] = {"device": rows.device, "unit": rows.unit, "last_seen": now}
+    if rows.state is not None:
+        old = out.states.get(rows.device)
+        if old is None or old["state_since"] <= rows.state["state_since"]:
+            out.states[rows.device] = rows.state
+        return
+    out.events[rows.kind].append(rows.event)
+    if rows.health_state is not None:
+        old = out.health_states.get(rows.device)
+        if old is None or old["last_health"] <= rows.health_state["last_health"]:
+            out.health_states[rows.device] = rows.health_state

@@ -1,11 +1,17 @@
 """The collector's MQTT side: a persistent session on a shared subscription, manual acks.
 
-paho calls ``on_message`` on its network thread; messages go to a queue, a writer thread
-validates and commits them in batches (``batch_size`` events or ``batch_latency_ms``,
-whichever comes first) and only then acknowledges them (PUBACK). A collector killed
-mid-batch has acknowledged nothing of it: the broker sends it again and the store's unique
-key counts it once. Back-pressure comes for free: the broker sends at most
+The MQTT client comes from a factory (``broker.collector.client``; paho unless a test gives
+another) and calls ``on_message`` on its network thread; messages go to a queue, a writer
+thread validates and commits them in batches (``batch_size`` events or
+``batch_latency_ms``, whichever comes first) and only then acknowledges them (PUBACK). A
+collector killed mid-batch has acknowledged nothing of it: the broker sends it again and the
+store's unique key counts it once. Back-pressure comes for free: the broker sends at most
 ``receive_maximum`` unacknowledged messages.
+
+Only the database's own troubles (connection, lock, disk: ``database_away``) are retried.
+Anything else a commit raises is about the data: the batch is split until the message the
+database refuses is alone, and that one is quarantined as ``store-rejected``. So no message
+can stall the stream, and a poison message is acknowledged like any other.
 
 ``state`` is subscribed without ``$share``: brokers never deliver retained messages on a
 shared subscription, and state is a latest-value upsert, so every collector may see it.
@@ -16,17 +22,15 @@ from __future__ import annotations
 import logging
 import queue
 import signal
-import struct
 import threading
 import time
 from datetime import datetime, timedelta
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from broker.collector.batch import Incoming, Prepared, prepare
+from broker.collector.batch import Incoming, Prepared, prepare, printable, quarantine_record
+from broker.collector.client import ClientFactory, ClientOptions, paho_client
 from broker.collector.config import CollectorConfig
 from broker.collector.metrics import CollectorMetrics
 from broker.store import Store
@@ -40,12 +44,17 @@ SHARED_KINDS = ("play", "traffic", "health")
 # holds most devices, and an upsert per device per batch would double the database's work.
 SEEN_RESOLUTION = timedelta(seconds=30)
 STORE_REJECTED = "store-rejected"   # valid by the protocol, refused by the database
-_PUBACK = struct.Struct("!BBH")     # MQTT PUBACK: type 0x40, remaining length 2, packet id
+
+
+def database_away(exc: BaseException) -> bool:
+    """Whether a failed commit is the database's own trouble (connection, lock, disk, pool),
+    to be retried as it is; anything else is about the batch's data."""
+    return isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, OSError))
 
 
 class Collector:
     def __init__(self, config: CollectorConfig, registry, store: Store, clock: Clock | None = None,
-                 metrics: CollectorMetrics | None = None):
+                 metrics: CollectorMetrics | None = None, client_factory: ClientFactory = paho_client):
         self.config = config
         self.registry = registry
         self.store = store
@@ -66,45 +75,30 @@ class Collector:
         self._arrived = 0
         self._settled = 0
         self.metrics.pending.set_function(lambda: self._arrived - self._settled)
-        self._client = self._make_client()
+        c = config.collector
+        self._client = client_factory(ClientOptions(
+            broker=config.broker, client_id=c.client_id, session_expiry_s=c.session_expiry_s,
+            receive_maximum=c.receive_maximum, on_connect=self._on_connect, on_refused=self._on_refused,
+            on_subscribe=self._on_subscribe, on_disconnect=self._on_disconnect, on_message=self._on_message))
 
-    # --- MQTT ---------------------------------------------------------------------------------
-    def _make_client(self) -> mqtt.Client:
-        b, c = self.config.broker, self.config.collector
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=c.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
-        if b.username:
-            client.username_pw_set(b.username, b.password())
-        if b.tls:
-            client.tls_set(ca_certs=str(b.tls.ca_file),
-                           certfile=str(b.tls.cert_file) if b.tls.cert_file else None,
-                           keyfile=str(b.tls.key_file) if b.tls.key_file else None)
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        return client
-
+    # --- MQTT (called on the client's network thread) ------------------------------------------
     def subscriptions(self) -> list[tuple[str, int]]:
         group = self.config.collector.share_group
         subs = [(f"$share/{group}/{self.topics.subscription(kind)}", 1) for kind in SHARED_KINDS]
         return subs + [(self.topics.subscription("state"), 1)]
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties):
-        if reason_code.is_failure:
-            log.error("broker %s:%s refused the connection: %s", self.config.broker.host,
-                      self.config.broker.port, reason_code)
-            return
+    def _on_refused(self, reason: str) -> None:
+        log.error("broker %s:%s refused the connection: %s", self.config.broker.host, self.config.broker.port, reason)
+
+    def _on_connect(self, session_present: bool) -> None:
         self._generation += 1
         # Subscribed again on every connection, even when the session was resumed: Mosquitto
         # 2.0 does not restore a $share subscription from its persistence file.
-        client.subscribe(self.subscriptions())
+        self._client.subscribe(self.subscriptions())
         log.info("connected to %s:%s as %s (session %s)", self.config.broker.host, self.config.broker.port,
-                 self.config.collector.client_id, "resumed" if flags.session_present else "new")
+                 self.config.collector.client_id, "resumed" if session_present else "new")
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
-        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+    def _on_subscribe(self, refused: list[str]) -> None:
         if refused:
             log.error("the broker refused the subscriptions (%s): check its ACL for %s", ", ".join(refused),
                       self.config.broker.username or self.config.collector.client_id)
@@ -113,31 +107,22 @@ class Collector:
         self._connected.set()
         self.metrics.connected.set(1)
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+    def _on_disconnect(self, reason: str) -> None:
         self._connected.clear()
         self.metrics.connected.set(0)
         if not self._stop.is_set():
-            log.warning("lost the broker (%s); reconnecting", reason_code)
+            log.warning("lost the broker (%s); reconnecting", reason)
 
-    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage):
-        try:
-            topic = msg.topic
-        except Exception:  # a topic that is not UTF-8 (the broker should have refused it)
-            topic = repr(msg._topic)
+    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self._arrived += 1            # before the put: the writer may commit it at once
-        self._queue.put(Incoming(topic, msg.payload, msg.mid, msg.qos, self._generation))
+        self._queue.put(Incoming(topic, payload, mid, qos, self._generation))
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Collector":
-        b, c = self.config.broker, self.config.collector
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = c.session_expiry_s
-        props.ReceiveMaximum = c.receive_maximum
         self._stop.clear()
         self._writer = threading.Thread(target=self._write_loop, name="collector-writer", daemon=True)
         self._writer.start()
-        self._client.connect_async(b.host, b.port, keepalive=b.keepalive, clean_start=False, properties=props)
-        self._client.loop_start()
+        self._client.start()
         return self
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
@@ -155,8 +140,7 @@ class Collector:
             if self._writer.is_alive():
                 self._abandon.set()
                 self._writer.join(30)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._client.stop()
         self._connected.clear()
 
     def run_forever(self) -> None:
@@ -170,23 +154,6 @@ class Collector:
                 raise RuntimeError("the collector's writer thread died; see the log above")
         log.info("stopping: committing what has arrived")
         self.stop()
-
-    def _ack(self, mids: list[int]) -> None:
-        """PUBACK every QoS 1 message of a committed batch, in one write to the socket.
-
-        ``client.ack`` queues one packet per message and wakes paho's network thread for
-        each: a thousand wake-ups and socket writes per batch, on the interpreter that also
-        reads the next messages. The PUBACKs are the same bytes ``ack`` would send (no reason
-        code or properties: "success"), handed to paho's packet queue as one packet."""
-        if not mids:
-            return
-        queue_packet = getattr(self._client, "_packet_queue", None)
-        if queue_packet is None:        # a paho without it: one packet per message
-            for mid in mids:
-                self._client.ack(mid, 1)
-            return
-        pack = _PUBACK.pack
-        queue_packet(mqtt.PUBACK, b"".join([pack(mqtt.PUBACK, 2, mid) for mid in mids]), 0, 1)
 
     # --- the writer ---------------------------------------------------------------------------
     def _take_batch(self) -> list[Incoming]:
@@ -225,9 +192,11 @@ class Collector:
     def _commit(self, batch: list[Incoming]) -> bool:
         """Commit one batch, retrying while the database is away; then acknowledge it.
 
-        A batch the database refuses for its data (a value out of a column's range, say) is
-        split in halves until the message it refuses is alone; that one is quarantined as
-        ``store-rejected`` and the rest are stored. Nothing else of the stream waits on it."""
+        False when the collector was stopped before the batch could be committed (nothing of
+        it acknowledged). A batch the database refuses for its data (a value out of a column's
+        range, a byte it cannot hold, anything but ``database_away``) is split in halves until
+        the message it refuses is alone; that one is quarantined as ``store-rejected`` and the
+        rest are stored. Nothing else of the stream waits on it."""
         now = self.clock.now()
         prepared = prepare(batch, self.topics, self.registry, now, self._logged_reasons)
         due = now - SEEN_RESOLUTION
@@ -242,18 +211,19 @@ class Collector:
                                                 list(prepared.health_states.values()),
                                                 list(prepared.states.values()))
                 break
-            except SQLAlchemyError as exc:
+            except Exception as exc:      # noqa: BLE001 - sorted below: the database's trouble or the data's
                 # Refused for its data, unless the refused message's quarantine record was:
                 # that is retried like a database that is away.
-                if isinstance(exc, (DataError, IntegrityError)) and STORE_REJECTED not in prepared.rejected:
+                if not database_away(exc) and STORE_REJECTED not in prepared.rejected:
                     if len(batch) > 1:
                         half = len(batch) // 2
                         return self._commit(batch[:half]) and self._commit(batch[half:])
                     prepared, seen = self._refused_by_store(batch[0], prepared, exc, now), []
                     continue
                 self.metrics.commit_failures.inc()
-                log.error("could not commit a batch of %d messages (%s); retrying in %.1fs — nothing was "
-                          "acknowledged, so nothing is lost", len(batch), exc.__class__.__name__, delay)
+                log.error("could not commit a batch of %d messages (%s: %s); retrying in %.1fs — nothing was "
+                          "acknowledged, so nothing is lost", len(batch), exc.__class__.__name__,
+                          printable(str(exc).split("\n", 1)[0], 200), delay)
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, 10.0)
@@ -261,13 +231,7 @@ class Collector:
         for row in seen:
             self._seen_written[row["device"]] = now
         self.metrics.batch_size.observe(len(batch))
-        generation = self._generation
-        # Acks for messages of an earlier connection would name packet ids the broker has
-        # since reused; those messages are redelivered and counted once by the store.
-        self._ack([item.mid for item in batch if item.qos == 1 and item.generation == generation])
-        for item in batch:
-            if item.qos == 2 and item.generation == generation:
-                self._client.ack(item.mid, item.qos)
+        self._ack(batch)
         m = self.metrics
         self._settled += len(batch)
         for kind, n in prepared.received.items():
@@ -282,14 +246,22 @@ class Collector:
             m.states.inc(len(prepared.states))
         return True
 
+    def _ack(self, batch: list[Incoming]) -> None:
+        """Acknowledge a committed batch (the client sends a batch's PUBACKs in one write).
+
+        Acks for messages of an earlier connection would name packet ids the broker has since
+        reused; those messages are redelivered and counted once by the store."""
+        generation = self._generation
+        for qos in (1, 2):
+            self._client.ack([item.mid for item in batch if item.qos == qos and item.generation == generation], qos)
+
     def _refused_by_store(self, item: Incoming, prepared: Prepared, exc: Exception, now: datetime) -> Prepared:
         """What to commit instead of ``prepared`` (of the one message ``item``): its quarantine record."""
-        first_line = (str(getattr(exc, "orig", exc)).splitlines() or [""])[0].replace("\x00", "\\x00")
-        detail = f"{exc.__class__.__name__}: {first_line}"[:500]
+        first_line = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0]
+        detail = f"{exc.__class__.__name__}: {first_line}"
         if STORE_REJECTED not in self._logged_reasons:
             self._logged_reasons.add(STORE_REJECTED)
             log.warning("the database refused a message on %s: %s (further %r messages are counted, "
-                        "not logged)", item.topic, detail, STORE_REJECTED)
+                        "not logged)", printable(item.topic, 200), printable(detail), STORE_REJECTED)
         return Prepared(events={}, received=prepared.received, rejected={STORE_REJECTED: 1},
-                        quarantined=[{"received_at": now, "topic": item.topic, "payload": bytes(item.payload),
-                                      "reason": STORE_REJECTED, "detail": detail}])
+                        quarantined=[quarantine_record(item, STORE_REJECTED, detail, now)])

@@ -2,6 +2,12 @@
 
 CSV is written with a byte-order mark so that spreadsheet programs read the diacritics as
 UTF-8; the workbook keeps dates as dates, counts as numbers and compliance as booleans.
+
+Text in a CSV or workbook cell is never a formula (the OWASP rule for CSV injection): boards
+send content and software versions, and a version such as ``=HYPERLINK(...)`` must reach the
+Culture office's spreadsheet as text. A CSV cell that begins with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return gets a leading apostrophe; such a workbook cell is stored as a string
+with Excel's own "quote prefix" (shown as typed, kept as text when edited).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 from broker.report.compliance import Report
 
 FORMATS = ("table", "csv", "json", "xlsx")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 DAY_COLUMNS = [  # (header, key, kind)
     ("Ngày", "day", "date"),
@@ -92,6 +99,27 @@ def district_rows(report: Report) -> list[tuple[str, object]]:
     ]
 
 
+def formula_safe(value):
+    """A CSV cell's value that no spreadsheet reads as a formula (text only; numbers stay numbers)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_row(values) -> list:
+    return [formula_safe(v) for v in values]
+
+
+def append_row(ws, values) -> None:
+    """``ws.append`` where text that looks like a formula stays text (openpyxl would store
+    ``=...`` as a formula)."""
+    ws.append(list(values))
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
+            cell.data_type = "s"
+            cell.quotePrefix = True
+
+
 def _text(value, kind: str) -> str:
     if value is None:
         return "—"
@@ -142,11 +170,11 @@ def render_csv(report: Report) -> bytes:
     writer = csv.writer(buf)
     writer.writerow([h for h, _, _ in DAY_COLUMNS])
     for r in day_rows(report):
-        writer.writerow([r[k].isoformat() if kind == "date" else
-                         ("" if r[k] is None else (";".join(r[k]) if kind == "list" else
-                                                   (int(r[k]) if kind == "bool" else
-                                                    (round(r[k], 4) if kind == "pct" else r[k]))))
-                         for _, k, kind in DAY_COLUMNS])
+        writer.writerow(csv_row(r[k].isoformat() if kind == "date" else
+                                ("" if r[k] is None else (";".join(r[k]) if kind == "list" else
+                                                          (int(r[k]) if kind == "bool" else
+                                                           (round(r[k], 4) if kind == "pct" else r[k]))))
+                                for _, k, kind in DAY_COLUMNS))
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -181,7 +209,7 @@ def write_sheet(ws, columns, rows, tz) -> None:
             elif kind == "datetime" and v is not None:
                 v = v.astimezone(tz).replace(tzinfo=None)  # spreadsheets have no zones
             values.append(v)
-        ws.append(values)
+        append_row(ws, values)
     for i, (header, _, kind) in enumerate(columns, 1):
         letter = get_column_letter(i)
         fmt = {"date": "dd/mm/yyyy", "datetime": "dd/mm/yyyy hh:mm", "pct": "0%", "float": "0.0",
@@ -209,13 +237,13 @@ def render_xlsx(report: Report, path: Path) -> None:
     sheet(wb.create_sheet("Theo đơn vị"), UNIT_COLUMNS, unit_rows(report))
     ws = wb.create_sheet("Toàn quận")
     for k, v in district_rows(report):
-        ws.append([k, v])
+        append_row(ws, [k, v])
     ws.column_dimensions["A"].width = 50
     ws.column_dimensions["B"].width = 25
     sheet(wb.create_sheet("Thiết bị"), DEVICE_COLUMNS, device_rows(report.devices, tz))
     ws = wb.create_sheet("Ghi chú")
     for n in footnotes(report) or ["Không có ghi chú."]:
-        ws.append([n])
+        append_row(ws, [n])
     ws.column_dimensions["A"].width = 100
     wb.save(path)
 

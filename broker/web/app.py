@@ -139,5 +139,6 @@ def create_app(config: DashboardConfig, *, store: Store | None = None, registry:
                     exception_handlers={HTTPException: pages.error_page, SQLAlchemyError: pages.database_error})
     app.state.web = web
     app.state.login_guard = auth.LoginGuard(web.clock)
+    app.state.sessions = auth.SessionBook(web.clock, d.session_hours * 3600)
     app.state.templates = _templates()
     return app

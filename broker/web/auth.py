@@ -3,12 +3,20 @@
 Roles: ``viewer`` (the Culture and Information office: every page and export) and
 ``operator`` (district IT: also the buttons that send commands to boards). Every form
 carries a per-session token, so another site cannot post to the dashboard on a user's behalf.
+
+A signed-in session lives on the server (``SessionBook``); the signed cookie carries only its
+random id. So logging out ends the session for a copy of the cookie too, and a session ends
+when its user's password changes or the user leaves the users file (read again when it
+changes). A restart of the dashboard signs everyone out.
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
 import secrets
+import threading
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -21,13 +29,68 @@ from broker.web.users import User
 ROLES = ("viewer", "operator")
 
 
+@dataclass(frozen=True)
+class _Session:
+    user: str
+    password: str          # the user's password hash when the session began
+    opened: float          # the clock's monotonic seconds
+
+
+class SessionBook:
+    """The signed-in sessions, by random id: opened at login, closed at logout, ended after
+    ``lifetime_s`` or as soon as the user's password hash differs from the one they signed in
+    with. At most ``limit`` are kept (the oldest go first)."""
+
+    def __init__(self, clock, lifetime_s: float, limit: int = 10_000):
+        self.clock, self.lifetime_s, self.limit = clock, lifetime_s, limit
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.Lock()
+
+    def open(self, user: User) -> str:
+        sid = secrets.token_urlsafe(32)
+        now = self.clock.monotonic()
+        with self._lock:
+            if len(self._sessions) >= self.limit:
+                self._sessions = {k: v for k, v in self._sessions.items() if now - v.opened < self.lifetime_s}
+                while len(self._sessions) >= self.limit:
+                    self._sessions.pop(next(iter(self._sessions)))
+            self._sessions[sid] = _Session(user.name, user.password or "", now)
+        return sid
+
+    def user(self, sid: object, users) -> User | None:
+        """The user of a live session ``sid``, or None."""
+        if not isinstance(sid, str):
+            return None
+        with self._lock:
+            session = self._sessions.get(sid)
+            if session is None:
+                return None
+            if self.clock.monotonic() - session.opened >= self.lifetime_s:
+                del self._sessions[sid]
+                return None
+        user = users.get(session.user)
+        # Removed from the users file, or a new password: this session is over for good (the
+        # same user put back, or the old password restored, does not bring it back).
+        if user is None or not hmac.compare_digest(user.password or "", session.password):
+            self.close(sid)
+            return None
+        return user
+
+    def close(self, sid: object) -> None:
+        if isinstance(sid, str):
+            with self._lock:
+                self._sessions.pop(sid, None)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
 def current_user(request: Request) -> User | None:
     web = request.app.state.web
     if web.config.dashboard.auth == "proxy":
         name = request.headers.get(web.config.dashboard.proxy_user_header)
-    else:
-        name = request.session.get("user")
-    return web.users.get(name) if name else None
+        return web.users.get(name) if name else None
+    return request.app.state.sessions.user(request.session.get("sid"), web.users)
 
 
 def csrf_token(request: Request) -> str:
@@ -108,10 +171,17 @@ async def login(request: Request, username: str, password: str) -> User | None:
         guard.failed(username)
     else:
         guard.succeeded(username)
-        request.session.clear()
-        request.session["user"] = user.name
+        logout(request)            # a new session id: never one that was set before the login
+        request.session["sid"] = request.app.state.sessions.open(user)
         csrf_token(request)
     return user
+
+
+def logout(request: Request) -> None:
+    """End this browser's session on the server, so that no copy of its cookie works again."""
+    if "sid" in request.session:
+        request.app.state.sessions.close(request.session["sid"])
+    request.session.clear()
 
 
 def safe_next(target: str | None) -> str:

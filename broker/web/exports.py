@@ -1,4 +1,7 @@
-"""The dashboard's tables as files: compliance by the report's own renderers, the fleet here."""
+"""The dashboard's tables as files: compliance by the report's own renderers, the fleet here.
+
+Every cell goes through the report's formula rule (``render.csv_row``, ``render.write_sheet``):
+a board's version string is text in the spreadsheet, never a formula."""
 
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def fleet_csv(rows, tz) -> bytes:
             elif kind == "datetime":
                 v = v.isoformat()
             out.append(v)
-        w.writerow(out)
+        w.writerow(render.csv_row(out))
     return buf.getvalue().encode("utf-8-sig")
 
 

@@ -86,10 +86,11 @@ async def login_submit(request: Request):
 
 async def logout(request: Request):
     await auth.check_csrf(request)
-    request.session.clear()
+    auth.logout(request)
     return RedirectResponse("/login", status_code=303)
 
 
+@requires("viewer")
 async def home(request: Request):
     return RedirectResponse("/compliance", status_code=303)
 

@@ -8,6 +8,10 @@
     password = "scrypt$16384$8$1$<salt>$<hash>"
 
 scrypt is the standard library's (``hashlib.scrypt``): a memory-hard KDF, no extra package.
+
+The running dashboard reads the file again when it changes: a user removed or given a new
+password there is signed out at once (``auth.SessionBook`` compares the hash). While the
+file cannot be read or is invalid, nobody is let in, and the log says why.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import base64
 import getpass
 import hashlib
 import hmac
+import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ihanoi.contract.errors import ConfigError
 from ihanoi.contract.tomlconf import load_model
 
+log = logging.getLogger("broker.web")
 Role = Literal["viewer", "operator"]
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -97,17 +104,41 @@ class UsersFile(BaseModel):
 
 
 class Users:
-    """Look-ups over a users file; ``authenticate`` spends the same time for unknown names."""
+    """Look-ups over a users file; ``authenticate`` spends the same time for unknown names.
+
+    Given the file's ``path``, every look-up first checks whether the file changed (one
+    ``stat``) and reads it again if so."""
 
     _DUMMY = hash_password("not a password", salt=b"0" * 16)
 
-    def __init__(self, users: tuple[User, ...]):
+    def __init__(self, users: tuple[User, ...], path: Path | None = None):
         self._by_name = {u.name: u for u in users}
+        self._path = path
+        self._stamp = _stamp(path) if path else None
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> None:
+        if self._path is None:
+            return
+        with self._lock:
+            stamp = _stamp(self._path)
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
+            try:
+                self._by_name = {u.name: u for u in _read(self._path)}
+            except ConfigError as exc:
+                self._by_name = {}
+                log.error("the users file changed and cannot be used; nobody can sign in until it is fixed: %s", exc)
+            else:
+                log.info("read the users file again (%d users)", len(self._by_name))
 
     def get(self, name: str) -> User | None:
+        self._refresh()
         return self._by_name.get(name)
 
     def authenticate(self, name: str, password: str) -> User | None:
+        self._refresh()
         user = self._by_name.get(name)
         encoded = user.password if user and user.password else self._DUMMY
         ok = verify_password(password, encoded)
@@ -117,13 +148,29 @@ class Users:
         return len(self._by_name)
 
 
-def load_users(path: Path | str) -> Users:
-    path = Path(path)
+def _stamp(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read(path: Path) -> tuple[User, ...]:
     if not path.exists():
         raise ConfigError(path, [("", "the dashboard's users file (dashboard.users_file) does not exist: start from "
                                       "broker/web/dashboard-users.example.toml, with hashes made by "
                                       "`python -m broker.web.users hash`")])
-    return Users(load_model(UsersFile, path).user)
+    return load_model(UsersFile, path).user
+
+
+def load_users(path: Path | str) -> Users:
+    """The users of ``path``, read again whenever the file changes; ConfigError if it is wrong now."""
+    path = Path(path)
+    stamp = _stamp(path)
+    users = Users(_read(path), path)
+    users._stamp = stamp           # as read: a change during the first read is seen next time
+    return users
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,17 +6,24 @@ describes the same contract for people.
 
 Every upstream event carries (``device``, ``stream``, ``seq``): ``stream`` is a UUID made
 once per install and ``seq`` increases within it, so a re-sent event is recognised.
+
+Whatever bytes arrive, ``decode`` either returns a valid message or raises ``ProtocolError``
+with a reason: the limits below (size, nesting depth, string lengths, representable times,
+and the plausibility window a receiver may apply) are part of the contract, so that no
+payload can make a receiver recurse, overflow or store a time that freezes "the newest fact".
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -33,8 +40,37 @@ from ihanoi.contract.errors import ProtocolError
 
 DEFAULT_PREFIX = "ihanoi/v1"
 MAX_PAYLOAD = 64 * 1024          # bytes; an event is a few hundred
+# Arrays and objects inside one another, the message itself counting as 1. A board's deepest
+# message (health details of an update) has 4; Python's json and pydantic recurse per level,
+# so a payload of 30,000 brackets must be refused before either of them sees it.
+MAX_JSON_DEPTH = 8
+MAX_KEY = 64                     # characters of a key in free-form ``details``
 DEVICE_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
+# Every time a message carries lies in these years, whatever its offset: Python, SQLite and
+# PostgreSQL can all hold such a time in UTC and in the campaign's zone (9999-12-31T23:59-12:00
+# cannot be converted to UTC at all). A Pi without a clock starts at the epoch at worst.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
+# The plausibility window a receiver applies with its own clock (``TimeWindow``): boards are
+# installed and learn their lobby's traffic some weeks before a campaign starts, and a board
+# whose clock is synchronised is never more than moments ahead of the server's.
+CAMPAIGN_LEAD = timedelta(days=31)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _representable(value: datetime) -> datetime:
+    year = value.year
+    if EARLIEST_TIME.year < year < LATEST_TIME.year - 1:
+        return value              # no offset (less than a day) takes such a time out of the bounds
+    # The year before any arithmetic: 9999-12-31T23:59-12:00 + 12 h raises OverflowError.
+    if not EARLIEST_TIME.year <= year < LATEST_TIME.year or not (
+            EARLIEST_TIME <= value.astimezone(timezone.utc) < LATEST_TIME):
+        raise ValueError(f"a time between {EARLIEST_TIME.year} and {LATEST_TIME.year - 1} (UTC)")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_representable)]
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID)]
 # Bounded by the store's columns (BIGINT, INTEGER), so a value the database cannot hold is
 # refused here, with its field named, rather than by the database.
@@ -44,6 +80,45 @@ Count = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 Version = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
                     Field(min_length=1, max_length=64)]
 _VERSION_RUNS = re.compile(r"([0-9]+)|([^0-9]+)")
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (a scalar is 0), without recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, (list, tuple)) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _bounded_details(value: dict[str, Any]) -> dict[str, Any]:
+    # ``details`` sits at depth 2 of a health message.
+    if json_depth(value) > MAX_JSON_DEPTH - 1:
+        raise ValueError(f"nests deeper than the protocol's {MAX_JSON_DEPTH} levels")
+    long = next((k for k in _keys(value) if len(k) > MAX_KEY), None)
+    if long is not None:
+        raise ValueError(f"key {long[:20]!r}... is longer than {MAX_KEY} characters")
+    return value
+
+
+def _keys(value: Any):
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield from item.keys()
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+Details = Annotated[dict[str, Any], AfterValidator(_bounded_details)]
 
 
 def version_key(version: str | int) -> tuple:
@@ -81,8 +156,8 @@ class Play(_Message):
     stream: UUID
     seq: Seq
     content: ContentRef
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Moment
+    end: Moment
     completed: StrictBool
     audience: Count
     reason: Literal["peak", "live", "catch-up", "manual"]
@@ -102,7 +177,7 @@ class Traffic(_Message):
     device: DeviceId
     stream: UUID
     seq: Seq
-    bin_start: AwareDatetime
+    bin_start: Moment
     bin_seconds: StrictInt = Field(300, ge=1, le=3600)
     onsets: Count
     clock_synced: StrictBool
@@ -115,18 +190,19 @@ class Health(_Message):
     device: DeviceId
     stream: UUID | None = None
     seq: Seq | None = None
-    time: AwareDatetime
+    time: Moment
     uptime_s: Annotated[float, Field(ge=0)]
     outbox_depth: Count
     outbox_dropped: Count
-    outbox_reset: str | None = Field(None, description="set when a corrupt outbox was moved aside: where it is kept")
-    software_version: str
+    outbox_reset: str | None = Field(None, max_length=1024,
+                                     description="set when a corrupt outbox was moved aside: where it is kept")
+    software_version: str = Field(max_length=64)
     content_version: Version | None = None
-    content_id: str | None = None
+    content_id: str | None = Field(None, max_length=128)
     cpu_temp_c: float | None = None
     throttled: StrictInt | None = Field(None, ge=0, le=2**31 - 1, description="vcgencmd get_throttled bit field")
     clock_synced: StrictBool
-    details: dict[str, Any] = Field(default_factory=dict, description="free-form extras (frame stats, update status)")
+    details: Details = Field(default_factory=dict, description="free-form extras (frame stats, update status)")
 
 
 class State(_Message):
@@ -135,9 +211,9 @@ class State(_Message):
     schema_: Literal["ihanoi.state/1"] = Field("ihanoi.state/1", alias="schema")
     device: DeviceId
     state: Literal["online", "offline"]
-    since: AwareDatetime
+    since: Moment
     reason: Literal["connected", "lost", "shutdown"] = "connected"
-    software_version: str | None = None
+    software_version: str | None = Field(None, max_length=64)
     content_version: Version | None = None
 
 
@@ -178,10 +254,11 @@ class Topics:
         """``ihanoi/v1/dev/D/play`` -> (``D``, ``play``); ProtocolError when it is not one."""
         head = self.prefix + "/dev/"
         if not topic.startswith(head):
-            raise ProtocolError("bad-topic", f"topic {topic!r} is not under {head}")
+            raise ProtocolError("bad-topic", f"topic {_shown(topic, 120)!r} is not under {head}")
         parts = topic[len(head):].split("/")
         if len(parts) != 2 or parts[1] not in UPSTREAM:
-            raise ProtocolError("bad-topic", f"topic {topic!r} is not {head}<device>/<{'|'.join(UPSTREAM)}>")
+            raise ProtocolError("bad-topic",
+                                f"topic {_shown(topic, 120)!r} is not {head}<device>/<{'|'.join(UPSTREAM)}>")
         return parts[0], parts[1]
 
 
@@ -197,17 +274,70 @@ _ADAPTERS = {kind: TypeAdapter(model) for kind, model in UPSTREAM.items()}
 
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(message)"
+    loc = ".".join(_shown(p, 40) if isinstance(p, str) else str(p) for p in err["loc"]) or "(message)"
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{loc}: {err['msg']}{more}"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value of an untrusted payload, as a short printable text for an error's detail."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# A JSON string (escapes included), and anything that is not a bracket.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def _check_nesting(text: str) -> None:
+    """ProtocolError unless ``text``'s arrays and objects nest at most ``MAX_JSON_DEPTH`` deep.
+
+    Without recursing: strings are taken out, then only the brackets are kept, and each
+    round removes the innermost pairs. Valid JSON is gone after as many rounds as it is deep;
+    brackets that never pair up are not JSON at all (and "[" x 30,000 would make Python's
+    parser recurse before it noticed).
+    """
+    skeleton = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    for _ in range(MAX_JSON_DEPTH):
+        if not skeleton:
+            return
+        skeleton, pairs = _EMPTY_PAIR.subn("", skeleton)
+        if not pairs:
+            break
+    if not skeleton:
+        return
+    if _EMPTY_PAIR.search(skeleton):
+        raise ProtocolError("too-deep", f"arrays and objects nest deeper than {MAX_JSON_DEPTH} levels")
+    raise ProtocolError("bad-json", "brackets do not pair up")
+
+
+def load_json(payload: bytes) -> Any:
+    """Untrusted bytes -> a JSON value, or ProtocolError (``bad-utf8``, ``too-deep``, ``bad-json``);
+    never another exception."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("bad-utf8", f"byte {exc.start} is not UTF-8") from None
+    _check_nesting(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError("bad-json", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:     # an integer of more than 4,300 digits
+        raise ProtocolError("bad-json", _shown(str(exc), 120)) from None
 
 
 def decode(kind: str, payload: bytes, topic_device: str | None = None) -> _Message:
     """Validate one upstream payload of ``kind``; ProtocolError with a reason otherwise.
 
-    Reasons: ``oversize``, ``bad-utf8``, ``bad-json``, ``wrong-schema`` (a different or
-    unknown ``schema`` value), ``invalid`` (fields missing or of the wrong type),
-    ``device-mismatch`` (the payload names another device than the topic).
+    Reasons: ``oversize``, ``bad-utf8``, ``bad-json``, ``too-deep`` (arrays and objects
+    nested deeper than ``MAX_JSON_DEPTH``), ``wrong-schema`` (a different or unknown
+    ``schema`` value), ``invalid`` (fields missing, of the wrong type, too long, or a time
+    outside the years any store can hold), ``device-mismatch`` (the payload names another
+    device than the topic).
     """
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("oversize", f"{len(payload)} bytes, the limit is {MAX_PAYLOAD}")
@@ -216,14 +346,17 @@ def decode(kind: str, payload: bytes, topic_device: str | None = None) -> _Messa
         message = _decode_checked(kind, payload)
     if topic_device is not None and message.device != topic_device:
         raise ProtocolError("device-mismatch",
-                            f"payload says device {message.device!r} but was published under {topic_device!r}")
+                            f"payload says device {_shown(message.device)!r} but was published under "
+                            f"{_shown(topic_device)!r}")
     return message
 
 
 def _decode_valid(kind: str, payload: bytes) -> _Message | None:
     """The fast path for a well-formed payload: pydantic parses and validates the bytes in
     one step (a collector draining a backlog does little else). None when anything is
-    wrong: ``_decode_checked`` then finds what, with the reason the contract names."""
+    wrong: ``_decode_checked`` then finds what, with the reason the contract names. (Deep
+    nesting fails here too: pydantic's parser stops at 200 levels, and only ``details`` can
+    hold nested values, which its validator bounds.)"""
     try:
         message = _ADAPTERS[kind].validate_json(payload)
     except ValueError:      # ValidationError, or bytes that are not UTF-8
@@ -233,29 +366,62 @@ def _decode_valid(kind: str, payload: bytes) -> _Message | None:
 
 
 def _decode_checked(kind: str, payload: bytes) -> _Message:
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError("bad-utf8", f"byte {exc.start} is not UTF-8") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError("bad-json", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    data = load_json(payload)
     if not isinstance(data, dict):
         raise ProtocolError("invalid", f"a {kind} message is a JSON object, got {type(data).__name__}")
     expected = UPSTREAM[kind].model_fields["schema_"].default
     if data.get("schema") != expected:
-        raise ProtocolError("wrong-schema", f"schema is {data.get('schema')!r}, expected {expected!r}")
+        raise ProtocolError("wrong-schema", f"schema is {_shown(data.get('schema'))!r}, expected {expected!r}")
     try:
         return _ADAPTERS[kind].validate_python(data)
     except ValidationError as exc:
         raise ProtocolError("invalid", _first_error(exc)) from None
 
 
-def parse(topics: Topics, topic: str, payload: bytes) -> tuple[str, _Message]:
-    """Topic + payload -> (kind, message), every check included."""
+# --- plausible times ------------------------------------------------------------------------
+TIMES = {"play": ("start", "end"), "traffic": ("bin_start",), "health": ("time",), "state": ("since",)}
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The times a receiver believes: from ``CAMPAIGN_LEAD`` before the campaign's first day
+    to ``CLOCK_SKEW`` after its own clock's now.
+
+    A play or traffic bin from a board whose clock is not synchronised is kept whatever its
+    time (it says ``clock_synced: false``, and the report can tell); a heartbeat or a state is
+    never kept outside the window, since the newest of them is the device's state and one
+    dated 2099 would hide every real one after it.
+    """
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, now: datetime, first_day: date, tz: tzinfo,
+               lead: timedelta = CAMPAIGN_LEAD, skew: timedelta = CLOCK_SKEW) -> "TimeWindow":
+        return cls(datetime.combine(first_day, time(0), tz) - lead, now + skew)
+
+    def check(self, kind: str, message: _Message) -> None:
+        """ProtocolError ``implausible-time`` when a time of ``message`` is outside the window."""
+        if kind in ("play", "traffic") and not message.clock_synced:
+            return
+        for name in TIMES.get(kind, ()):
+            value = getattr(message, name)
+            if not self.earliest <= value <= self.latest:
+                raise ProtocolError(
+                    "implausible-time",
+                    f"{name} {value.isoformat()} is outside {self.earliest.isoformat(timespec='minutes')} .. "
+                    f"{self.latest.isoformat(timespec='minutes')}: the board's clock is wrong (check NTP on it) "
+                    f"or the message is not a board's")
+
+
+def parse(topics: Topics, topic: str, payload: bytes, window: TimeWindow | None = None) -> tuple[str, _Message]:
+    """Topic + payload -> (kind, message), every check included (the time window when given)."""
     device, kind = topics.parse_up(topic)
-    return kind, decode(kind, payload, device)
+    message = decode(kind, payload, device)
+    if window is not None:
+        window.check(kind, message)
+    return kind, message
 
 
 def event_key(message: _Message) -> tuple[str, str, int] | None:
@@ -273,7 +439,7 @@ class PlayNow(_Message):
 
     schema_: Literal["ihanoi.cmd.play-now/1"] = Field("ihanoi.cmd.play-now/1", alias="schema")
     id: str = Field(min_length=1, max_length=64)
-    requested: AwareDatetime | None = None
+    requested: Moment | None = None
 
 
 class QuotaOverride(_Message):
@@ -307,7 +473,7 @@ class CommandResult(_Message):
     id: str | None = None
     ok: StrictBool
     reason: str = ""
-    time: AwareDatetime
+    time: Moment
 
 
 # --- receipts (down) ------------------------------------------------------------------------
@@ -355,7 +521,7 @@ def decode_command(topics: Topics, topic: str, payload: bytes) -> tuple[str, str
     """``cmd/{device}/{verb}`` or ``unit/{unit}/{verb}`` -> (scope, verb, message or dict).
 
     ``scope`` is ``device`` or ``unit``; ProtocolError (reason ``bad-command``, ``bad-json``,
-    ``invalid``...) when the command is unknown or malformed.
+    ``too-deep``, ``invalid``...) when the command is unknown or malformed, never another exception.
     """
     for scope, head in (("device", f"{topics.prefix}/cmd/"), ("unit", f"{topics.prefix}/unit/")):
         if topic.startswith(head):
@@ -370,10 +536,7 @@ def decode_command(topics: Topics, topic: str, payload: bytes) -> tuple[str, str
         return scope, verb, None          # an empty retained message withdraws the announcement
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("oversize", f"{len(payload)} bytes, the limit is {MAX_PAYLOAD}")
-    try:
-        data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("bad-json", str(exc)) from None
+    data = load_json(payload)
     model = COMMANDS[verb]
     if model is None:
         if not isinstance(data, dict):

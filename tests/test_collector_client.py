@@ -1,0 +1,257 @@
+"""The collector behind its client seam, without a broker: it subscribes where it should, it
+acknowledges a message only once the message is committed (whatever the database does), and
+the paho adapter keeps paho's private parts behind a version check with the public fallback.
+(The same collector against a real Mosquitto: test_collector.py.)"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from sqlalchemy.exc import OperationalError, StatementError
+
+from broker.collector import Collector
+from broker.collector.client import PAHO_INTERNALS, ClientOptions, PahoClient, _known_paho, topic_of
+from broker.collector.config import CollectorConfig, MqttSettings
+from broker.store import open_store
+from ihanoi.contract import protocol
+from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
+from tests.fake_mqtt import FakeClient, FakeClients
+from tests.polling import eventually
+from tests.postgres import db_url  # noqa: F401  (fixture)
+
+TOPICS = protocol.Topics()
+NOW = datetime(2024, 9, 6, 12, 0, tzinfo=CAMPAIGN_TZ)
+START = datetime(2024, 9, 4, 8, 0, tzinfo=CAMPAIGN_TZ)
+DEVICE = "hbt-bach-dang-01"
+SHA = "a" * 64
+
+
+def play_payload(seq: int, stream: uuid.UUID, device: str = DEVICE, **over) -> bytes:
+    start = START + timedelta(minutes=20 * seq)
+    fields = dict(device=device, stream=stream, seq=seq, content={"id": "ihanoi-promo", "version": "3", "sha256": SHA},
+                  start=start, end=start + timedelta(seconds=30), completed=True, audience=2, reason="peak",
+                  clock_synced=True)
+    fields.update(over)
+    return protocol.Play(**fields).to_json()
+
+
+def unit_collector(url: str, registry, store=None, **collector) -> tuple[Collector, FakeClient]:
+    """A collector with the fake client, on a simulated clock; not started."""
+    clients = FakeClients()
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20, **collector},
+                                             "database": {"url": url}})
+    c = Collector(config, registry, store or open_store(url), clock=SimClock(NOW), client_factory=clients)
+    return c, clients.client
+
+
+class GatedStore:
+    """The real store, whose ``write_batch`` first records what had been acknowledged, then
+    waits for the test (or fails ``failures`` times as a database that is away would)."""
+
+    def __init__(self, store, client_of, failures: int = 0, hold: bool = False):
+        self.store, self.client_of, self.failures = store, client_of, failures
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+        self.acked_at_entry: list[list[int]] = []
+        self.calls = 0
+
+    def write_batch(self, *args, **kwargs):
+        self.calls += 1
+        self.acked_at_entry.append(self.client_of().acked_mids())
+        self.entered.set()
+        self.release.wait(30)
+        if self.calls <= self.failures:
+            raise OperationalError("INSERT ...", {}, Exception("could not connect to server: Connection refused"))
+        return self.store.write_batch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_it_subscribes_to_the_shared_streams_and_state_on_every_connection(db_url, registry):
+    collector, client = unit_collector(db_url, registry, share_group="g1")
+    collector.start()
+    try:
+        assert collector.wait_connected(1)
+        client.reconnect()
+        assert client.subscriptions == [[("$share/g1/ihanoi/v1/dev/+/play", 1),
+                                         ("$share/g1/ihanoi/v1/dev/+/traffic", 1),
+                                         ("$share/g1/ihanoi/v1/dev/+/health", 1), ("ihanoi/v1/dev/+/state", 1)]] * 2
+        assert collector.connections == 2
+    finally:
+        collector.stop()
+        collector.store.close()
+    assert client.stopped
+
+
+def test_nothing_is_acknowledged_before_its_batch_is_committed(db_url, registry):
+    clients = FakeClients()
+    gate = GatedStore(open_store(db_url), lambda: clients.client, hold=True)
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20}, "database": {"url": db_url}})
+    collector = Collector(config, registry, gate, clock=SimClock(NOW), client_factory=clients).start()
+    client = clients.client
+    try:
+        stream = uuid.uuid4()
+        mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(i, stream)) for i in range(1, 6)]
+        assert gate.entered.wait(10), "the writer never got to the store"
+        assert gate.acked_at_entry == [[]], "a message was acknowledged before its batch reached the database"
+        assert client.acked == []
+        gate.release.set()
+        assert eventually(lambda: sorted(client.acked_mids()) == mids, 10)
+        assert gate.store.count("play") == 5
+    finally:
+        gate.release.set()
+        collector.stop()
+        gate.store.close()
+
+
+def test_while_the_database_is_away_nothing_is_acknowledged_and_the_batch_is_retried(db_url, registry):
+    clients = FakeClients()
+    gate = GatedStore(open_store(db_url), lambda: clients.client, failures=2)
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20}, "database": {"url": db_url}})
+    collector = Collector(config, registry, gate, clock=SimClock(NOW), client_factory=clients).start()
+    client = clients.client
+    try:
+        stream = uuid.uuid4()
+        mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(i, stream)) for i in range(1, 4)]
+        assert eventually(lambda: client.acked_mids(), 20)
+        assert gate.calls == 3 and gate.acked_at_entry == [[], [], []]
+        assert sorted(client.acked_mids()) == mids
+        assert collector.metrics.value("ihanoi_collector_commit_failures_total") == 2
+        assert gate.store.count("play") == 3 and gate.store.quarantine_counts() == {}
+    finally:
+        collector.stop()
+        gate.store.close()
+
+
+def test_a_stopped_collector_acknowledges_nothing_it_could_not_commit(db_url, registry):
+    clients = FakeClients()
+    gate = GatedStore(open_store(db_url), lambda: clients.client, failures=10**6)
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20}, "database": {"url": db_url}})
+    collector = Collector(config, registry, gate, clock=SimClock(NOW), client_factory=clients).start()
+    client = clients.client
+    try:
+        client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, uuid.uuid4()))
+        assert gate.entered.wait(10)
+    finally:
+        collector.stop(timeout=2)
+        gate.store.close()
+    assert client.acked == [] and gate.calls >= 1
+
+
+def test_data_the_database_refuses_in_any_way_is_quarantined_not_retried(db_url, registry):
+    """Not only DataError: an error while binding a value (SQLAlchemy's StatementError, an
+    OverflowError inside) or a plain ValueError is about the data, and would be retried forever
+    if it were taken for a database that is away."""
+    store = open_store(db_url)
+    poison = {b"seq-2": StatementError("(builtins.OverflowError) date value out of range", "INSERT", {},
+                                       OverflowError("date value out of range")),
+              b"seq-4": ValueError("naive datetime")}
+
+    class Picky:
+        def write_batch(self, events, *rest):
+            for row in events.get("play", ()):
+                error = poison.get(f"seq-{row['seq']}".encode())
+                if error:
+                    raise error
+            return store.write_batch(events, *rest)
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+    collector, client = unit_collector(db_url, registry, store=Picky(), batch_latency_ms=200)
+    collector.start()
+    try:
+        stream = uuid.uuid4()
+        mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(i, stream)) for i in range(1, 6)]
+        assert eventually(lambda: len(client.acked) == 5, 20)
+        assert sorted(client.acked_mids()) == mids
+        assert store.count("play") == 3
+        refused = sorted((r.payload, r.reason, r.detail.split(":")[0]) for r in store.quarantined())
+        assert refused == [(play_payload(2, stream), "store-rejected", "StatementError"),
+                           (play_payload(4, stream), "store-rejected", "ValueError")]
+        assert collector.metrics.value("ihanoi_collector_commit_failures_total") == 0
+    finally:
+        collector.stop()
+        store.close()
+
+
+def test_messages_of_an_earlier_connection_are_stored_but_not_acknowledged(db_url, registry):
+    # Their packet ids may have been reused by the broker since; it sends them again.
+    clients = FakeClients()
+    gate = GatedStore(open_store(db_url), lambda: clients.client, hold=True)
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20}, "database": {"url": db_url}})
+    collector = Collector(config, registry, gate, clock=SimClock(NOW), client_factory=clients).start()
+    client = clients.client
+    try:
+        stream = uuid.uuid4()
+        client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, stream))
+        assert gate.entered.wait(10)
+        client.reconnect()
+        gate.release.set()
+        assert eventually(lambda: gate.store.count("play") == 1, 10)
+        later = client.deliver(TOPICS.up(DEVICE, "play"), play_payload(2, stream))
+        assert eventually(lambda: client.acked_mids() == [later], 10)
+    finally:
+        gate.release.set()
+        collector.stop()
+        gate.store.close()
+
+
+# --- the paho adapter ---------------------------------------------------------------------------
+def options(**over) -> ClientOptions:
+    noop = lambda *a: None  # noqa: E731
+    fields = dict(broker=MqttSettings(), client_id="adapter-test", session_expiry_s=60, receive_maximum=100,
+                  on_connect=noop, on_refused=noop, on_subscribe=noop, on_disconnect=noop, on_message=noop)
+    fields.update(over)
+    return ClientOptions(**fields)
+
+
+@pytest.mark.parametrize("version, known", [("2.0.0", True), ("2.1.0", True), ("2.2.0", True), ("2.3.0", False),
+                                            ("3.0.0", False), ("1.6.1", False), ("2.x", False)])
+def test_paho_internals_are_used_only_on_releases_they_were_read_for(version, known):
+    assert _known_paho(version) is known
+    assert (2, 2) in PAHO_INTERNALS
+
+
+def test_on_a_known_paho_a_batch_of_pubacks_is_one_packet_of_the_acks_bytes():
+    client = PahoClient(options(), version="2.2.0")
+    queued, one_by_one = [], []
+    client._queue_packet = lambda *args: queued.append(args)
+    client._client.ack = lambda mid, qos: one_by_one.append((mid, qos))
+    client.ack([1, 2, 258], 1)
+    assert one_by_one == []
+    assert queued == [(mqtt.PUBACK, b"\x40\x02\x00\x01" + b"\x40\x02\x00\x02" + b"\x40\x02\x01\x02", 0, 1)]
+    client.ack([7], 2)                       # QoS 2 always through paho's own ack
+    assert one_by_one == [(7, 2)]
+
+
+def test_on_an_unknown_paho_every_message_is_acknowledged_through_the_public_ack():
+    client = PahoClient(options(), version="3.0.0")
+    assert client._queue_packet is None
+    one_by_one = []
+    client._client.ack = lambda mid, qos: one_by_one.append((mid, qos))
+    client.ack([1, 2, 3], 1)
+    assert one_by_one == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_a_topic_that_is_not_utf8_is_named_not_lost(registry):
+    msg = mqtt.MQTTMessage(mid=1, topic=b"ihanoi/v1/dev/\xff/play")
+    assert topic_of(msg, "2.2.0") == repr(b"ihanoi/v1/dev/\xff/play")
+    assert topic_of(msg, "3.0.0") == "<a topic that is not UTF-8>"
+    assert topic_of(mqtt.MQTTMessage(mid=1, topic=b"ihanoi/v1/dev/x/play")) == "ihanoi/v1/dev/x/play"
+
+
+def test_the_adapter_hands_the_collector_plain_values():
+    got = []
+    client = PahoClient(options(on_message=lambda *a: got.append(a)))
+    msg = mqtt.MQTTMessage(mid=9, topic=b"ihanoi/v1/dev/d/play")
+    msg.payload, msg.qos = b"{}", 1
+    client._on_message(client._client, None, msg)
+    assert got == [("ihanoi/v1/dev/d/play", b"{}", 9, 1)]
