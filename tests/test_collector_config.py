@@ -17,7 +17,10 @@ def test_the_example_config_is_valid_and_matches_the_defaults():
     config = load_collector_config(EXAMPLE)
     assert config.collector.client_id == "ihanoi-collector-1"
     assert config.collector.batch_size <= config.collector.receive_maximum
-    assert config == load_collector_config(None).model_copy(update={"registry": None})
+    # Its relative SQLite path is relative to the example file; everything else is the default.
+    assert config.database.url == f"sqlite:///{EXAMPLE.parent.absolute() / 'var/ihanoi-collector.sqlite3'}"
+    defaults = load_collector_config(None)
+    assert config.model_copy(update={"database": defaults.database}) == defaults.model_copy(update={"registry": None})
 
 
 @pytest.mark.parametrize("text, key", [
