@@ -11,7 +11,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the tests and the demo use (see README, "Dependencies").
 APT_PACKAGES := python3-venv python3-dev mosquitto mosquitto-clients xfonts-base postgresql chromium \
-	ansible ansible-lint debootstrap openssl systemd python3-pil cmake g++ ninja-build
+	ansible ansible-lint debootstrap openssl systemd python3-pil cmake g++ ninja-build \
+	mpv fonts-noto-core fonts-dejavu-core
 # The tests build the real rpi-rgb-led-matrix from this source tarball of the pinned commit when
 # it is there (no network needed); otherwise they clone the pinned commit from upstream.
 IHANOI_RGBMATRIX_TARBALL ?= $(firstword $(wildcard ../shared/vendor/rpi-rgb-led-matrix-cf60d08f*.tar.gz))

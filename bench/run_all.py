@@ -14,6 +14,7 @@ BENCHES = [
     ("frames: the cost of one frame on the way to the panel", ["bench_frames.py"]),
     ("planner: optimiser, online re-plan and five simulated weeks", ["bench_planner.py"]),
     ("agent: memory and CPU while playing", ["bench_agent.py"]),
+    ("hdmi: the player's share while mpv plays a 1080p clip, and the start delay", ["bench_hdmi.py"]),
     ("collector: draining a backlog into SQLite and PostgreSQL", ["bench_collector.py"]),
 ]
 

@@ -100,7 +100,7 @@ class Agent:
         self.learner = DayLearner(self.model, self.model_path, self.presence, self.rules.calendar, self.tz)
         self.inbox = Inbox(protocol.Topics(config.broker.topic_prefix), self.commands, self._answer)
         self.link = Link(config.device, config.broker, self.outbox, clock=clock, password=password,
-                         window=config.outbox.window, status=self._content, on_command=self.inbox.put,
+                         window=config.outbox.window, status=self._announced, on_command=self.inbox.put,
                          unit=config.unit, receipts=config.outbox.receipts,
                          receipt_timeout=config.outbox.receipt_timeout_s) if connect else None
         self.health = Health(self.outbox, clock, [self.status] + ([self.link.figures] if self.link else []),
@@ -161,12 +161,19 @@ class Agent:
         log.info("agent %s of %s running (quota %d/day, promo %.0f s)", self.config.device, self.unit.name,
                  self.rules.quota, promo.total_duration)
         next_plan = self.clock.monotonic()
+        synced = self.clock.synced()
         try:
             while not self.stop_event.is_set():
                 now = self.clock.now()
                 if until is not None and now >= until:
                     log.info("reached %s: stopping", until.isoformat())
                     break
+                if not synced and self.clock.synced():
+                    # The state said "online since" a time from before NTP (1970 on a Pi without RTC),
+                    # which the collector refuses: say it again with the right time.
+                    synced = True
+                    if self.link is not None:
+                        self.link.publish_state()
                 self.presence.tick(now)
                 self.learner.roll(now, self.clock.synced())
                 self.inbox.handle()
@@ -265,15 +272,17 @@ class Agent:
                 return {"content_id": update["content_id"], "content_version": update["content_version"]}
         return {"content_id": self.promo.current.id, "content_version": self.promo.current.version}
 
+    def _announced(self) -> dict:
+        """What the retained state message says besides online/offline: the content, a dark screen."""
+        return {**self._content(), "screen_fault": self.panel.fault}
+
     def status(self) -> dict:
         """What health reports about the board itself (the link and the outbox add their own)."""
         details = {"plays_today": self.planner.plays_today(), "quota": self.rules.quota, "unit": self.unit.id,
                    "panel_output": self.panel.output, **self.plays.figures()}
-        if self.panel.fault:
-            details["panel_fault"] = self.panel.fault
         if self.updates is not None:
             details.update(self.updates.status()["details"])
-        return {**self._content(), "details": details}
+        return {**self._announced(), "details": details}
 
     def _shutdown(self) -> None:
         self.service.stopping()

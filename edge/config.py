@@ -85,7 +85,7 @@ class OutboxSettings(_Section):
                             description="beyond this the oldest traffic and health are dropped (and counted), then plays")
     window: int = Field(200, ge=1, le=65_535, description="events in flight awaiting PUBACK")
     receipts: Literal["collector", "broker"] = Field(
-        "broker", description="when an event is done: at the collector's receipt (stored centrally) or the broker's PUBACK")
+        "collector", description="when an event is done: at the collector's receipt (stored centrally) or the broker's PUBACK")
     receipt_timeout_s: float = Field(120.0, ge=5, le=86_400,
                                      description="an event without the collector's receipt this long is sent again")
 

@@ -24,7 +24,7 @@ from ihanoi.contract.clock import Clock
 
 log = logging.getLogger(__name__)
 
-TOP_LEVEL = ("content_id", "content_version")
+TOP_LEVEL = ("content_id", "content_version", "screen_fault")
 Source = Callable[[], dict[str, Any]]
 
 

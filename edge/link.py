@@ -126,7 +126,8 @@ class Link:
         status = self.status()
         return protocol.encode(protocol.State(device=self.device, state=state, since=self.clock.now(), reason=reason,
                                               software_version=__version__,
-                                              content_version=status.get("content_version")))
+                                              content_version=status.get("content_version"),
+                                              screen_fault=status.get("screen_fault")))
 
     # --- paho callbacks (network thread: keep them short, never block on our locks) ---------
     def _on_connect(self, client, userdata, flags, reason_code, properties):

@@ -10,8 +10,12 @@ from ihanoi.contract.registry import load_registry
 from ihanoi.tools.tracegen import generate_onsets, write_trace
 
 
-def device_config(folder: Path, device: str, port: int, *, output: str = "recorder", extra: str = "") -> Path:
-    """A device config for ``device`` (its unit from the registry) talking to 127.0.0.1:port."""
+def device_config(folder: Path, device: str, port: int, *, output: str = "recorder", extra: str = "",
+                  receipts: str = "broker") -> Path:
+    """A device config for ``device`` (its unit from the registry) talking to 127.0.0.1:port.
+
+    ``receipts="broker"`` (the default here) for tests where no collector answers; the district's
+    boards wait for the collector's receipt (the config's default)."""
     unit = load_registry().unit_of(device)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{device}.toml"
@@ -36,6 +40,9 @@ def device_config(folder: Path, device: str, port: int, *, output: str = "record
 
         [health]
         interval_seconds = 600
+
+        [outbox]
+        receipts = "{receipts}"
         """) + extra, encoding="utf-8")
     return path
 

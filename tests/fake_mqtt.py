@@ -15,6 +15,7 @@ class FakeClient:
         self.options = options
         self.subscriptions: list[list[tuple[str, int]]] = []
         self.acked: list[tuple[int, int]] = []       # (packet id, QoS) in the order acknowledged
+        self.published: list[tuple[str, bytes, int]] = []
         self.started = self.stopped = False
         self._mid = 0
         self._lock = threading.Lock()
@@ -31,6 +32,10 @@ class FakeClient:
     def ack(self, mids: Sequence[int], qos: int) -> None:
         with self._lock:
             self.acked.extend((mid, qos) for mid in mids)
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+        with self._lock:
+            self.published.append((topic, payload, qos))
 
     def stop(self) -> None:
         self.stopped = True

@@ -150,7 +150,7 @@ def test_commands_quota_brightness_snapshot_play_now_and_refusals(tmp_path, mosq
     assert agent.commands.manual == ["t-1"], "a retained play-now must be ignored"
     agent.link.stop(flush_timeout=0)
     agent.link = type(agent.link)(agent.config.device, agent.config.broker, agent.outbox, clock=agent.clock,
-                                  status=agent._content, on_command=agent.inbox.put, unit=agent.config.unit)
+                                  status=agent._announced, on_command=agent.inbox.put, unit=agent.config.unit)
     agent.run(until=at(WED, 8, 30))
     records = play_log(tmp_path / DEVICE).plays_on(WED)
     assert records[0].reason == "manual"
@@ -299,4 +299,24 @@ def test_filler_packs_play_in_turn_between_promo_plays_and_are_not_reported(tmp_
     assert recorder.wait_for(lambda r: len(r.events("play")) >= 1, 10)
     assert {p["content"]["id"] for p in recorder.events("play")} == {"ihanoi-promo"}
     assert all(p["content"]["version"] == "2024.08.1" for p in recorder.events("play"))
+    recorder.close()
+
+
+def test_a_board_whose_clock_gets_synchronised_says_online_again_with_the_right_time(tmp_path, mosquitto):
+    """Before NTP a Pi's state says "online since" 1970, which the collector refuses as implausible."""
+    recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/+/state")
+    agent = make_agent(tmp_path, mosquitto, at(WED, 7, 50), synced=False)
+    sync_at = at(WED, 8, 0)
+    clock = agent.clock
+    sleep = clock.sleep
+
+    def sleep_then_maybe_sync(seconds):
+        sleep(seconds)
+        if clock.now() >= sync_at:
+            clock.set_synced(True)
+
+    clock.sleep = sleep_then_maybe_sync
+    agent.run(until=at(WED, 8, 10))
+    assert recorder.wait_for(lambda r: any(s["state"] == "online" and s["since"] >= sync_at.isoformat()
+                                           for s in r.events("state")), 10)
     recorder.close()

@@ -196,8 +196,8 @@ def test_an_agent_whose_board_cannot_be_driven_keeps_running_reports_why_and_mak
     trace = unit_trace(tmp_path, "hbt-bach-dang-01", WED, 1)
     agent = Agent(config, registry, profile, SimClock(at(WED, 7, 30)), pir_trace=trace, step=15.0, connect=False)
     assert agent.panel.output == "dark" and "rgbmatrix" in agent.panel.fault
-    status = agent.status()["details"]
-    assert status["panel_fault"] == agent.panel.fault and status["panel_output"] == "dark"
+    status = agent.status()
+    assert status["screen_fault"] == agent.panel.fault and status["details"]["panel_output"] == "dark"
     agent.run(until=at(WED, 12, 0))
     db = open_local_db(tmp_path / "hbt-bach-dang-01")
     assert PlayLog(db, CAMPAIGN_TZ).plays_on(WED) == []

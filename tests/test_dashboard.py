@@ -473,3 +473,25 @@ def test_a_boards_formula_is_text_in_every_workbook(hostile_app, path):
     assert risky, "the board's text is in the workbook, unchanged"
     assert all(c.data_type == "s" and c.quotePrefix for c in risky)
 
+
+
+def test_a_board_that_cannot_be_driven_is_shown_dark_with_its_reason(tmp_path, registry, users):
+    from broker.store import open_store
+    from broker.store.rows import health_state_row
+    from ihanoi.contract import protocol
+
+    url = f"sqlite:///{tmp_path / 'dark.sqlite3'}"
+    store = open_store(url)
+    fault = "the rgbmatrix output cannot start: /dev/gpiomem is missing (not a Raspberry Pi?)"
+    heartbeat = protocol.Health(device="hbt-bach-mai-01", time=NOW - timedelta(seconds=30), uptime_s=60,
+                                outbox_depth=0, outbox_dropped=0, software_version="0.1.0", clock_synced=True,
+                                screen_fault=fault)
+    store.write_batch({}, seen=[{"device": "hbt-bach-mai-01", "unit": "phuong-bach-mai", "last_seen": NOW}],
+                      health_states=[health_state_row(heartbeat, "phuong-bach-mai")])
+    with TestClient(make_app(tmp_path, url, registry, users)) as client:
+        log_in(client, "vanhoa")
+        rows = {r["device"]: r for r in table_rows(client.get("/fleet").text, "fleet")}
+        assert "Màn hình tối" in rows["hbt-bach-mai-01"]["text"] and fault in rows["hbt-bach-mai-01"]["text"]
+        assert "Màn hình tối" not in rows["hbt-bach-mai-02"]["text"]
+        exported = client.get("/fleet.csv").content.decode("utf-8-sig")
+        assert f"màn hình tối: {fault}" in exported

@@ -35,7 +35,7 @@ VICTIM = "hbt-bach-mai-01"
 
 
 def start_agent(tmp_path: Path, broker, device: str, epoch: float, trace: Path) -> subprocess.Popen:
-    config = device_config(tmp_path, device, broker.port)
+    config = device_config(tmp_path, device, broker.port, receipts="collector")
     env = dict(os.environ, PYTHONPATH=str(ROOT), IHANOI_PANEL="null")
     log = (tmp_path / f"{device}.log").open("a")
     return subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config), "--speed", str(SPEED),

@@ -162,8 +162,8 @@ def test_site_builds_the_led_library_before_the_agent_is_installed():
 
     site = (ANSIBLE / "site.yml").read_text()
     pi_play = site[site.index("hosts: signage"):]
-    roles = re.findall(r"^    - (\w+)$", pi_play[pi_play.index("  roles:"):], re.M)
-    assert roles == ["pi_boot", "rgbmatrix", "ihanoi_agent"]
+    roles = re.findall(r"^    - (?:role: )?(\w+)$", pi_play[pi_play.index("  roles:"):], re.M)
+    assert roles == ["pi_boot", "rgbmatrix", "ihanoi_agent", "hdmi_screen"]     # hdmi_screen: LCD boards only
     defaults = (ANSIBLE / "roles/rgbmatrix/defaults/main.yml").read_text()
     assert "rgbmatrix_version: cf60d08f9b77c7216a51964602f8d9fc6d96d7c7" in defaults.splitlines()
     packages = set(re.findall(r"^  - (\S+)$", defaults.split("rgbmatrix_build_packages:")[1], re.M))

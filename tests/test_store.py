@@ -7,9 +7,10 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, Table, select
 
+from broker import migrations
 from broker.migrations import alembic_config, current, upgrade
 from broker.store import open_store, schema
 from broker.store.rows import event_row, health_state_row, state_row
@@ -76,7 +77,7 @@ def test_the_schema_is_created_once_and_reopening_changes_nothing(db_url):
     store.write_batch({"play": [play_row(uuid.uuid4(), 1)]})
     store.close()
     store = open_store(db_url)
-    assert current(store.engine) == "0002"
+    assert current(store.engine) == HEAD
     assert store.count("play") == 1
     store.close()
 
@@ -139,7 +140,7 @@ def test_upgrading_from_0001_keeps_integer_versions_as_text(db_url):
     store.close()
 
     store = open_store(db_url)                       # the collector's start: upgrade to head
-    assert current(store.engine) == "0002"
+    assert current(store.engine) == HEAD
     assert content_versions(store) == {"plays": [PACK_VERSION, "7"] if sqlite else ["7"], "health": ["7"],
                                        "device_state": ["7"]}
     again = store.write_batch({"play": [play_row(stream, 1), {**play_row(stream, 3), "content_version": PACK_VERSION}]})
@@ -147,11 +148,33 @@ def test_upgrading_from_0001_keeps_integer_versions_as_text(db_url):
     store.close()
 
 
-def downgrade(store, revision: str) -> None:
-    cfg = alembic_config()
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_a_boards_dark_screen_is_kept_until_it_says_otherwise_and_upgrading_adds_the_column(db_url):
+    store = open_store(db_url, migrate=False)
+    upgrade(store.engine, "0002")
     with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+        conn.execute(Table("device_state", MetaData(), autoload_with=conn).insert(),
+                     [{"device": DEVICE, "unit": UNIT, "content_version": "7"}])
+    store.close()
+    store = open_store(db_url)
+    (state,) = store.device_states()
+    assert current(store.engine) == HEAD and state.content_version == "7" and state.screen_fault is None
+    dark = health(PACK_VERSION).model_copy(update={"screen_fault": "the rgbmatrix output cannot start: not a Pi"})
+    store.write_batch({}, health_states=[health_state_row(dark, UNIT)])
+    assert store.device_states()[0].screen_fault.endswith("not a Pi")
+    older = protocol.State(device=DEVICE, state="online", since=T0 - timedelta(minutes=5))
+    store.write_batch({}, states=[state_row(older, UNIT)])
+    assert store.device_states()[0].screen_fault, "an older state message does not clear a newer fault"
+    fixed = protocol.State(device=DEVICE, state="online", since=T0 + timedelta(minutes=5))
+    store.write_batch({}, states=[state_row(fixed, UNIT)])
+    assert store.device_states()[0].screen_fault is None
+    store.close()
+
+
+def downgrade(store, revision: str) -> None:
+    migrations.downgrade(store.engine, revision)
 
 
 def test_downgrading_refuses_text_versions_and_keeps_integer_ones(db_url):
@@ -160,7 +183,7 @@ def test_downgrading_refuses_text_versions_and_keeps_integer_ones(db_url):
     store.write_batch({"play": [play_row(uuid.uuid4(), 1)], "health": [event_row(h, UNIT, CAMPAIGN_TZ, T0)]})
     with pytest.raises(RuntimeError, match=r"health\.content_version .*'2024\.08\.1'"):
         downgrade(store, "0001")
-    assert current(store.engine) == "0002" and content_versions(store)["health"] == [PACK_VERSION]
+    assert current(store.engine) == HEAD and content_versions(store)["health"] == [PACK_VERSION]
     with store.engine.begin() as conn:
         conn.execute(schema.health.delete())
     downgrade(store, "0001")

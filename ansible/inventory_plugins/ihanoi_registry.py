@@ -5,9 +5,10 @@ and the broker's ACL and password file all read it, so the inventory is derived 
 rather than kept beside it. A device added to the registry is a host here on the next run.
 
 Groups: ``signage`` (every device), one per unit kind (``ward``, ``department``, ``health``,
-``education``, ``organisation``) and one per unit (``unit_<id>`` with '-' as '_').
+``education``, ``organisation``), one per unit (``unit_<id>`` with '-' as '_') and one per
+screen kind (``screen_led``, ``screen_lcd``).
 Host variables: ``ihanoi_device``, ``ihanoi_unit``, ``ihanoi_unit_kind``, ``ihanoi_unit_name``,
-``ihanoi_location`` and, when the registry names one, ``ihanoi_panel_profile``. How to reach
+``ihanoi_location``, ``ihanoi_screen`` (led | lcd) and, when the registry names one, ``ihanoi_panel_profile``. How to reach
 the Pi and its wiring (``ansible_host``, ``ihanoi_pir_pin``, ...) live in ``host_vars/<device>.yml``.
 """
 
@@ -49,6 +50,7 @@ options:
 
 ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 KINDS = ("ward", "department", "health", "education", "organisation")
+SCREENS = ("led", "lcd")
 
 
 class InventoryModule(BaseInventoryPlugin):
@@ -70,6 +72,8 @@ class InventoryModule(BaseInventoryPlugin):
         for kind in KINDS:
             self.inventory.add_group(kind)
             self.inventory.add_child(top, kind)
+        for screen in SCREENS:
+            self.inventory.add_group(f"screen_{screen}")
         seen: dict[str, str] = {}
         for i, unit in enumerate(units):
             where = f"{registry}: units[{i}]"
@@ -94,14 +98,19 @@ class InventoryModule(BaseInventoryPlugin):
                 if device_id in reserved:
                     raise AnsibleParserError(f"{where}.devices[{j}].id: {device_id!r} is the MQTT user of a "
                                              "service; pick another device id")
+                screen = device.get("screen", "led")
+                if screen not in SCREENS:
+                    raise AnsibleParserError(f"{where}.devices[{j}].screen = {screen!r}; allowed: {', '.join(SCREENS)}")
                 seen[device_id] = unit_id
                 self.inventory.add_host(device_id, group=group)
+                self.inventory.add_host(device_id, group=f"screen_{screen}")
                 host_vars = {
                     "ihanoi_device": device_id,
                     "ihanoi_unit": unit_id,
                     "ihanoi_unit_kind": kind,
                     "ihanoi_unit_name": unit.get("name", unit_id),
                     "ihanoi_location": device.get("location", ""),
+                    "ihanoi_screen": screen,
                 }
                 if device.get("panel"):
                     host_vars["ihanoi_panel_profile"] = device["panel"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 from broker.collector.validate import accept, window_of
 from broker.store.rows import event_row, health_state_row, state_row
@@ -39,6 +40,9 @@ class Prepared:
     states: dict[str, dict] = field(default_factory=dict)
     received: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
+    # What the boards get a receipt for once the batch is committed: (device, stream) -> seqs,
+    # stored or quarantined alike (a quarantined event is kept too; sending it again helps nobody).
+    receipts: dict[tuple[str, str], set[int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -102,7 +106,12 @@ def prepare(batch: list[Incoming], topics: protocol.Topics, registry, now: datet
             reason, detail, unexpected, once = "invalid", f"{name}: {exc}", exc, f"invalid ({name})"
         else:
             _add(out, rows, now)
+            if rows.event is not None:
+                out.receipts.setdefault((rows.device, rows.event["stream"]), set()).add(rows.event["seq"])
             continue
+        key = receipt_key(item, topics)
+        if key is not None:
+            out.receipts.setdefault(key[:2], set()).add(key[2])
         out.rejected[reason] = out.rejected.get(reason, 0) + 1
         out.quarantined.append(quarantine_record(item, reason, detail, now))
         if logged_reasons is not None and once not in logged_reasons:
@@ -111,6 +120,22 @@ def prepare(batch: list[Incoming], topics: protocol.Topics, registry, now: datet
             log.warning("quarantined a %s message on %s: %s (further %r messages are counted, not logged)",
                         reason, printable(item.topic, 200), printable(detail), once, exc_info=unexpected)
     return out
+
+
+def receipt_key(item: Incoming, topics: protocol.Topics) -> tuple[str, str, int] | None:
+    """(device of the topic, stream, seq) of a quarantined event, where its payload names them.
+
+    The device is the topic's: the broker's ACL makes it the sender's own identity."""
+    try:
+        device, kind = topics.parse_up(item.topic)
+        if kind not in protocol.SEQUENCED or len(item.payload) > protocol.MAX_PAYLOAD:
+            return None
+        data = protocol.load_json(item.payload)
+        stream, seq = str(UUID(str(data["stream"]))), data["seq"]
+    except Exception:      # noqa: BLE001 - no key to be had: the board gets no receipt for it
+        return None
+    valid = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq < 2**63
+    return (device, stream, seq) if valid else None
 
 
 def _add(out: Prepared, rows: _Rows, now: datetime) -> None:

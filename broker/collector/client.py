@@ -63,6 +63,9 @@ class CollectorClient(Protocol):
     def ack(self, mids: Sequence[int], qos: int) -> None:
         """Acknowledge received messages (PUBACK for QoS 1, PUBCOMP for QoS 2)."""
 
+    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+        """Send a message (the boards' receipts); paho queues it while the connection is down."""
+
     def stop(self) -> None:
         """Disconnect (the session stays on the broker) and stop the network thread."""
 
@@ -165,6 +168,9 @@ class PahoClient:
             return
         for mid in mids:
             self._client.ack(mid, qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+        self._client.publish(topic, payload, qos=qos)
 
     def stop(self) -> None:
         self._client.disconnect()

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from broker.collector.batch import Incoming, Prepared, prepare, printable, quarantine_record
+from broker.collector.batch import Incoming, Prepared, prepare, printable, quarantine_record, receipt_key
 from broker.collector.client import ClientFactory, ClientOptions, paho_client
 from broker.collector.config import CollectorConfig
 from broker.collector.metrics import CollectorMetrics
@@ -232,6 +232,7 @@ class Collector:
             self._seen_written[row["device"]] = now
         self.metrics.batch_size.observe(len(batch))
         self._ack(batch)
+        self._send_receipts(prepared)
         m = self.metrics
         self._settled += len(batch)
         for kind, n in prepared.received.items():
@@ -255,6 +256,19 @@ class Collector:
         for qos in (1, 2):
             self._client.ack([item.mid for item in batch if item.qos == qos and item.generation == generation], qos)
 
+    def _send_receipts(self, prepared: Prepared) -> None:
+        """Tell each board which of its events are now in the store (or in quarantine): it
+        forgets them only then, so events a broker loses in a power cut are sent again."""
+        if not self.config.collector.receipts:
+            return
+        for (device, stream), seqs in prepared.receipts.items():
+            ranges = protocol.seq_ranges(seqs)
+            for at in range(0, len(ranges), protocol.MAX_RECEIPT_RANGES):
+                receipt = protocol.Stored(device=device, stream=stream,
+                                          seqs=ranges[at:at + protocol.MAX_RECEIPT_RANGES])
+                self._client.publish(self.topics.receipt(device), protocol.encode(receipt), 1)
+                self.metrics.receipts.inc()
+
     def _refused_by_store(self, item: Incoming, prepared: Prepared, exc: Exception, now: datetime) -> Prepared:
         """What to commit instead of ``prepared`` (of the one message ``item``): its quarantine record."""
         first_line = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0]
@@ -263,5 +277,7 @@ class Collector:
             self._logged_reasons.add(STORE_REJECTED)
             log.warning("the database refused a message on %s: %s (further %r messages are counted, "
                         "not logged)", printable(item.topic, 200), printable(detail), STORE_REJECTED)
+        key = receipt_key(item, self.topics)
         return Prepared(events={}, received=prepared.received, rejected={STORE_REJECTED: 1},
-                        quarantined=[quarantine_record(item, STORE_REJECTED, detail, now)])
+                        quarantined=[quarantine_record(item, STORE_REJECTED, detail, now)],
+                        receipts={key[:2]: {key[2]}} if key else {})

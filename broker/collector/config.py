@@ -56,6 +56,8 @@ class CollectorSettings(_Section):
     topic_prefix: str = DEFAULT_PREFIX
     batch_size: int = Field(500, ge=1, le=20_000, description="events per database commit at most")
     batch_latency_ms: int = Field(200, ge=1, le=60_000, description="longest an event waits for its batch")
+    receipts: bool = Field(True, description="tell each board which of its events are stored "
+                                             "(cmd/<device>/stored), so it keeps them until then")
     receive_maximum: int = Field(2000, ge=1, le=65_535,
                                  description="unacknowledged messages the broker may send ahead")
     session_expiry_s: int = Field(14 * 86400, ge=60, description="how long the broker keeps the session while the collector is down")

@@ -23,6 +23,8 @@ class CollectorMetrics:
                                     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=r)
         self.pending = Gauge("ihanoi_collector_pending", "messages received, not yet committed", registry=r)
         self.connected = Gauge("ihanoi_collector_connected", "1 while connected to the broker", registry=r)
+        self.receipts = Counter("ihanoi_collector_receipts_sent",
+                                "receipts sent to boards (cmd/<device>/stored) for committed events", registry=r)
         self.commit_failures = Counter("ihanoi_collector_commit_failures", "batches that failed to commit (retried)",
                                        registry=r)
         self._server = None

@@ -24,15 +24,25 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    _migrate(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Back to ``revision``, all of it or nothing (a step that refuses undoes the earlier ones)."""
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step, revision: str) -> None:
     cfg = alembic_config()
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         elif conn.dialect.name == "sqlite":
-            # Takes SQLite's write lock now, so a second collector waits here.
+            # Takes SQLite's write lock now, so a second collector waits here; and opens the
+            # transaction explicitly, so SQLite's DDL is part of it (the driver's own would not be).
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        step(cfg, revision)
 
 
 def head() -> str:

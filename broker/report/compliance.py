@@ -73,6 +73,7 @@ class DeviceNote:
     outbox_depth: int | None
     clock_synced: bool | None
     problems: list[str]
+    screen_fault: str | None = None      # why the board shows nothing, as it last said
 
 
 @dataclass
@@ -133,6 +134,8 @@ def device_notes(registry, states: dict[str, dict], now: datetime, offline_after
             problems.append(f"mất kết nối từ {last_seen.astimezone(now.tzinfo):%d/%m/%Y %H:%M}")
         else:
             state = "online"
+        if s.get("screen_fault"):
+            problems.append(f"màn hình tối: {s['screen_fault']}")
         if s.get("clock_synced") is False:
             problems.append("đồng hồ chưa đồng bộ")
         if s.get("outbox_depth"):
@@ -141,7 +144,8 @@ def device_notes(registry, states: dict[str, dict], now: datetime, offline_after
         if is_outdated(version, latest_content):
             problems.append(f"nội dung phiên bản {version} (mới nhất: {latest_content})")
         notes.append(DeviceNote(device.id, unit.id, state, last_seen, version,
-                                s.get("software_version"), s.get("outbox_depth"), s.get("clock_synced"), problems))
+                                s.get("software_version"), s.get("outbox_depth"), s.get("clock_synced"), problems,
+                                s.get("screen_fault")))
     return notes
 
 

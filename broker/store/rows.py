@@ -44,11 +44,11 @@ def event_row(message: protocol.Message, unit: str, tz: tzinfo, received_at: dat
 def state_row(message: protocol.State, unit: str) -> dict:
     return {"device": message.device, "unit": unit, "state": message.state, "state_since": message.since,
             "state_reason": message.reason, "software_version": message.software_version,
-            "content_version": message.content_version}
+            "content_version": message.content_version, "screen_fault": message.screen_fault}
 
 
 def health_state_row(message: protocol.Health, unit: str) -> dict:
     return {"device": message.device, "unit": unit, "last_health": message.time,
             "software_version": message.software_version, "content_version": message.content_version,
             "outbox_depth": message.outbox_depth, "outbox_dropped": message.outbox_dropped,
-            "clock_synced": message.clock_synced}
+            "clock_synced": message.clock_synced, "screen_fault": message.screen_fault}

@@ -118,6 +118,7 @@ device_state = Table(
     Column("outbox_dropped", Integer),
     Column("clock_synced", Boolean),
     Column("last_health", UTCDateTime),
+    Column("screen_fault", String(1024)),
 )
 
 quarantine = Table(

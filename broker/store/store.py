@@ -98,14 +98,18 @@ class Store:
         # Newer facts only: two collectors may commit batches out of order.
         for rows, stamp, cols in (
                 (health_states, "last_health", ("last_health", "software_version", "content_version",
-                                                "outbox_depth", "outbox_dropped", "clock_synced")),
+                                                "outbox_depth", "outbox_dropped", "clock_synced", "screen_fault")),
                 (states, "state_since", ("state", "state_since", "state_reason", "software_version",
-                                         "content_version"))):
+                                         "content_version", "screen_fault"))):
             if not rows:
                 continue
             stmt = self._insert(t)
             set_ = {c: (stmt.excluded[c] if c not in ("software_version", "content_version")
                         else func.coalesce(stmt.excluded[c], t.c[c])) for c in cols}
+            # Both messages carry the screen's fault: the newer of the two says how it is now.
+            other = t.c["state_since" if stamp == "last_health" else "last_health"]
+            set_["screen_fault"] = case((or_(other.is_(None), other <= stmt.excluded[stamp]),
+                                         stmt.excluded.screen_fault), else_=t.c.screen_fault)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["device"], set_=set_,
                 where=or_(t.c[stamp].is_(None), t.c[stamp] <= stmt.excluded[stamp])), list(rows))

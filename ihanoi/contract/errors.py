@@ -9,11 +9,13 @@ be used a ``RuntimeError``), so code that knows nothing of this tree still catch
     ├── ConfigError (ValueError)          a config file is missing or holds a value not allowed
     │   ├── RegistryError                 the units registry is inconsistent
     │   ├── PackError                     a content pack cannot be compiled
+    │   │   └── ClipRefused               a video clip the target screens cannot play (``file``, ``reason``)
     │   └── FontError                     a font is missing or lacks a character
     ├── ProtocolError (ValueError)        a message does not follow the wire protocol
     ├── TrafficModelError (ValueError)    a saved traffic model cannot be read
     ├── OutboxError (RuntimeError)        the outbox database cannot be used
     ├── PanelError (RuntimeError)         the panel output cannot be opened or used
+    │   └── ScreenError                   the HDMI screen (mpv, cec-ctl) cannot be started or used
     ├── StoreError (RuntimeError)         the central store is not there or cannot be reached
     └── UpdateError (RuntimeError)        the content-update path
         ├── KeyFileError (ValueError)     a key file is wrong
@@ -77,6 +79,23 @@ class OutboxError(SignageError, RuntimeError):
 
 class PanelError(SignageError, RuntimeError):
     """The panel output cannot be opened or used; the message says what to install or change."""
+
+
+class ScreenError(PanelError):
+    """The HDMI screen cannot be driven: mpv or cec-ctl is missing, will not start or stopped answering."""
+
+
+class ClipRefused(PackError):
+    """A video clip that the target screens cannot play smoothly, or at all (unreadable, truncated, corrupt).
+
+    ``file`` is the clip, ``reason`` a short machine-readable kind (``unreadable``, ``truncated``,
+    ``corrupt``, ``codec``, ``profile``, ``size``, ``frame-rate``, ``audio``, ``no-video``).
+    """
+
+    def __init__(self, path, item: str, file: str, reason: str, problem: str):
+        self.file = file
+        self.reason = reason
+        super().__init__(path, item, problem)
 
 
 # Why a device refuses a content bundle (also in docs/updates.md):

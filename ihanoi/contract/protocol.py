@@ -148,6 +148,11 @@ class ContentRef(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+# Why nothing reaches the screen (the LED library cannot drive the board, the TV is off...):
+# absent while the board shows what it plays.
+ScreenFault = Annotated[str | None, Field(max_length=1024)]
+
+
 class Play(_Message):
     """One play of campaign content; ``audience`` = PIR onsets from 5 min before start to end."""
 
@@ -202,6 +207,7 @@ class Health(_Message):
     cpu_temp_c: float | None = None
     throttled: StrictInt | None = Field(None, ge=0, le=2**31 - 1, description="vcgencmd get_throttled bit field")
     clock_synced: StrictBool
+    screen_fault: ScreenFault = None
     details: Details = Field(default_factory=dict, description="free-form extras (frame stats, update status)")
 
 
@@ -215,6 +221,7 @@ class State(_Message):
     reason: Literal["connected", "lost", "shutdown"] = "connected"
     software_version: str | None = Field(None, max_length=64)
     content_version: Version | None = None
+    screen_fault: ScreenFault = None
 
 
 UPSTREAM: dict[str, type[_Message]] = {"play": Play, "traffic": Traffic, "health": Health, "state": State}

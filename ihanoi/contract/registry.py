@@ -62,12 +62,26 @@ class Campaign(BaseModel):
         return self.first_day <= day <= self.last_day
 
 
+ScreenKind = Literal["led", "lcd"]
+SCREEN_LABELS_VI = {"led": "Bảng LED", "lcd": "Màn hình LCD/TV"}
+
+
 class Device(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=ID_PATTERN)
     location: str = ""
+    # What the board drives: a HUB75 LED board (rpi-rgb-led-matrix) or an LCD/TV screen over
+    # HDMI (mpv, edge/hdmi). Decides how ansible sets the Pi up and which content it plays.
+    screen: ScreenKind = "led"
     panel: str | None = None
+
+    @model_validator(mode="after")
+    def _panel_is_for_led(self):
+        if self.screen == "lcd" and self.panel is not None:
+            raise ValueError(f"device {self.id!r}: panel = {self.panel!r} is a HUB75 panel profile, but screen = "
+                             f"\"lcd\" drives a TV over HDMI; drop panel or set screen = \"led\"")
+        return self
 
 
 class Unit(BaseModel):
@@ -132,6 +146,17 @@ class Registry(BaseModel):
 
     def devices(self) -> list[tuple[Unit, Device]]:
         return [(u, d) for u in self.units for d in u.devices]
+
+    def device(self, device_id: str) -> Device | None:
+        return self._device_by_id.get(device_id)
+
+    @cached_property
+    def _device_by_id(self) -> dict[str, Device]:
+        return {d.id: d for u in self.units for d in u.devices}
+
+    def screens(self, kind: str) -> list[tuple[Unit, Device]]:
+        """The devices that drive ``kind`` screens (``led`` or ``lcd``)."""
+        return [(u, d) for u, d in self.devices() if d.screen == kind]
 
     def hours_of(self, unit: Unit | str) -> OpeningHours:
         unit = self.unit(unit) if isinstance(unit, str) else unit

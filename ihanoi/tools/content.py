@@ -2,14 +2,15 @@
 
     ihanoi-content keygen --out keys/tech-2024            # tech-2024.key (0600) + tech-2024.pub
     ihanoi-content build PACK --key K.key --version 7 --unit phuong-bach-mai --panel p4-128x32 --out B.tar
+    ihanoi-content build TV-PACK --key K.key --version 8 --unit ttyt-quan --board pi5 --out B.tar   # clips checked
     ihanoi-content verify B.tar --trusted K.pub --unit phuong-bach-mai --device hbt-bach-mai-01
     ihanoi-content push B.tar --unit phuong-bach-mai --server https://content.example --token-file T \\
                        --host broker.example --port 8883 --tls --username tech --password-file P
     ihanoi-content serve --dir /var/lib/ihanoi/bundles --port 8780 --token-file T
 
-Exit status: 0 done, 1 refused (verify) or failed, 2 bad usage or input. The content parts
-(packs, keys, bundles) are imported by the verbs that use them, so ``serve`` also runs where
-only the server's packages are installed.
+Exit status: 0 done, 1 refused (verify) or failed, 2 bad usage or input. The server runs its
+bundle server with ``ihanoi-broker serve-bundles`` (the same app), which needs none of the
+content parts imported here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from edge.hdmi.boards import BOARDS
 from ihanoi.contract.errors import BundleRefused, ConfigError, SignageError, UpdateError
 
 
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", action="append", default=[], help="also for this device (repeatable)")
     p.add_argument("--bundle", help="bundle id (default: the pack's id)")
     p.add_argument("--panel", action="append", default=[], help="compile for this panel profile first (repeatable)")
+    p.add_argument("--board", action="append", default=[], choices=sorted(BOARDS),
+                   help="check the pack's video clips against this TV board model (repeatable); by default every "
+                        "model when the targets include an LCD board of the registry")
     p.add_argument("--out", type=Path, required=True)
 
     p = verbs.add_parser("verify", help="check a bundle exactly as a device would")
@@ -122,6 +127,7 @@ def build(args) -> int:
     if args.panel:
         _compile(pack, args.panel)
     targets = Targets(units="all" if args.all else args.unit, devices=args.device)
+    _check_clips(pack, args.board, targets)
     manifest = bundles.build(pack, args.out, key, args.version, targets, RealClock().now(), args.bundle)
     public = TrustedKey(key_id(key.public_key()), key.public_key(), str(args.key))
     with tempfile.TemporaryDirectory() as tmp:   # read back what was written, as a device will
@@ -220,6 +226,20 @@ def _secret_file(path: Path, option: str) -> str:
     if not value:
         raise ConfigError(path, [("", f"{option} is empty")])
     return value
+
+
+def _check_clips(pack: Path, board_names: list[str], targets: Targets) -> None:
+    """Refuse (ClipRefused) a clip the target TV boards cannot play smoothly; say what was checked."""
+    from edge.updates.gate import check_pack_clips, lcd_targets
+    from ihanoi.contract.registry import load_registry
+
+    if not board_names:
+        screens = lcd_targets(load_registry(), targets.units, targets.devices)
+        if not screens:
+            return            # only LED boards: their clips are decoded when the pack is compiled
+        print(f"checking the video clips for the LCD boards among the targets ({', '.join(screens)})")
+    for clip in check_pack_clips(pack, [BOARDS[name] for name in board_names] or None):
+        print(f"  {clip.describe()}")
 
 
 def _compile(pack: Path, panels: list[str]) -> None:
