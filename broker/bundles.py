@@ -5,10 +5,10 @@
     PUT  /bundles/{name}.tar  upload (``Authorization: Bearer <token>``); written to a temporary
                               name, renamed when complete; answers {name, size, sha256}
 
-A Starlette app, so it can run alone (``ihanoi-content serve``) or be mounted in the
-dashboard (``Mount("/content", app=bundle_app(...))``). Uploads are refused unless a token is
-configured; the bundles are signed, so a board never trusts this server, only the signature.
-Put it behind the same TLS reverse proxy as the dashboard for HTTPS.
+A Starlette app: the server runs it as the ``ihanoi-bundles`` service (``ihanoi-broker
+serve-bundles``) behind the same TLS reverse proxy as the dashboard; ``ihanoi-content serve``
+runs it on a technician's PC. Uploads are refused unless a token is configured; the bundles
+are signed, so a board never trusts this server, only the signature.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from ihanoi.contract.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.tar$")
 MAX_UPLOAD = 2 * 1024 ** 3
@@ -83,6 +85,20 @@ def bundle_app(directory: Path | str, upload_token: str | None = None, max_uploa
         Route("/bundles/{name}", get, methods=["GET", "HEAD"]),
         Route("/bundles/{name}", put, methods=["PUT"]),
     ])
+
+
+def read_token(path: Path | str) -> str:
+    """The upload token from its file: one line, 16 characters at least."""
+    path = Path(path)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(path, [("", f"the upload token file cannot be read ({exc.strerror}); make one with: "
+                                      f"head -c 32 /dev/urandom | base64 > {path}")]) from None
+    if len(token) < 16:
+        raise ConfigError(path, [("", "the upload token is shorter than 16 characters; make one with: "
+                                      f"head -c 32 /dev/urandom | base64 > {path}")])
+    return token
 
 
 def serve(directory: Path | str, host: str = "0.0.0.0", port: int = 8780, upload_token: str | None = None) -> None:

@@ -16,12 +16,13 @@ VERBS = {
     "check-registry": ("broker.commands.check_registry", "validate the units registry"),
     "db-upgrade": ("broker.commands.db_upgrade", "bring the database schema up to date (collect does it too)"),
     "serve": ("broker.commands.serve", "web dashboard"),
+    "serve-bundles": ("broker.commands.serve_bundles", "serve content bundles to the boards, take technicians' uploads"),
 }
 
 
 def build_parser():
     return verbs.build_parser("ihanoi-broker", "iHanoi signage: central collector and reports", VERBS,
-                              "pip install 'ihanoi-signage[server]'")
+                              "pip install '<the project's wheel or checkout>[server]'")
 
 
 def setup_logging(verbosity: int) -> None:

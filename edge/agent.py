@@ -149,8 +149,11 @@ class Agent:
             log.info("no content.trusted_keys: signed content updates are off on this device")
             return None
         # A bundle is checked the way this screen plays it: compiled for the panel, or the clip decoded whole.
+        # The district's bundle server is signed by the broker's CA (docs/updates.md): downloads
+        # trust it as well as the system's CAs.
         return Installer(self.config.data_dir, self.config.device, self.config.unit, keys,
-                         compile_fn=self.screen.verify, clock=self.clock, fallback=self.configured_pack)
+                         compile_fn=self.screen.verify, clock=self.clock, fallback=self.configured_pack,
+                         ca_file=self.config.resolve(self.config.broker.ca_file))
 
     def _load_model(self) -> TrafficModel:
         try:

@@ -22,7 +22,7 @@ VERBS = {
 
 def build_parser():
     return verbs.build_parser("ihanoi-edge", "iHanoi lobby signage agent", VERBS,
-                              "pip install 'ihanoi-signage[emulator]'", version=__version__)
+                              "pip install '<the project's wheel or checkout>[emulator]'", version=__version__)
 
 
 def setup_logging(verbosity: int) -> None:

@@ -263,7 +263,8 @@ def check_config(path: Path | str, check_files: bool = True):
     for key in ("password_file", "ca_file", "cert_file", "key_file") if check_files else ():
         value = config.resolve(getattr(config.broker, key))
         if value is not None and not value.exists():
-            problems.append((f"broker.{key}", f"= '{value}' does not exist"))
+            problems.append((f"broker.{key}", f"= '{value}' does not exist (checking the config away from its "
+                                              "board, e.g. on a PC? --skip-files leaves out the board's files)"))
     if config.broker.tls and config.broker.port == 1883:
         problems.append(("broker.port", "= 1883 with tls = true; the TLS listener is usually 8883"))
     if config.broker.reconnect_max_s < config.broker.reconnect_min_s:

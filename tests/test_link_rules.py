@@ -19,19 +19,20 @@ from tests.standin_mqtt import StandInClient
 DEVICE = "hbt-bach-mai-01"
 
 
+def rig_of(tmp_path, **link_options):
+    """An outbox, a link whose client is a stand-in, and that client."""
+    made: list[StandInClient] = []
+    outbox = Outbox(tmp_path / "agent.db", DEVICE)
+    link = Link(DEVICE, MqttSettings(), outbox, client_factory=lambda client_id: made.append(
+        StandInClient(client_id)) or made[-1], **link_options)
+    return outbox, link, made[0]
+
+
 @pytest.fixture
 def rig(tmp_path, monkeypatch):
     monkeypatch.setattr(link_module, "UNHEARD_RETRY_MIN_S", 0.05)
-    clients: list[StandInClient] = []
-
-    def factory(client_id):
-        clients.append(StandInClient(client_id))
-        return clients[-1]
-
-    outbox = Outbox(tmp_path / "agent.db", DEVICE)
-    link = Link(DEVICE, MqttSettings(), outbox, window=5, client_factory=factory, unit="phuong-bach-mai",
-                on_command=lambda *a: None)
-    yield outbox, link, clients[0]
+    outbox, link, client = rig_of(tmp_path, window=5, unit="phuong-bach-mai", on_command=lambda *a: None)
+    yield outbox, link, client
     link.stop(flush_timeout=0)
 
 
@@ -105,16 +106,8 @@ def test_an_event_the_broker_refuses_is_set_aside_not_resent(rig):
 
 @pytest.fixture
 def receipts_rig(tmp_path):
-    clients: list[StandInClient] = []
-
-    def factory(client_id):
-        clients.append(StandInClient(client_id))
-        return clients[-1]
-
-    outbox = Outbox(tmp_path / "agent.db", DEVICE)
-    link = Link(DEVICE, MqttSettings(), outbox, window=10, client_factory=factory, receipts="collector",
-                receipt_timeout=0.3)
-    yield outbox, link, clients[0]
+    outbox, link, client = rig_of(tmp_path, window=10, receipts="collector", receipt_timeout=0.3)
+    yield outbox, link, client
     link.stop(flush_timeout=0)
 
 

@@ -3,7 +3,10 @@ mosquitto.conf, password file and ACL on free ports, a throw-away CA, paho-mqtt 
 
 What a district relies on: only TLS with a known password gets in, a board can neither
 speak for another board nor read another unit's commands, and the collector reads every
-board, also through a shared subscription, with its backlog kept while it is away.
+board, also through a shared subscription, with its backlog kept while it is away. And the
+broker enforces identities, not just deliveries: a board cannot take over another identity's
+client id (disconnecting it or wiping its session), cannot join the collectors' shared
+subscription (its group name is secret) and gets nothing useful from ``#`` or ``$SYS/#``.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import ssl
 import subprocess
 import threading
 import time
+import tomllib
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ihanoi.tools.content import main as content_cli
 from tests.mosquitto import MOSQUITTO, wait_port
-from tests.test_provisioning_render import NEW_DEVICE, NEW_UNIT, Rendered, rendered_once
+from tests.test_provisioning_render import ROOT, NEW_DEVICE, NEW_UNIT, Rendered, rendered_once, run_ansible
 
 PREFIX = "ihanoi/v1"
+PROMO = ROOT / "edge/packs/ihanoi-promo"
 MAI_1, MAI_2 = "hbt-bach-mai-01", "hbt-bach-mai-02"        # unit phuong-bach-mai
 
 
@@ -54,6 +60,7 @@ class Client:
         self.messages: list[tuple[str, bytes]] = []
         self.connected = threading.Event()
         self.refused = threading.Event()
+        self.dropped = threading.Event()
         self.reason = None
         self.lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or user,
@@ -63,6 +70,7 @@ class Client:
             self.client.tls_set(ca_certs=str(out.ca), cert_reqs=ssl.CERT_REQUIRED)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = lambda *args: self.dropped.set()
         self.port = out.tls_port if tls else out.local_port
 
     @classmethod
@@ -97,6 +105,18 @@ class Client:
     def publish(self, topic: str, payload: bytes = b"{}") -> None:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
 
+    def subscribe_all(self, *filters: str) -> list:
+        """Subscribe and return the broker's answer per filter (granted QoS or a refusal)."""
+        done, granted = threading.Event(), []
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties):
+            granted.extend(reason_codes)
+            done.set()
+        self.client.on_subscribe = on_subscribe
+        self.client.subscribe([(f, 1) for f in filters])
+        assert done.wait(5)
+        return granted
+
     def topics(self) -> list[str]:
         with self.lock:
             return [t for t, _ in self.messages]
@@ -114,6 +134,10 @@ def password_of(out: Rendered, device: str) -> str:
 def collector_password(out: Rendered) -> str:
     """The password ansible gave the collector on the server."""
     return (out.host("ihanoi-server") / "etc/ihanoi-server/collector.mqtt-password").read_text().strip()
+
+
+def collector_settings(out: Rendered) -> dict:
+    return tomllib.loads((out.host("ihanoi-server") / "etc/ihanoi-server/collector.toml").read_text())["collector"]
 
 
 def settle(seconds: float = 0.5) -> None:
@@ -229,3 +253,112 @@ def test_the_collectors_backlog_outgrows_mosquittos_default_queue(broker):
     payloads = [p for _, p in back.messages]
     assert len(payloads) == count + 1 and payloads[-1] == b"last"
     assert payloads[:3] == [b"0", b"1", b"2"]
+
+
+# --- identities, not just deliveries ---------------------------------------------------------
+def test_the_collectors_group_name_is_a_secret_of_the_vault(broker):
+    out, _ = broker
+    group = collector_settings(out)["share_group"]
+    assert len(group) >= 32 and group not in ("ihanoi-collectors", "collectors")
+    assert group not in (out.host(MAI_1) / "etc/ihanoi/device.toml").read_text()
+
+
+def test_a_board_cannot_disconnect_the_collector_or_another_board_by_taking_its_client_id(broker):
+    out, _ = broker
+    client_id = collector_settings(out)["client_id"]
+    collector = Client(out, "collector", collector_password(out), tls=False, client_id=client_id,
+                       clean=False).start().wait_connected()
+    collector.subscribe(f"{PREFIX}/dev/+/traffic")
+    mai2 = board(out, MAI_2)
+    # The thief asks for the collector's and the other board's client ids, with a clean
+    # session that would wipe theirs.
+    thieves = [Client(out, MAI_1, password_of(out, MAI_1), client_id=taken).start().wait_connected()
+               for taken in (client_id, MAI_2)]
+    settle()
+    assert not collector.dropped.is_set() and not mai2.dropped.is_set()
+    for thief in thieves:
+        thief.stop()
+    # The collector's session survived: what a board sends while it is away is kept for it.
+    collector.stop()
+    mai2.publish(f"{PREFIX}/dev/{MAI_2}/traffic", b"kept")
+    mai2.stop()
+    back = Client(out, "collector", collector_password(out), tls=False, client_id=client_id,
+                  clean=False).start().wait_connected()
+    deadline = time.monotonic() + 10
+    while not back.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    back.client.unsubscribe(f"{PREFIX}/dev/+/traffic")
+    back.stop()
+    assert back.messages == [(f"{PREFIX}/dev/{MAI_2}/traffic", b"kept")]
+
+
+def test_a_board_receives_not_a_single_play_meant_for_the_collector(broker):
+    out, _ = broker
+    group = collector_settings(out)["share_group"]
+    collector = Client(out, "collector", collector_password(out), tls=False,
+                       client_id="collector-shares").start().wait_connected()
+    collector.subscribe(f"$share/{group}/{PREFIX}/dev/+/play")
+    thief = board(out, MAI_1)
+    # Everything a board might try: every topic, the broker's own, the collectors' group
+    # under the names it could guess, and a group of its own.
+    thief.subscribe_all("#", "$SYS/#", f"{PREFIX}/#", f"{PREFIX}/dev/+/play",
+                        f"$share/ihanoi-collectors/{PREFIX}/dev/+/play", f"$share/collectors/{PREFIX}/dev/+/play",
+                        f"$share/{MAI_1}/{PREFIX}/dev/#")
+    senders = [board(out, d) for d in (MAI_2, NEW_DEVICE)]
+    count = 20
+    for i in range(count):
+        for sender in senders:
+            sender.client.publish(f"{PREFIX}/dev/{sender.user}/play", str(i).encode(), qos=1)
+    for sender in senders:
+        sender.publish(f"{PREFIX}/dev/{sender.user}/play", b"last")
+    deadline = time.monotonic() + 10
+    while len(collector.messages) < 2 * (count + 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    settle(2)        # $SYS topics are published every few seconds: give them the time
+    for client in (*senders, thief, collector):
+        client.stop()
+    assert len(collector.messages) == 2 * (count + 1)
+    assert thief.messages == []
+
+
+# --- content announcements: the technician's identity, not a board's ------------------------
+@pytest.fixture(scope="module")
+def technician_kit(broker):
+    """The kit ansible/technician.yml writes for a technician, from the same secrets."""
+    out, _ = broker
+    tmp = out.root.parent
+    run_ansible(["ansible-playbook", "technician.yml", "-e", f"@{tmp / 'secrets.json'}",
+                 "-e", f"kit_dir={tmp / 'kit'}"], tmp)
+    return tmp / "kit"
+
+
+def test_the_technician_announces_content_and_a_board_cannot(broker, technician_kit, tmp_path, capsys):
+    out, _ = broker
+    key = tmp_path / "tech"
+    assert content_cli(["keygen", "--out", str(key)]) == 0
+    bundle = tmp_path / "promo.tar"
+    assert content_cli(["build", str(PROMO), "--key", str(key.with_suffix(".key")), "--version", "5",
+                        "--unit", "phuong-bach-mai", "--out", str(bundle)]) == 0
+    listener = board(out, MAI_2)
+    listener.subscribe(f"{PREFIX}/unit/phuong-bach-mai/#")
+    common = ["push", str(bundle), "--unit", "phuong-bach-mai", "--server", "https://content.example",
+              "--copy-to", str(tmp_path / "served"), "--host", "127.0.0.1", "--port", str(out.tls_port),
+              "--tls", "--ca-file", str(technician_kit / "ca.crt")]
+    capsys.readouterr()
+    as_board = content_cli([*common, "--username", MAI_1, "--password-file",
+                            str(out.host(MAI_1) / "etc/ihanoi/mqtt-password")])
+    err = capsys.readouterr().err
+    assert as_board == 1 and "refused the announcement" in err and "Not authorized" in err
+    settle()
+    assert listener.topics() == []
+    assert (technician_kit / "mqtt-password").stat().st_mode & 0o077 == 0
+    assert content_cli([*common, "--username", "technician", "--password-file",
+                        str(technician_kit / "mqtt-password")]) == 0
+    deadline = time.monotonic() + 10
+    while not listener.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    listener.stop()
+    as_technician = ["--username", "technician", "--password-file", str(technician_kit / "mqtt-password")]
+    assert content_cli(["push", "--clear", "--unit", "phuong-bach-mai", *common[8:], *as_technician]) == 0
+    assert listener.topics() == [f"{PREFIX}/unit/phuong-bach-mai/content"]
+    assert b'"version":5' in listener.messages[0][1].replace(b" ", b"")

@@ -178,8 +178,11 @@ def _converge(tmp: Path):
         (overlay / "host_vars" / f"{host}.json").write_text(json.dumps(
             {"ansible_connection": "community.general.chroot", "ansible_host": str(root), "ansible_become": False}))
     secrets = write_secrets(tmp / "secrets.json", make_pki(tmp / "pki"))
+    from edge.updates.keys import generate
+    generate(tmp / "content-1.key", tmp / "content-1.pub")         # the boards must trust a content key
     args = ["ansible-playbook", "site.yml", "-i", "inventory", "-i", str(overlay), "--limit", f"{PI},{SERVER}",
             "-e", f"@{secrets}", "-e", f"ihanoi_package={wheel}",
+            "-e", json.dumps({"ihanoi_content_keys": [str(tmp / "content-1.pub")]}),
             "-e", "ihanoi_services_running=false", "-e", "pi_boot_reboot=false"]
     tarball = os.environ.get("IHANOI_RGBMATRIX_TARBALL")
     if tarball:
@@ -241,7 +244,8 @@ def test_pi_has_boot_settings_agent_and_enabled_unit(converged):
 def test_server_has_broker_collector_and_dashboard_enabled(converged):
     roots, _ = converged
     server = roots[SERVER]
-    for unit in ("mosquitto.service", "ihanoi-collector.service", "ihanoi-dashboard.service"):
+    for unit in ("mosquitto.service", "ihanoi-collector.service", "ihanoi-dashboard.service",
+                 "ihanoi-bundles.service", "nginx.service"):
         enabled = subprocess.run(["systemctl", f"--root={server}", "is-enabled", unit], capture_output=True, text=True)
         assert enabled.stdout.strip() == "enabled", unit
     conf = (server / "etc/mosquitto/mosquitto.conf").read_text()
@@ -253,7 +257,7 @@ def test_server_has_broker_collector_and_dashboard_enabled(converged):
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="apt-get install -y systemd")
 @pytest.mark.parametrize("host,unit", [(PI, "ihanoi-edge"), (SERVER, "ihanoi-collector"),
-                                       (SERVER, "ihanoi-dashboard")])
+                                       (SERVER, "ihanoi-dashboard"), (SERVER, "ihanoi-bundles")])
 def test_installed_units_pass_systemd_analyze_verify_in_their_root(converged, host, unit):
     roots, _ = converged
     proc = subprocess.run(["systemd-analyze", "verify", f"--root={roots[host]}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,7 +103,13 @@ def render(tmp: Path, hosts: list[str], extra: list[str] = (), check: bool = Tru
         if not link.exists():
             link.symlink_to(VENV_BIN / tool)
     tls_port, local_port = free_port(), free_port()
+    content_key = tmp / "content-keys" / "content-1.pub"
+    if not content_key.exists():
+        from edge.updates.keys import generate
+        content_key.parent.mkdir(parents=True, exist_ok=True)
+        generate(content_key.with_suffix(".key"), content_key)
     args = ["ansible-playbook", "render.yml", "--limit", ",".join(hosts),
+            "-e", json.dumps({"ihanoi_content_keys": [str(content_key)]}),
             "-e", f"render_dir={tmp / 'render'}", "-e", f"@{secrets}",
             "-e", f"render_check={VENV_BIN / 'ihanoi-edge'}",
             "-e", f"mosquitto_tls_port={tls_port}", "-e", f"mosquitto_local_port={local_port}",
@@ -241,7 +248,41 @@ def test_rendered_collector_and_dashboard_configs_load(rendered):
     assert len(dashboard.session_secret()) >= 16
 
 
+def test_the_server_gets_the_bundle_server_its_token_and_the_tls_proxy(rendered):
+    server = rendered.host("ihanoi-server")
+    etc = server / "etc/ihanoi-server"
+    token = (etc / "upload-token").read_text().strip()
+    assert len(token) >= 32 and (etc / "upload-token").stat().st_mode & 0o007 == 0
+    unit = (server / "etc/systemd/system/ihanoi-bundles.service").read_text()
+    assert re.search(r"^ExecStart=\S+/ihanoi-broker serve-bundles --dir /var/lib/ihanoi-bundles --host 127.0.0.1 "
+                     rf"--port 8780 --token-file {etc}/upload-token$", unit, re.M)
+    proxy = (server / "etc/nginx/conf.d/ihanoi.conf").read_text()
+    assert "listen 443 ssl;" in proxy and "server_name mqtt.hbt.example;" in proxy
+    assert "proxy_pass http://127.0.0.1:8080;" in proxy and "proxy_pass http://127.0.0.1:8780;" in proxy
+    assert 'proxy_set_header X-Remote-User "";' in proxy            # auth = "proxy" cannot be forged through it
+    assert (server / "etc/nginx/ihanoi/server.key").stat().st_mode & 0o077 == 0
+    assert (server / "etc/nginx/ihanoi/server.crt").read_text() == (server / "etc/mosquitto/certs/server.crt").read_text()
+    dashboard = tomllib.loads((etc / "dashboard.toml").read_text())["dashboard"]
+    assert dashboard["secure_cookie"] is True and dashboard["host"] == "127.0.0.1"
+
+
+def test_render_runs_before_there_is_a_vault_as_the_docs_say(tmp_path):
+    """README and docs/provisioning.md: from ansible/, with the example vault's placeholders."""
+    proc = run_ansible(["ansible-playbook", "render.yml", "-e", f"render_dir={tmp_path / 'r'}", "-e", "@vault.example.yml",
+                        "--limit", "ihanoi-server,hbt-bach-mai-01"], tmp_path)
+    assert proc.returncode == 0
+    assert (tmp_path / "r/ihanoi-server/etc/mosquitto/ihanoi.acl").exists()
+    assert (tmp_path / "r/hbt-bach-mai-01/etc/ihanoi/device.toml").exists()
+
+
 # --- what a Pi gets --------------------------------------------------------------------------
+def test_each_pi_trusts_the_content_keys_of_the_controller(rendered):
+    etc = rendered.host("hbt-bach-mai-01") / "etc/ihanoi"
+    device = tomllib.loads((etc / "device.toml").read_text())
+    assert device["content"]["trusted_keys"] == [f"{etc}/keys/content-1.pub"]
+    assert (etc / "keys/content-1.pub").read_bytes() == (rendered.root.parent / "content-keys/content-1.pub").read_bytes()
+
+
 @pytest.mark.parametrize("host", [h for h in RENDERED if h.startswith("hbt-")])
 def test_rendered_device_config_passes_check_config(rendered, host):
     config = rendered.host(host) / "etc/ihanoi/device.toml"
@@ -282,11 +323,11 @@ def test_a_pir_pin_on_a_panel_line_is_refused_before_anything_is_installed(tmp_p
 
 # --- systemd units ---------------------------------------------------------------------------
 UNITS = [("hbt-bach-mai-01", "ihanoi-edge"), ("ihanoi-server", "ihanoi-collector"),
-         ("ihanoi-server", "ihanoi-dashboard")]
+         ("ihanoi-server", "ihanoi-dashboard"), ("ihanoi-server", "ihanoi-bundles")]
 # systemd-analyze security's overall exposure (0 = locked down, 10 = unprotected), as the
 # tool prints it. The agent keeps raw I/O for /dev/mem and real-time scheduling for the
 # panel's refresh thread; the server's services need nothing but the network.
-EXPOSURE_LIMIT = {"ihanoi-edge": 2.5, "ihanoi-collector": 1.5, "ihanoi-dashboard": 1.5}
+EXPOSURE_LIMIT = {"ihanoi-edge": 2.5, "ihanoi-collector": 1.5, "ihanoi-dashboard": 1.5, "ihanoi-bundles": 1.5}
 needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                    reason="systemd-analyze is not installed (apt-get install -y systemd)")
 

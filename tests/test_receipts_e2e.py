@@ -110,11 +110,8 @@ def test_a_broker_killed_outright_loses_no_play_when_boards_wait_for_the_stores_
             "every board forgets its plays once the store has them"
         time.sleep(1)
         assert district.store.count("play") == expected       # each exactly once
-        sent = sum(link.sent for link in district.links.values())
-        receipts = sum(link.receipts_heard for link in district.links.values())
         resent = sum(link.resent for link in district.links.values())
-        assert resent >= 3 * len(DEVICES) * PLAYS_PER_ROUND * 0.9, "the lost plays came back by being sent again"
-        assert receipts <= sent
+        assert resent >= 3 * len(DEVICES) * PLAYS_PER_ROUND, "the lost plays came back by being sent again"
     finally:
         district.close()
 

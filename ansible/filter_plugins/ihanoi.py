@@ -1,5 +1,6 @@
-"""Jinja filters the roles share: MQTT passwords derived from the vaulted secret, Mosquitto's
-password-file hash, and the one-line kernel command line edit.
+"""Jinja filters the roles share: MQTT passwords and other names derived from the vaulted
+secret, Mosquitto's password-file hash, the dashboard's scrypt password hash, and the one-line
+kernel command line edit.
 
 Everything here is deterministic so that a second ansible run writes the same bytes and
 reports no change (Mosquitto's own tool salts randomly, which would rewrite the file every run).
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 
 from ansible.errors import AnsibleFilterError
 
@@ -48,6 +50,23 @@ def mosquitto_hash(password: str, user: str, secret, iterations: int = MOSQUITTO
     return f"$7${int(iterations)}${base64.b64encode(salt).decode()}${base64.b64encode(derived).decode()}"
 
 
+def secret_name(label: str, secret, length: int = 32) -> str:
+    """A name nobody can guess without the vault, the same on every run: HMAC(secret, label).
+
+    The collectors' shared-subscription group is one: a board that does not know it cannot
+    join the group and take a share of the plays meant for the collector.
+    """
+    digest = hmac.new(_secret(secret), f"name:{label}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")[:int(length)]
+
+
+def scrypt_hash(password: str, n: int = 2**14, r: int = 8, p: int = 1) -> str:
+    """A dashboard users-file hash, ``scrypt$n$r$p$salt$hash`` as broker.web.users writes it."""
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(str(password).encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32)
+    return f"scrypt${n}${r}${p}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
 def _key(param: str) -> str:
     return param.split("=", 1)[0]
 
@@ -81,6 +100,8 @@ class FilterModule:
         return {
             "ihanoi_mqtt_password": mqtt_password,
             "ihanoi_mosquitto_hash": mosquitto_hash,
+            "ihanoi_secret_name": secret_name,
+            "ihanoi_scrypt_hash": scrypt_hash,
             "ihanoi_cmdline_edit": cmdline_edit,
             "ihanoi_param_lines": param_lines,
         }

@@ -45,7 +45,7 @@ options:
     description: MQTT user names of services; a device may not take one of them.
     type: list
     elements: str
-    default: [collector, dashboard, admin]
+    default: [collector, dashboard, technician, admin]
 """
 
 ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

@@ -72,6 +72,8 @@ class CollectorSettings(_Section):
 
 
 class DatabaseSettings(_Section):
+    # Without a config file: var/ under the working folder (the demo's); in a config file a
+    # relative path is relative to the file.
     url: str = "sqlite:///var/ihanoi-collector.sqlite3"
 
     @field_validator("url")
@@ -109,9 +111,23 @@ def relative_to(base: Path, value: Path | None) -> Path | None:
     return value if value is None or value.is_absolute() else base / value
 
 
+def relative_database_url(base: Path, url: str) -> str:
+    """``sqlite:///var/x.sqlite3`` in a config file means var/x.sqlite3 beside the file, as
+    every other path there; absolute paths, in-memory databases and PostgreSQL stay as given."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0] != "sqlite":
+        return url
+    path, query, params = rest.partition("?")
+    if not path or path.startswith("/") or path == ":memory:" or path.startswith("file:"):
+        return url
+    return f"{scheme}:///{(base / path).absolute()}{query}{params}"
+
+
 def relative_paths(config, base: Path) -> dict:
-    """The updates that resolve a server config's shared paths (registry, MQTT password) against ``base``."""
-    updates = {"registry": relative_to(base, config.registry)}
+    """The updates that resolve a server config's shared paths (registry, MQTT password, a SQLite
+    database) against ``base``, the config file's folder."""
+    updates = {"registry": relative_to(base, config.registry),
+               "database": config.database.model_copy(update={"url": relative_database_url(base, config.database.url)})}
     if config.broker.password_file:
         updates["broker"] = config.broker.model_copy(
             update={"password_file": relative_to(base, config.broker.password_file)})

@@ -8,7 +8,7 @@ import argparse
 import logging
 
 from broker.collector import Collector
-from broker.commands.common import add_store_arguments, resolve
+from broker.commands.common import add_store_arguments, database_errors, resolve
 from broker.store import open_store
 
 log = logging.getLogger("broker.collector")
@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config, registry = resolve(args)
-    store = open_store(config.database.url)
+    with database_errors(config.database.url):
+        store = open_store(config.database.url)
     collector = Collector(config, registry, store)
     if config.metrics.port:
         collector.metrics.serve(config.metrics.port, config.metrics.host)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from broker.commands.common import add_store_arguments, resolve
+from broker.commands.common import add_store_arguments, database_errors, resolve
 from broker.migrations import current, upgrade
 from broker.store.store import create_store_engine
 
@@ -15,10 +15,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config, _ = resolve(args)
-    engine = create_store_engine(config.database.url)
-    before = current(engine)
-    upgrade(engine)
-    after = current(engine)
+    with database_errors(config.database.url):
+        engine = create_store_engine(config.database.url)
+        before = current(engine)
+        upgrade(engine)
+        after = current(engine)
     print(f"{engine.url.render_as_string(hide_password=True)}: schema {before or '(empty)'} -> {after}")
     engine.dispose()
     return 0

@@ -8,11 +8,10 @@ import json
 import sys
 from datetime import timedelta
 
-from broker.commands.common import add_store_arguments, resolve
+from broker.commands.common import add_store_arguments, open_existing_store, resolve
 from broker.report.build import device_states
 from broker.report.compliance import device_notes, latest_version
 from broker.report.render import DEVICE_COLUMNS, device_rows, grid
-from broker.store import open_store
 from ihanoi.contract.clock import RealClock
 
 
@@ -24,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config, registry = resolve(args)
-    store = open_store(config.database.url)
+    store = open_existing_store(config.database.url)
     try:
         states = device_states(store)
     finally:

@@ -4,9 +4,9 @@ from devices the registry does not know): counts per reason, then the latest one
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timezone, tzinfo
 
-from broker.commands.common import add_store_arguments, resolve
-from broker.store import open_store
+from broker.commands.common import add_store_arguments, open_existing_store, resolve
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config, _registry = resolve(args)
-    store = open_store(config.database.url)
+    config, registry = resolve(args)
+    store = open_existing_store(config.database.url)
     try:
         counts = store.quarantine_counts()
         latest = store.quarantined(args.limit)
@@ -30,5 +30,11 @@ def run(args: argparse.Namespace) -> int:
     print()
     for row in latest:
         payload = row.payload[:120].decode("utf-8", "replace")
-        print(f"{row.received_at:%Y-%m-%d %H:%M:%S}Z {row.reason:15s} {row.topic}  {row.detail}\n    {payload!r}")
+        print(f"{local(row.received_at, registry.campaign.tz):%d/%m/%Y %H:%M:%S} {row.reason:15s} {row.topic}  "
+              f"{row.detail}\n    {payload!r}")
     return 0
+
+
+def local(moment: datetime, tz: tzinfo) -> datetime:
+    """The campaign's local time, as every other listing shows it (the store keeps UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(tz)

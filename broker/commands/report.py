@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from broker.commands.common import add_store_arguments, resolve
+from broker.commands.common import add_store_arguments, open_existing_store, resolve
 from broker.report.build import report_from_store
 from broker.report.render import FORMATS, write
-from broker.store import open_store
 from ihanoi.contract.clock import RealClock
 
 
@@ -23,29 +22,43 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2024-09-03") from None
 
 
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a moment with its offset, like 2024-09-04T18:00:00+07:00")
+    return moment
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="first", type=_day, metavar="DAY", help="first day (default: campaign start)")
     p.add_argument("--to", dest="last", type=_day, metavar="DAY", help="last day, inclusive (default: campaign end)")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of standard output (xlsx needs it)")
+    p.add_argument("--now", type=_moment, metavar="DATETIME",
+                   help="the moment the report is made, for its notes ('offline since'); default: now. "
+                        "A simulation gives its simulated time")
     add_store_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     config, registry = resolve(args)
-    store = open_store(config.database.url)
+    if args.format == "xlsx" and args.out is None:
+        print("error: --format xlsx needs --out FILE.xlsx", file=sys.stderr)
+        return 2
+    now = args.now.astimezone(registry.campaign.tz) if args.now else RealClock(tz=registry.campaign.tz).now()
+    store = open_existing_store(config.database.url)
     try:
         report = report_from_store(store, registry, args.first or registry.campaign.first_day,
-                                   args.last or registry.campaign.last_day, RealClock(tz=registry.campaign.tz).now(),
+                                   args.last or registry.campaign.last_day, now,
                                    timedelta(seconds=config.collector.offline_after_s))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         store.close()
-    if args.format == "xlsx" and args.out is None:
-        print("error: --format xlsx needs --out FILE.xlsx", file=sys.stderr)
-        return 2
     data = write(report, args.format, args.out)
     if data is not None:
         sys.stdout.buffer.write(data)

@@ -45,6 +45,12 @@ def _migrate(engine: Engine, step, revision: str) -> None:
         step(cfg, revision)
 
 
+def head() -> str:
+    """The newest schema revision this program knows."""
+    from alembic.script import ScriptDirectory
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def current(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
     with engine.connect() as conn:

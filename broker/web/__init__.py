@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from broker.commands.common import open_existing_store
     from broker.web.app import create_app
     from broker.web.boards import BoardLink, SnapshotDir
     from broker.web.config import load_dashboard_config
@@ -40,7 +41,8 @@ def serve(args: argparse.Namespace) -> int:
     board = None
     if dashboard.commands:
         board = BoardLink(config.broker, config.collector.topic_prefix, SnapshotDir(dashboard.snapshot_dir))
-    app = create_app(config, board=board)    # checks the users file, the secret and the store first
+    store = open_existing_store(config.database.url)    # the dashboard only reads: it never makes a database
+    app = create_app(config, store=store, board=board)  # checks the users file and the secret first
     if board:
         board.start()
     log.info("dashboard on http://%s:%s/ (auth: %s)", dashboard.host, dashboard.port, dashboard.auth)

@@ -35,8 +35,8 @@ def _import_emulator(folder: Path):
         try:
             import RGBMatrixEmulator  # noqa: F401
         except ImportError:
-            raise PanelError("the 'emulator' output needs RGBMatrixEmulator: pip install "
-                             "'ihanoi-signage[emulator]'") from None
+            raise PanelError("the 'emulator' output needs RGBMatrixEmulator: install the project with its "
+                             "emulator extra, e.g. pip install '.[emulator]' in a checkout") from None
         finally:
             os.chdir(cwd)
     from RGBMatrixEmulator.internal.emulator_config import RGBMatrixEmulatorConfig

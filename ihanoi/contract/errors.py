@@ -16,6 +16,7 @@ be used a ``RuntimeError``), so code that knows nothing of this tree still catch
     ├── OutboxError (RuntimeError)        the outbox database cannot be used
     ├── PanelError (RuntimeError)         the panel output cannot be opened or used
     │   └── ScreenError                   the HDMI screen (mpv, cec-ctl) cannot be started or used
+    ├── StoreError (RuntimeError)         the central store is not there or cannot be reached
     └── UpdateError (RuntimeError)        the content-update path
         ├── KeyFileError (ValueError)     a key file is wrong
         ├── BundleRefused (ValueError)    a bundle must not be installed (``reason``)
@@ -107,6 +108,11 @@ class ClipRefused(PackError):
 # the switch (rolled back).
 BUNDLE_REFUSALS = ("unsigned", "bad-signature", "tampered", "wrong-target", "not-newer", "bad-bundle",
                    "compile-failed", "load-failed")
+
+
+class StoreError(SignageError, RuntimeError):
+    """The central store (SQLite file or PostgreSQL database) is not there, cannot be reached,
+    or has no schema yet; a command that only reads never creates one."""
 
 
 class UpdateError(SignageError, RuntimeError):

@@ -28,8 +28,10 @@ def build_parser(prog: str, description: str, verbs: dict[str, tuple[str, str]],
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.split(".")[0] in ("edge", "broker"):
                 raise
-            sub.add_parser(verb, help=f"{help_text} [unavailable: install the missing package {exc.name!r}"
-                                      f"{', e.g. ' + install_hint if install_hint else ''}]")
+            missing = (f"unavailable here: install the missing package {exc.name!r}"
+                       f"{', e.g. ' + install_hint if install_hint else ''}")
+            p = sub.add_parser(verb, help=f"{help_text} [{missing}]", description=f"{help_text}: {missing}")
+            p.set_defaults(_missing=exc.name, _hint=install_hint)
             continue
         p = sub.add_parser(verb, help=help_text, description=(module.__doc__ or help_text).strip())
         module.add_arguments(p)
@@ -38,11 +40,17 @@ def build_parser(prog: str, description: str, verbs: dict[str, tuple[str, str]],
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str] | None, setup_logging: Callable[[int], None]) -> int:
-    args = parser.parse_args(argv)
+    # Known-args first: whatever options follow an unavailable verb, the answer is the missing
+    # package, not "unrecognized arguments".
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and hasattr(args, "_run"):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     setup_logging(args.verbose)
     if not hasattr(args, "_run"):
-        parser.error(f"'{args.verb}' needs packages that are not installed (see README, "
-                     "'Installing only what a machine needs')")
+        hint = f" ({args._hint})" if getattr(args, "_hint", "") else ""
+        parser.error(f"'{args.verb}' needs the package {getattr(args, '_missing', '?')!r}, which is not installed "
+                     f"here: install the project with the extra this machine's kind needs{hint}; see README, "
+                     "'Installing only what a machine needs'")
     try:
         return int(args._run(args) or 0)
     except SignageError as exc:

@@ -8,7 +8,9 @@
                        --host broker.example --port 8883 --tls --username tech --password-file P
     ihanoi-content serve --dir /var/lib/ihanoi/bundles --port 8780 --token-file T
 
-Exit status: 0 done, 1 refused (verify) or failed, 2 bad usage or input.
+Exit status: 0 done, 1 refused (verify) or failed, 2 bad usage or input. The server runs its
+bundle server with ``ihanoi-broker serve-bundles`` (the same app), which needs none of the
+content parts imported here.
 """
 
 from __future__ import annotations
@@ -25,9 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from edge.hdmi.boards import BOARDS
-from edge.updates import bundle as bundles
-from edge.updates.manifest import MANIFEST, ContentDesired, Targets
-from ihanoi.contract.errors import BundleRefused, SignageError, UpdateError
+from ihanoi.contract.errors import BundleRefused, ConfigError, SignageError, UpdateError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="replace existing key files")
 
     p = verbs.add_parser("build", help="turn a content pack into a signed bundle")
-    p.add_argument("pack", type=Path)
+    p.add_argument("pack", type=Path, help="the pack's folder (the one holding pack.toml), e.g. edge/packs/ihanoi-promo")
     p.add_argument("--key", type=Path, required=True, help="your private key (.key)")
     p.add_argument("--version", type=int, required=True, help="bundle version: above every version already sent")
     who = p.add_mutually_exclusive_group(required=True)
@@ -100,7 +100,8 @@ def _broker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--username")
     p.add_argument("--password-file", type=Path)
     p.add_argument("--tls", action="store_true")
-    p.add_argument("--ca-file", type=Path)
+    p.add_argument("--ca-file", type=Path, help="the CA that signed the broker's certificate (and the bundle "
+                                                "server's, for an https --server)")
     p.add_argument("--topic-prefix", default="ihanoi/v1")
 
 
@@ -116,15 +117,18 @@ def keygen(args) -> int:
 
 
 def build(args) -> int:
+    from edge.updates import bundle as bundles
     from edge.updates.keys import TrustedKey, key_id, load_private
+    from edge.updates.manifest import Targets
     from ihanoi.contract.clock import RealClock
 
+    pack = _pack_folder(args.pack)
     key = load_private(args.key)
     if args.panel:
-        _compile(args.pack, args.panel)
+        _compile(pack, args.panel)
     targets = Targets(units="all" if args.all else args.unit, devices=args.device)
-    _check_clips(args.pack, args.board, targets)
-    manifest = bundles.build(args.pack, args.out, key, args.version, targets, RealClock().now(), args.bundle)
+    _check_clips(pack, args.board, targets)
+    manifest = bundles.build(pack, args.out, key, args.version, targets, RealClock().now(), args.bundle)
     public = TrustedKey(key_id(key.public_key()), key.public_key(), str(args.key))
     with tempfile.TemporaryDirectory() as tmp:   # read back what was written, as a device will
         bundles.open_bundle(args.out, Path(tmp) / "check", [public])
@@ -135,6 +139,7 @@ def build(args) -> int:
 
 
 def verify(args) -> int:
+    from edge.updates import bundle as bundles
     from edge.updates.keys import load_trusted
 
     trusted = load_trusted(args.trusted)
@@ -152,6 +157,9 @@ def verify(args) -> int:
 
 
 def push(args) -> int:
+    from edge.updates import bundle as bundles
+    from edge.updates.manifest import ContentDesired
+
     topic = (f"{args.topic_prefix}/unit/{args.unit}/content" if args.unit
              else f"{args.topic_prefix}/cmd/{args.device}/content")
     if args.clear:
@@ -179,7 +187,8 @@ def push(args) -> int:
     if args.copy_to:
         _copy(args.bundle, args.copy_to / name)
     elif args.token_file:
-        _upload(args.bundle, f"{args.server.rstrip('/')}/bundles/{name}", args.token_file.read_text().strip(), sha256)
+        _upload(args.bundle, f"{args.server.rstrip('/')}/bundles/{name}", _secret_file(args.token_file, "--token-file"),
+                sha256, args.ca_file)
     desired = ContentDesired(bundle=manifest.bundle, version=manifest.version, sha256=sha256, size=size,
                              url=f"{args.server.rstrip('/')}/bundles/{name}")
     _publish(args, topic, desired.to_bytes())
@@ -189,14 +198,36 @@ def push(args) -> int:
 
 
 def serve(args) -> int:
-    from broker.bundles import serve as run
+    from broker.bundles import read_token, serve as run
 
-    token = args.token_file.read_text().strip() if args.token_file else None
+    token = read_token(args.token_file) if args.token_file else None
     run(args.dir, args.host, args.port, token)
     return 0
 
 
 # --- helpers ----------------------------------------------------------------------------------
+def _pack_folder(pack: Path) -> Path:
+    """The pack's folder; its pack.toml is taken to mean the folder."""
+    if pack.name == "pack.toml" and pack.is_file():
+        return pack.parent
+    if not (pack / "pack.toml").is_file():
+        hint = "it does not exist" if not pack.exists() else "it has no pack.toml"
+        raise ConfigError(pack, [("", f"not a content pack folder ({hint}): give the folder that holds pack.toml, "
+                                      "e.g. edge/packs/ihanoi-promo")])
+    return pack
+
+
+def _secret_file(path: Path, option: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(path, [("", f"{option} cannot be read ({exc.strerror}); a technician's kit has it: "
+                                      "ansible-playbook technician.yml (docs/updates.md)")]) from None
+    if not value:
+        raise ConfigError(path, [("", f"{option} is empty")])
+    return value
+
+
 def _check_clips(pack: Path, board_names: list[str], targets: Targets) -> None:
     """Refuse (ClipRefused) a clip the target TV boards cannot play smoothly; say what was checked."""
     from edge.updates.gate import check_pack_clips, lcd_targets
@@ -222,6 +253,9 @@ def _compile(pack: Path, panels: list[str]) -> None:
 
 
 def _read_manifest(path: Path):
+    from edge.updates import bundle as bundles
+    from edge.updates.manifest import MANIFEST
+
     try:
         with tarfile.open(path, "r:") as tar:
             body = tar.extractfile(MANIFEST).read()
@@ -264,13 +298,18 @@ def _copy(src: Path, dest: Path) -> None:
     shutil.move(tmp, dest)
 
 
-def _upload(src: Path, url: str, token: str, sha256: str) -> None:
+def _upload(src: Path, url: str, token: str, sha256: str, ca_file: Path | None = None) -> None:
+    import ssl
+
+    # The district's bundle server sits behind the same CA as its broker; without --ca-file,
+    # the system's CAs decide.
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file and url.startswith("https") else None
     size = src.stat().st_size
     request = urllib.request.Request(url, data=_chunks(src, Bar(f"uploading {src.name}", size)), method="PUT",
                                      headers={"Authorization": f"Bearer {token}", "Content-Length": str(size),
                                               "Content-Type": "application/x-tar"})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60, context=context) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise UpdateError(f"upload to {url} refused: {exc.code} {exc.read().decode(errors='replace')}") from None
@@ -281,28 +320,52 @@ def _upload(src: Path, url: str, token: str, sha256: str) -> None:
 
 
 def _publish(args, topic: str, payload: bytes) -> None:
+    """Publish retained at QoS 1 over MQTT v5, so the broker's refusal (ACL) comes back as a
+    reason code instead of being dropped in silence as MQTT 3.1.1 does."""
+    import threading
+
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    where = f"the MQTT broker {args.host}:{args.port}"
     if args.username:
-        client.username_pw_set(args.username, args.password_file.read_text().strip() if args.password_file else None)
+        password = _secret_file(args.password_file, "--password-file") if args.password_file else None
+        client.username_pw_set(args.username, password)
     if args.tls:
         client.tls_set(ca_certs=str(args.ca_file) if args.ca_file else None)
+    connected, published = threading.Event(), threading.Event()
+    answer: dict = {}
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        answer["connect"] = reason_code
+        connected.set()
+
+    def on_publish(client, userdata, mid, reason_code, properties):
+        answer["publish"] = reason_code
+        published.set()
+
+    client.on_connect, client.on_publish = on_connect, on_publish
     try:
         client.connect(args.host, args.port, keepalive=30)
     except OSError as exc:
-        raise UpdateError(f"cannot reach the MQTT broker {args.host}:{args.port}: {exc}") from None
+        raise UpdateError(f"cannot reach {where}: {exc}") from None
     client.loop_start()
     try:
-        info = client.publish(topic, payload, qos=1, retain=True)
-        info.wait_for_publish(15)
-        if not info.is_published():
-            raise UpdateError(f"the broker {args.host}:{args.port} did not acknowledge the announcement on {topic}")
+        if not connected.wait(15):
+            raise UpdateError(f"{where} did not answer the connection (is --port the TLS port with --tls?)")
+        if answer["connect"].is_failure:
+            raise UpdateError(f"{where} refused the connection: {answer['connect']} (check --username and "
+                              "--password-file: the technician's kit has both)")
+        client.publish(topic, payload, qos=1, retain=True)
+        if not published.wait(15):
+            raise UpdateError(f"{where} did not acknowledge the announcement on {topic}")
+        if answer["publish"].is_failure:
+            raise UpdateError(f"{where} refused the announcement on {topic}: {answer['publish']}; user "
+                              f"{args.username or '(none)'} may not announce content (the technician's identity may)")
     finally:
         client.disconnect()
         client.loop_stop()
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -268,8 +268,10 @@ class District:
 
     def report(self) -> None:
         fmt = ["--format", "table"]
+        # The report is made at the end of the simulated days: its notes ("offline since ...")
+        # speak of simulated time, like everything else in it.
         cmd = [sys.executable, "-m", "broker.cli", "report", "--config", str(self.collector_conf),
-               "--from", self.first.isoformat(), "--to", self.last.isoformat(), *fmt]
+               "--from", self.first.isoformat(), "--to", self.last.isoformat(), "--now", self.until.isoformat(), *fmt]
         say("per-unit compliance report:")
         subprocess.run(cmd, cwd=self.work, check=False)
         xlsx = self.work / "report.xlsx"

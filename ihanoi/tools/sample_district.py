@@ -6,7 +6,10 @@ Every event is built as a protocol message, encoded as the board would send it, 
 through ``broker.collector.batch.prepare`` (validation, unit from the registry) into
 ``Store.write_batch`` — the store cannot tell it from a live district.
 
-    python -m ihanoi.tools.sample_district --database sqlite:///sample.sqlite --from 2024-09-09 --to 2024-09-20
+    python -m ihanoi.tools.sample_district --database sqlite:///sample.sqlite
+
+By default it fills the campaign's last twelve days, the days the dashboard opens on once the
+campaign is over; ``--from``/``--to`` choose others inside the campaign.
 """
 
 from __future__ import annotations
@@ -165,17 +168,34 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ihanoi.tools.sample_district", description=__doc__.split("\n\n")[0])
     p.add_argument("--database", required=True, metavar="URL")
     p.add_argument("--registry", metavar="FILE")
-    p.add_argument("--from", dest="first", type=date.fromisoformat, default=date(2024, 9, 9))
-    p.add_argument("--to", dest="last", type=date.fromisoformat, default=date(2024, 9, 20))
+    p.add_argument("--from", dest="first", type=date.fromisoformat, help="first day (default: 11 days before --to)")
+    p.add_argument("--to", dest="last", type=date.fromisoformat, help="last day (default: the campaign's last day)")
     p.add_argument("--units", nargs="*", help="unit ids (default: every unit)")
     args = p.parse_args(argv)
     registry = load_registry(args.registry)
+    first, last = sample_days(registry.campaign, args.first, args.last)
+    if first is None:
+        p.error(f"the days must lie within the campaign, {registry.campaign.first_day} .. {registry.campaign.last_day}, "
+                "first before last")
+    args.first, args.last = first, last
     store = open_store(args.database)
     until = datetime.combine(args.last, time(17, 30), registry.campaign.tz)
     fleet = simulate_district(store, registry, args.first, args.last, until, args.units)
     print(f"{len(fleet)} boards, {store.count('play')} plays, {store.count('traffic')} traffic bins "
-          f"({args.first} .. {args.last}, 'now' = {until:%Y-%m-%d %H:%M})")
+          f"({args.first:%d/%m/%Y} .. {args.last:%d/%m/%Y}, 'now' = {until:%d/%m/%Y %H:%M})\n"
+          f"dashboard: ihanoi-broker serve --config FILE --database {args.database}, then open "
+          f"/?from={args.first:%d/%m/%Y}&to={args.last:%d/%m/%Y}")
     return 0
+
+
+def sample_days(campaign, first: date | None, last: date | None) -> tuple[date | None, date | None]:
+    """The days to fill: the campaign's last twelve by default (the dashboard opens on the
+    campaign's last days once it is over); (None, None) when the days asked for are not inside it."""
+    last = last or min(campaign.last_day, (first + timedelta(days=11)) if first else campaign.last_day)
+    first = first or max(campaign.first_day, last - timedelta(days=11))
+    if not (campaign.first_day <= first <= last <= campaign.last_day):
+        return None, None
+    return first, last
 
 
 if __name__ == "__main__":
