@@ -200,3 +200,28 @@ def test_a_device_cannot_hand_another_boards_receipt_to_it_through_the_collector
         watcher.loop_stop()
         watcher.disconnect()
         collector.stop()
+
+
+def test_events_without_a_key_or_a_device_get_no_receipt_and_stop_nothing(tmp_path, registry, caplog):
+    clients = FakeClients()
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    nowhere = SimpleNamespace(host="127.0.0.1", port=1)
+    collector = Collector(config_for(nowhere, url), registry, open_store(url), client_factory=clients).start()
+    start = datetime.combine(DAY, datetime.min.time(), CAMPAIGN_TZ) + timedelta(hours=9)
+    heartbeat = protocol.Health(device="hbt-bach-mai-01", time=start, uptime_s=1, outbox_depth=0, outbox_dropped=0,
+                                software_version="t", clock_synced=True)          # no stream, no seq
+    stream = uuid.uuid4()
+    keyed = protocol.encode(protocol.Play(device="hbt-bach-mai-01", stream=stream, seq=7,
+                                          content={"id": "ihanoi-promo", "version": "3", "sha256": SHA},
+                                          start=start, end=start, completed=True, audience=1, reason="peak",
+                                          clock_synced=True))
+    try:
+        clients.client.deliver("ihanoi/v1/dev/hbt-bach-mai-01/health", protocol.encode(heartbeat))
+        clients.client.deliver("ihanoi/v1/dev//play", keyed)                    # no device in the topic
+        clients.client.deliver("ihanoi/v1/dev/hbt-bach-mai-01/play", keyed)
+        assert eventually(lambda: clients.client.published, 10)
+        time.sleep(0.3)
+        assert [t for t, _, _ in clients.client.published] == ["ihanoi/v1/cmd/hbt-bach-mai-01/stored"]
+        assert collector._writer.is_alive() and "could not send" not in caplog.text
+    finally:
+        collector.stop()

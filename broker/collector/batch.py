@@ -9,6 +9,7 @@ of ``prepare``; only the database's own troubles are left for the caller to retr
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -106,7 +107,7 @@ def prepare(batch: list[Incoming], topics: protocol.Topics, registry, now: datet
             reason, detail, unexpected, once = "invalid", f"{name}: {exc}", exc, f"invalid ({name})"
         else:
             _add(out, rows, now)
-            if rows.event is not None:
+            if rows.event is not None and rows.event["stream"] is not None and rows.event["seq"] is not None:
                 out.receipts.setdefault((rows.device, rows.event["stream"]), set()).add(rows.event["seq"])
             continue
         key = receipt_key(item, topics)
@@ -134,7 +135,8 @@ def receipt_key(item: Incoming, topics: protocol.Topics) -> tuple[str, str, int]
         stream, seq = str(UUID(str(data["stream"]))), data["seq"]
     except Exception:      # noqa: BLE001 - no key to be had: the board gets no receipt for it
         return None
-    valid = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq < 2**63
+    valid = (isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq < 2**63
+             and re.fullmatch(protocol.DEVICE_ID, device) is not None)
     return (device, stream, seq) if valid else None
 
 

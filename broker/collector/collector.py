@@ -264,9 +264,13 @@ class Collector:
         for (device, stream), seqs in prepared.receipts.items():
             ranges = protocol.seq_ranges(seqs)
             for at in range(0, len(ranges), protocol.MAX_RECEIPT_RANGES):
-                receipt = protocol.Stored(device=device, stream=stream,
-                                          seqs=ranges[at:at + protocol.MAX_RECEIPT_RANGES])
-                self._client.publish(self.topics.receipt(device), protocol.encode(receipt), 1)
+                try:
+                    receipt = protocol.Stored(device=device, stream=stream,
+                                              seqs=ranges[at:at + protocol.MAX_RECEIPT_RANGES])
+                    self._client.publish(self.topics.receipt(device), protocol.encode(receipt), 1)
+                except Exception:       # noqa: BLE001 - a receipt is a courtesy; the writer must live on
+                    log.exception("could not send %s a receipt; it will send those events again", device)
+                    continue
                 self.metrics.receipts.inc()
 
     def _refused_by_store(self, item: Incoming, prepared: Prepared, exc: Exception, now: datetime) -> Prepared:
