@@ -51,7 +51,8 @@ def test_a_play_log_from_before_tvs_gets_the_screen_column_and_keeps_its_plays(t
     outbox = Outbox(log.db, DEVICE, clock=SimClock(at(10)))
     for minute, power in ((10, "on"), (30, "standby"), (50, "unmanaged")):
         record = PlayRecord(at(10, minute), at(10, minute) + timedelta(seconds=15), "peak", True, 2,
-                            {"id": "ihanoi-promo", "version": "1", "sha256": "0" * 64}, {"power": power, "input": "unknown"})
+                            {"id": "ihanoi-promo", "version": "1", "sha256": "0" * 64},
+                            {"power": power, "input": "unknown"})
         outbox.commit("play", also=log.recorder(record), content=record.content, start=record.start, end=record.end,
                       completed=True, audience=2, reason="peak", screen=record.screen)
     assert [r.counted for r in log.plays_on(WED)] == [True, True, False, True]

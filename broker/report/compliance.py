@@ -61,8 +61,8 @@ class ScreenTally:
     def problems(self) -> list[str]:
         notes = []
         if self.not_shown:
-            order = list(SCREEN_SAID_VI)
-            said = sorted(self.said.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+            rank = {k: i for i, k in enumerate(SCREEN_SAID_VI)}
+            said = sorted(self.said.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
             why = ", ".join(f"{SCREEN_SAID_VI.get(k, k)} {n}" for k, n in said)
             notes.append(f"TV tắt hoặc không hiển thị khi phát: {self.not_shown} lượt không được tính ({why})")
         if self.unmanaged:

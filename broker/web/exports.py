@@ -35,7 +35,8 @@ def _fleet_records(rows, tz) -> tuple[list, list[dict]]:
     columns = render.DEVICE_COLUMNS[:3] + FLEET_EXTRA + render.DEVICE_COLUMNS[3:]
     records = []
     for r in rows:
-        rec = {"device": r.note.device, "unit": r.note.unit, "screen": SCREEN_LABELS_VI.get(r.note.screen, r.note.screen),
+        rec = {"device": r.note.device, "unit": r.note.unit,
+               "screen": SCREEN_LABELS_VI.get(r.note.screen, r.note.screen),
                "unit_name": r.unit_name, "location": r.location,
                "software_version": r.software_version, "cpu_temp_c": r.cpu_temp_c,
                "state": render.STATE_VI.get(r.note.state, r.note.state),

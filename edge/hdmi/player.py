@@ -288,7 +288,8 @@ class HdmiPlayer:
                 witness.ended(now, "mpv-hung", f"no answer from mpv for {waited:.1f} s")
                 return self._restart(f"mpv hung while playing {clip.path.name} (silent {waited:.1f} s)")
             if now > deadline:
-                witness.ended(now, "stuck", f"still not at its end {clip.seconds / witness.rate + LOAD_GRACE_S:.0f} s after the start")
+                late = clip.seconds / witness.rate + LOAD_GRACE_S
+                witness.ended(now, "stuck", f"still not at its end {late:.0f} s after the start")
                 self._cut()
                 break
             try:
