@@ -263,3 +263,34 @@ def test_a_tv_whose_mpv_cannot_start_says_why_and_makes_no_plays(folder):
     with pytest.raises(ScreenError, match="TV's own menu"):
         screen.set_brightness(50)
     screen.close()
+
+
+def test_a_clip_ending_too_soon_is_the_files_fault_on_a_real_clock_only(tmp_path):
+    """Truncated on the card, or mpv behind a simulated clock on a busy PC: the same reason from mpv."""
+    from types import SimpleNamespace
+
+    from edge.screen.tv import _Plays
+
+    class Hdmi:
+        on_frame = None
+
+        def __init__(self, speed, reason):
+            self.speed, self.reason = speed, reason
+
+        def play(self, clip, stop):
+            return SimpleNamespace(completed=self.reason is None, reason=self.reason)
+
+    clip = SimpleNamespace(path=tmp_path / "promo.mp4")
+    short = "ended early (11.20 s of 15.00 s played)"
+    on_a_pi = _Plays(Hdmi(1.0, short))
+    on_a_pi.play(clip, None)
+    assert on_a_pi.clip_fault.startswith("the promo clip promo.mp4 could not be played (ended early")
+    simulated = _Plays(Hdmi(50.0, short))
+    simulated.play(clip, None)
+    assert simulated.clip_fault is None
+    broken = _Plays(Hdmi(50.0, "error: loading failed (0.00 s of 15.00 s played)"))
+    broken.play(clip, None)
+    assert "loading failed" in broken.clip_fault, "a file mpv cannot read is its fault at any speed"
+    broken.player.reason = None
+    broken.play(clip, None)
+    assert broken.clip_fault is None, "a play that goes through clears it"
