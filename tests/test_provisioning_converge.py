@@ -178,7 +178,7 @@ def _converge(tmp: Path):
         (overlay / "host_vars" / f"{host}.json").write_text(json.dumps(
             {"ansible_connection": "community.general.chroot", "ansible_host": str(root), "ansible_become": False}))
     secrets = write_secrets(tmp / "secrets.json", make_pki(tmp / "pki"))
-    from edge.updates.keys import generate
+    from ihanoi.contract.keys import generate
     generate(tmp / "content-1.key", tmp / "content-1.pub")         # the boards must trust a content key
     args = ["ansible-playbook", "site.yml", "-i", "inventory", "-i", str(overlay), "--limit", f"{PI},{SERVER}",
             "-e", f"@{secrets}", "-e", f"ihanoi_package={wheel}",

@@ -105,7 +105,7 @@ def render(tmp: Path, hosts: list[str], extra: list[str] = (), check: bool = Tru
     tls_port, local_port = free_port(), free_port()
     content_key = tmp / "content-keys" / "content-1.pub"
     if not content_key.exists():
-        from edge.updates.keys import generate
+        from ihanoi.contract.keys import generate
         content_key.parent.mkdir(parents=True, exist_ok=True)
         generate(content_key.with_suffix(".key"), content_key)
     args = ["ansible-playbook", "render.yml", "--limit", ",".join(hosts),

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from edge.updates import bundle as bundles
-from edge.updates.keys import generate, load_private, load_public, load_trusted
+from ihanoi.contract.keys import generate, load_private, load_public, load_trusted
 from ihanoi.contract.errors import BundleRefused, KeyFileError
 from ihanoi.tools.content import main as content_cli
 from tests.updates_kit import make_bundle, make_keys

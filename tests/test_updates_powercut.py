@@ -17,7 +17,7 @@ import pytest
 
 from edge.updates.bundle import check_folder
 from edge.updates.installer import STEPS, Installer
-from edge.updates.keys import load_trusted
+from ihanoi.contract.keys import load_trusted
 from ihanoi.contract.clock import RealClock
 from tests.updates_kit import compiler, desired_for, make_bundle, make_keys, pack_label
 

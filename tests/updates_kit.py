@@ -12,7 +12,7 @@ from PIL import Image
 from edge.content import compile_pack
 from edge.panel.profile import load_profile
 from edge.updates import bundle as bundles
-from edge.updates.keys import generate, load_private
+from ihanoi.contract.keys import generate, load_private
 from edge.updates.manifest import ContentDesired, Targets
 from ihanoi.contract.clock import CAMPAIGN_TZ, RealClock
 from tests.mosquitto import free_port

@@ -25,7 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edge.content.manifest import load_manifest, pack_files
-from edge.updates.keys import TrustedKey, key_id
+from ihanoi.contract.keys import TrustedKey, key_id
 from edge.updates.manifest import (
     MANIFEST,
     MAX_MANIFEST,

@@ -26,7 +26,7 @@ from typing import Any
 
 from edge.updates.bundle import check_folder, file_sha256, open_bundle
 from edge.updates.fetch import download, progress_logger
-from edge.updates.keys import TrustedKey, load_trusted
+from ihanoi.contract.keys import TrustedKey, load_trusted
 from edge.updates.manifest import PACK_DIR, BundleManifest, ContentDesired
 from edge.updates.store import ContentStore
 from ihanoi.contract.clock import Clock, RealClock

@@ -107,7 +107,7 @@ def _broker_arguments(p: argparse.ArgumentParser) -> None:
 
 # --- verbs ------------------------------------------------------------------------------------
 def keygen(args) -> int:
-    from edge.updates.keys import generate
+    from ihanoi.contract.keys import generate
 
     private, public = args.out.with_suffix(".key"), args.out.with_suffix(".pub")
     kid = generate(private, public, force=args.force)
@@ -118,7 +118,7 @@ def keygen(args) -> int:
 
 def build(args) -> int:
     from edge.updates import bundle as bundles
-    from edge.updates.keys import TrustedKey, key_id, load_private
+    from ihanoi.contract.keys import TrustedKey, key_id, load_private
     from edge.updates.manifest import Targets
     from ihanoi.contract.clock import RealClock
 
@@ -140,7 +140,7 @@ def build(args) -> int:
 
 def verify(args) -> int:
     from edge.updates import bundle as bundles
-    from edge.updates.keys import load_trusted
+    from ihanoi.contract.keys import load_trusted
 
     trusted = load_trusted(args.trusted)
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +171,7 @@ def push(args) -> int:
         return 2
     manifest = _read_manifest(args.bundle)
     if args.trusted:
-        from edge.updates.keys import load_trusted
+        from ihanoi.contract.keys import load_trusted
         with tempfile.TemporaryDirectory() as tmp:
             bundles.open_bundle(args.bundle, Path(tmp) / "check", load_trusted(args.trusted))
     if args.unit and not (manifest.targets.units == "all" or args.unit in manifest.targets.units):

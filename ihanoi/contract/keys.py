@@ -1,4 +1,4 @@
-"""Ed25519 keys for content bundles: the technician signs, devices verify.
+"""Ed25519 keys: the technician signs content bundles, the server signs campaign announcements, boards verify.
 
 The private key is a PEM file (PKCS#8, mode 0600) that never leaves the technician's
 machine; the public key is a PEM file copied to every device (``content.trusted_keys``,
