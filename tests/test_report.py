@@ -298,3 +298,14 @@ def test_a_boards_text_in_the_report_workbook_is_never_a_formula(registry, tmp_p
         assert cells[device].value == text and cells[device].data_type == "s" and cells[device].quotePrefix
     notes = [c.value for c in wb["Ghi chú"]["A"]]
     assert any(evil in n for n in notes)
+
+
+def test_today_is_judged_once_the_unit_has_closed(registry):
+    today = date(2024, 9, 5)
+    at_five_to, after_closing = at(today, 16, 55), at(today, 18)       # the ward closes at 17:00
+    for now, judged in ((at_five_to, None), (after_closing, False)):
+        report = build_report(registry, today, today, plays_on(today, 2), set(), NO_PEAKS, {}, now)
+        assert rows_by(report)[today].compliant is judged
+    full = build_report(registry, today, today, plays_on(today, 10), set(), NO_PEAKS, {}, after_closing)
+    assert rows_by(full)[today].compliant is True
+    assert next(u for u in full.units if u.unit == UNIT).open_days == 1

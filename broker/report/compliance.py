@@ -267,7 +267,9 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
             by_device = {d: counted.get((d, day), 0) for d in devices}
             total = sum(by_device.values())
             below = [d for d, n in by_device.items() if n < quota]
-            in_progress = day == today
+            # Today is judged once the unit has closed: a report at 18:00 says whether today's quota was met.
+            windows = registry.hours_of(unit).windows(day, tz)
+            in_progress = day == today and bool(windows) and now < windows[-1][1]
             compliant = None if in_progress else (bool(devices) and not below)
             peak_share = None
             if peaks.known(unit.id, day.weekday()) and total:
