@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from ihanoi.contract.errors import ProtocolError
+from ihanoi.contract.registry import ID_PATTERN
 
 DEFAULT_PREFIX = "ihanoi/v1"
 MAX_PAYLOAD = 64 * 1024          # bytes; an event is a few hundred
@@ -72,6 +73,7 @@ def _representable(value: datetime) -> datetime:
 
 Moment = Annotated[AwareDatetime, AfterValidator(_representable)]
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID)]
+CampaignId = Annotated[str, Field(pattern=ID_PATTERN)]      # as the registry and campaigns name one
 # Bounded by the store's columns (BIGINT, INTEGER), so a value the database cannot hold is
 # refused here, with its field named, rather than by the database.
 Seq = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
@@ -192,6 +194,9 @@ class Play(_Message):
 
     ``screen`` is sent by TV boards only (absent from LED boards and from boards before it): a
     play on a TV in standby or on another input is reported, and not counted (``screen_showed``).
+    ``campaign`` names the campaign the play was made for (``ihanoi.contract.campaigns``); a board
+    from before campaigns leaves it out, and the collector counts such a play for the registry's
+    campaign (the iHanoi promo), so old and new boards are both accepted during the change.
     """
 
     schema_: Literal["ihanoi.play/1"] = Field("ihanoi.play/1", alias="schema")
@@ -206,6 +211,7 @@ class Play(_Message):
     reason: Literal["peak", "live", "catch-up", "manual"]
     clock_synced: StrictBool
     screen: PlayScreen | None = None
+    campaign: CampaignId | None = None
 
     @model_validator(mode="after")
     def _ordered(self):
