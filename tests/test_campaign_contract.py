@@ -90,3 +90,15 @@ def test_whatever_arrives_on_the_topic_is_a_set_or_a_refusal(keys, payload):
         campaigns.verify(payload, (public,), "phuong-bach-mai")
     except ProtocolError as exc:
         assert exc.reason in ("invalid", "unsigned", "bad-signature", "wrong-target")
+
+
+def test_the_registry_campaign_is_the_first_campaign_with_its_directive():
+    from pathlib import Path
+
+    import ihanoi.contract
+    from ihanoi.contract.registry import load_registry
+    registry = load_registry(Path(ihanoi.contract.__file__).with_name("units.toml"))     # the shipped one
+    first = campaigns.from_registry(registry)
+    assert (first.id, first.content_id, first.quota) == ("ihanoi", "ihanoi-promo", registry.campaign.district_quota)
+    assert first.directive.number == "2720/UBND-TTĐT" and first.directive.issuer == "UBND Thành phố Hà Nội"
+    assert first.target.includes("any-unit", "school") and first.window(CAMPAIGN_TZ)[1].date() == date(2024, 10, 11)

@@ -128,6 +128,21 @@ class CampaignAnnouncement(_Model):
     signature: str = Field(max_length=128, description="Ed25519 over the decoded body, base64")
 
 
+def from_registry(registry) -> Campaign:
+    """The registry's campaign as a campaign of the store: every unit, the district quota and gap.
+
+    A unit's own higher quota stays the registry's (``Registry.quota_of``); a campaign's quota is the
+    district's. Without a directive in the registry, the campaign's name stands for its reference.
+    """
+    rc = registry.campaign
+    ref = rc.directive
+    directive = (Directive(number=ref.number, date=ref.date, issuer=ref.issuer) if ref
+                 else Directive(number=rc.name[:64], date=rc.first_day, issuer="—"))
+    return Campaign(id=rc.id, title=rc.name, directive=directive, first_day=rc.first_day, last_day=rc.last_day,
+                    content_id=rc.content_id, target=Target(all=True), quota=rc.district_quota,
+                    min_gap_minutes=rc.min_gap_minutes, seek_peaks=True)
+
+
 def sign(campaign_set: CampaignSet, private_key) -> bytes:
     """The announcement's payload for ``campaign_set``, signed with ``private_key`` (Ed25519)."""
     body = json.dumps(campaign_set.model_dump(mode="json", by_alias=True), ensure_ascii=False,
@@ -165,4 +180,4 @@ def verify(payload: bytes, trusted: tuple[TrustedKey, ...], unit: str) -> Campai
 
 
 __all__ = ["Campaign", "CampaignAnnouncement", "CampaignSet", "Directive", "MAX_CAMPAIGNS", "TOPIC_VERB", "Target",
-           "sign", "verify"]
+           "from_registry", "sign", "verify"]

@@ -32,10 +32,25 @@ KIND_LABELS_VI = {
 }
 
 
-class Campaign(BaseModel):
+class DirectiveRef(BaseModel):
+    """The document behind the registry's campaign (số văn bản, its date, the body that issued it)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    number: str = Field(min_length=1, max_length=64)
+    date: date
+    issuer: str = Field(min_length=1, max_length=256)
+
+
+class Campaign(BaseModel):
+    """The registry's campaign: the first entry of the campaigns store, and what a board plays
+    until it has received a signed campaign set (``ihanoi.contract.campaigns``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field("ihanoi", pattern=ID_PATTERN)
     name: str
+    directive: DirectiveRef | None = None
     content_id: str = Field(pattern=ID_PATTERN)
     first_day: date
     last_day: date
