@@ -31,7 +31,7 @@ import numpy as np
 
 from ihanoi.contract.clock import CAMPAIGN_TZ, Clock
 from ihanoi.contract.errors import ConfigError
-from ihanoi.contract.timeofday import bin_of_day
+from ihanoi.contract.timeofday import DAY_SECONDS, bin_of_day
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Presence:
     def __init__(self, clock: Clock, hold_seconds: float = 8.0, bin_seconds: int = 300,
                  on_bin: BinCallback | None = None, keep: timedelta = timedelta(hours=2),
                  keep_days: int = 2, max_backfill: timedelta = timedelta(days=1)):
-        if 86_400 % bin_seconds:
+        if DAY_SECONDS % bin_seconds:
             raise ValueError(f"bin_seconds={bin_seconds} must divide a day")
         self.clock = clock
         self.hold = float(hold_seconds)
@@ -135,7 +135,7 @@ class Presence:
         """Onsets per bin of ``day`` counted so far (zeros where nothing was seen)."""
         with self._lock:
             row = self._days.get(day)
-            return row.copy() if row is not None else np.zeros(86_400 // self.bin_seconds)
+            return row.copy() if row is not None else np.zeros(DAY_SECONDS // self.bin_seconds)
 
     # --- sources -------------------------------------------------------------------------
     def attach(self, source) -> Presence:
@@ -180,7 +180,7 @@ class Presence:
         day = at.date()
         row = self._days.get(day)
         if row is None:
-            row = self._days[day] = np.zeros(86_400 // self.bin_seconds)
+            row = self._days[day] = np.zeros(DAY_SECONDS // self.bin_seconds)
             while len(self._days) > self.keep_days:
                 self._days.popitem(last=False)
         row[bin_of_day(at, self.bin_seconds)] += 1

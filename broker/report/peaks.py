@@ -14,6 +14,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Iterable
 
+from ihanoi.contract.timeofday import minute_of_day
+
 SLOT_MINUTES = 30
 PEAK_SHARE = 0.5
 
@@ -28,7 +30,7 @@ class PeakModel:
 
     def is_peak(self, unit: str, local_start: datetime) -> bool:
         slots = self.peaks.get((unit, local_start.weekday()), frozenset())
-        return (local_start.hour * 60 + local_start.minute) // self.slot_minutes in slots
+        return minute_of_day(local_start) // self.slot_minutes in slots
 
     def slots(self, unit: str, weekday: int) -> list[str]:
         """``["09:00-09:30", ...]`` for people."""
@@ -51,7 +53,7 @@ def learn_peaks(profile: Iterable[tuple[str, int, int, int]], hours_of, slot_min
             hours = hours_of(unit)
         except KeyError:  # a unit removed from the registry
             continue
-        open_minutes = [(s.hour * 60 + s.minute, e.hour * 60 + e.minute) for s, e in hours.intervals(weekday)]
+        open_minutes = [(minute_of_day(s), minute_of_day(e)) for s, e in hours.intervals(weekday)]
         open_slots = {s: n for s, n in slots.items()
                       if any(a <= s * slot_minutes < b for a, b in open_minutes)}
         total = sum(open_slots.values())

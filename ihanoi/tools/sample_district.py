@@ -27,6 +27,7 @@ from broker.store import Store
 from ihanoi.contract import protocol
 from ihanoi.contract.opendays import Calendar
 from ihanoi.contract.registry import Registry
+from ihanoi.contract.timeofday import minute_of_day
 
 BIN = 300
 PLAY_SECONDS = 30
@@ -90,7 +91,7 @@ def _day(sender: _Sender, rng: random.Random, board: Board, day: date, until: da
     for start, end in windows:
         t = start
         while t < end and t + timedelta(seconds=BIN) <= until:
-            n = _noisy(rng, _crowd(t.hour * 60 + t.minute))
+            n = _noisy(rng, _crowd(minute_of_day(t)))
             onsets[t] = n
             sender.send(board.device, "traffic", protocol.Traffic(
                 device=board.device, stream=board.stream, seq=sender.next_seq(board.device), bin_start=t,
