@@ -209,7 +209,10 @@ class CampaignPlanner:
             rules = self.rules_for(campaign)
             old = self._entries.get(campaign.id)
             if old is not None and old.campaign.seek_peaks == campaign.seek_peaks:
-                old.campaign, old.rules, old.day = campaign, rules, None
+                old.campaign, old.rules = campaign, rules
+                today = day_rules(campaign, rules, old.day) if old.day is not None else rules
+                if today != old.planner.rules:
+                    old.planner.rules = today          # at once: a raised quota counts today
                 entries[campaign.id] = old
             else:
                 kind = Planner if campaign.seek_peaks else EvenPlanner
@@ -227,6 +230,11 @@ class CampaignPlanner:
 
     def planner(self, campaign_id: str):
         return self._entries[campaign_id].planner
+
+    @property
+    def rules(self) -> PlanRules | None:
+        """The first campaign's rules today (a board with one campaign: the board's rules)."""
+        return next((e.planner.rules for e in self._entries.values()), None)
 
     def rules_of(self, campaign_id: str) -> PlanRules:
         return self._entries[campaign_id].planner.rules

@@ -85,8 +85,12 @@ class CampaignBook:
 
         Raises ProtocolError (and counts it) for anything the board must not obey: ``invalid``,
         ``unsigned``, ``bad-signature``, ``wrong-target`` (from ``campaigns.verify``) and ``stale``
-        (a version not newer than the board's).
+        (a version not newer than the board's). An empty message (the retained announcement withdrawn)
+        changes nothing: the board keeps the set it has, with its campaigns' last days.
         """
+        if not payload:
+            log.info("the campaign announcement was withdrawn; keeping set version %s", self.version)
+            return None
         try:
             offered = campaigns.verify(payload, self.trusted, self.unit)
             if self.current is not None and offered.version <= self.current.version:
