@@ -6,7 +6,7 @@ message's bytes and applies the set only when a content key this board trusts si
 for this board's unit and its version is newer than the one the board has; anything else is
 refused with a reason (``ProtocolError``), counted and kept in ``figures()`` for health. The same
 set arriving again (the broker re-delivers a retained message on every reconnect) is not news
-and is neither applied nor refused.
+and is neither applied nor refused again; nor is a refused announcement arriving again.
 
 An applied set is written to the board's SQLite file (``edge.localdb``) before it is used, so a
 board that restarts without network keeps obeying it, and a campaign's last day and minute are
@@ -47,6 +47,7 @@ class CampaignBook:
         self.clock = clock
         self.refused: Counter[str] = Counter()
         self.last_refusal: str | None = None
+        self._refused_payload: bytes | None = None     # the last one refused: its re-deliveries are not news
         db.declare(SCHEMA)
         self.current: CampaignSet | None = self._load()
 
@@ -81,7 +82,8 @@ class CampaignBook:
 
     # --- the district's announcement --------------------------------------------------------------
     def offer(self, payload: bytes) -> CampaignSet | None:
-        """Apply an announcement; returns the new set, or None when it is the set already applied.
+        """Apply an announcement; returns the new set, or None when it is not news (the set already
+        applied, the announcement last refused).
 
         Raises ProtocolError (and counts it) for anything the board must not obey: ``invalid``,
         ``unsigned``, ``bad-signature``, ``wrong-target`` (from ``campaigns.verify``) and ``stale``
@@ -90,6 +92,8 @@ class CampaignBook:
         """
         if not payload:
             log.info("the campaign announcement was withdrawn; keeping set version %s", self.version)
+            return None
+        if payload == self._refused_payload:
             return None
         try:
             offered = campaigns.verify(payload, self.trusted, self.unit)
@@ -100,6 +104,7 @@ class CampaignBook:
                                              f"{self.current.version}, which this board already obeys")
         except ProtocolError as exc:
             self.refused[exc.reason] += 1
+            self._refused_payload = payload
             self.last_refusal = f"{self.clock.now().isoformat(timespec='seconds')} {exc.reason}: {exc.detail}"
             log.warning("refused a campaign set: %s: %s", exc.reason, exc.detail)
             raise
