@@ -18,6 +18,11 @@ docs/campaigns-board.md):
    so no campaign is starved of the peaks);
 4. then the one expecting the larger audience now.
 
+Each planner plans as if the screen were its own, so late in a day their plans may crowd more
+plays than fit one after the other. When what every campaign still owes only just fits in what is
+left of the day (or one campaign could not wait for its gap once more), the campaign with the
+least slack plays now, asked or not (``catch-up``): quotas before audience.
+
 The others are held until the play has ended and ``between`` more has passed (the minimum
 gap between any two plays); their planners are still asked on every call, so each sees the
 moment go by and re-plans its quota over the rest of the day (its catch-up). Each planner
@@ -107,6 +112,10 @@ def capacity(rules: PlanRules, day: date, now: float, last_start: float | None) 
             count += n
             nxt = first + n * rules.gap_seconds
     return count
+
+
+def _sec(t: time) -> float:
+    return t.hour * 3600 + t.minute * 60 + t.second
 
 
 # --- a campaign that does not seek the peaks ----------------------------------------------------
@@ -267,14 +276,70 @@ class CampaignPlanner:
         so that each keeps up with the day; only one play is chosen.
         """
         wanting = []
-        for e in self.active(now):
+        active = self.active(now)
+        for e in active:
+            if len(active) > 1 and self._resting(e, now):
+                continue
             planned = e.planner.next_play(now, recent_onsets)
             if planned is not None:
                 wanting.append((e, planned))
-        if not wanting or (self._busy_until is not None and now < self._busy_until):
+        if self._busy_until is not None and now < self._busy_until:
+            return None
+        pressed = self._pressed(now, active) if len(active) > 1 else None
+        if pressed is not None and all(e is not pressed for e, _ in wanting):
+            return CampaignPlay(pressed.campaign.id, now, "catch-up")
+        if pressed is not None:
+            wanting = [(e, p) for e, p in wanting if e is pressed]
+        if not wanting:
             return None
         e, planned = min(wanting, key=lambda w: self._priority(*w, now))
         return CampaignPlay(e.campaign.id, planned.start, planned.reason, planned.expected)
+
+    def _resting(self, e: _Entry, now: datetime) -> bool:
+        """Just after its own play a campaign cannot play before its gap: its planner need not be asked.
+
+        Only for as long as the planner loses nothing by it: its onsets reach back ``lookback`` and a
+        planner not asked for more than a few minutes counts the time as lost to it (a minute is kept).
+        """
+        if e.last_play is None:
+            return False
+        rest = min(e.planner.rules.min_gap, e.planner.lookback) - timedelta(minutes=1)
+        return now - e.last_play < rest
+
+    def _pressed(self, now: datetime, active: list[_Entry]) -> _Entry | None:
+        """The campaign that must play now for every quota to still fit in what is left of the day.
+
+        Each planner plans as if it had the screen to itself, so late in the day their plans can
+        crowd more plays than the screen can show one after the other. When the plays still owed
+        (each with its clip and ``between``), plus a play of every campaign as a margin, fill what
+        is left of the opening hours, or when a campaign could not wait for its gap once more, the
+        campaign with the least slack plays now, whether its planner asked or not (``catch-up``).
+        """
+        owed, margin, left, ready = 0.0, 0.0, 0.0, []
+        for e in active:
+            rules = e.planner.rules
+            day = now.astimezone(rules.tz).date()
+            base = midnight(day, rules.tz)
+            t = (now - base).total_seconds()
+            remaining = e.planner.remaining(now)
+            margin += rules.play_seconds + self.between.total_seconds()
+            left = max(left, sum(max(0.0, _sec(end) - max(_sec(start), t))
+                                 for start, end in rules.hours.intervals(day.weekday())))
+            if remaining <= 0:
+                continue
+            owed += remaining * (rules.play_seconds + self.between.total_seconds())
+            last = e.last_play if e.last_play is not None and e.last_play >= base else None
+            if last is not None and now - last < rules.min_gap:
+                continue
+            if not any(_sec(start) <= t and t + rules.play_seconds <= _sec(end)
+                       for start, end in rules.hours.intervals(day.weekday())):
+                continue
+            slack = capacity(rules, day, t, None) - remaining
+            ready.append((slack, e.planner.plays_today() / rules.quota, e))
+        if not ready:
+            return None
+        slack, _, e = min(ready, key=lambda r: r[:2])
+        return e if slack <= 1 or owed + margin >= left else None
 
     def _priority(self, e: _Entry, planned: PlannedPlay, now: datetime) -> tuple:
         """Smaller goes first: must-play-now, furthest behind its share, played least recently, audience."""
