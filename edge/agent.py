@@ -132,7 +132,8 @@ class Agent:
                                  on_bin=self._on_bin)
         self.plays = PlayMaker(self.screen.player, self.presence, self.play_log, self.outbox, clock,
                                ping=self.service.ping, campaign_of=self._campaign_of)
-        self.learner = DayLearner(self.model, self.model_path, self.presence, self.rules.calendar, self.tz)
+        # The lobby's traffic is learned on every open day of the unit, whichever campaigns run.
+        self.learner = DayLearner(self.model, self.model_path, self.presence, self.unit_calendar, self.tz)
         self.inbox = Inbox(protocol.Topics(config.broker.topic_prefix), self.commands, self._answer,
                            on_play_now=self.cut_event.set, on_campaigns=self._on_campaigns)
         self.link = Link(config.device, config.broker, self.outbox, clock=clock, password=password,
