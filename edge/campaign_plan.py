@@ -273,7 +273,8 @@ class CampaignPlanner:
         """The play to start now (which campaign's, and why), or None.
 
         Every active campaign's planner is asked, even while the screen is held for another one,
-        so that each keeps up with the day; only one play is chosen.
+        so that each keeps up with the day (but not one resting after its own play); only one play
+        is chosen.
         """
         wanting = []
         active = self.active(now)

@@ -103,12 +103,9 @@ def check_shared(plays: Sequence[CampaignSimPlay], rules_of: Callable[[str, date
 def simulate_campaigns(onsets: Sequence[datetime], base: PlanRules, campaigns: Sequence[Campaign],
                        first_day: date, last_day: date, *, play_seconds: dict[str, float] | None = None,
                        model: TrafficModel | None = None, hold_seconds: float = 8.0, bin_seconds: int = 300,
-                       outages: Sequence[tuple[datetime, datetime]] = (), between: timedelta = BETWEEN,
-                       planner_options: dict | None = None) -> CampaignSimResult:
-    """The board of ``base``'s unit playing ``campaigns`` from ``first_day`` to ``last_day``.
-
-    ``outages``: (from, to) spans when the board is down: it neither sees nor plays.
-    """
+                       between: timedelta = BETWEEN, planner_options: dict | None = None) -> CampaignSimResult:
+    """The board of ``base``'s unit playing ``campaigns`` from ``first_day`` to ``last_day`` (``model``
+    is learned in place: a fresh prior if None)."""
     tz = base.tz
     unit = unit_rules(base)
     rules_for = campaign_rules(base, play_seconds)
@@ -117,8 +114,7 @@ def simulate_campaigns(onsets: Sequence[datetime], base: PlanRules, campaigns: S
     counted = apply_hold(trace, hold_seconds)
     clock = SimClock(midnight(first_day, tz))
     presence = Presence(clock, hold_seconds=hold_seconds, bin_seconds=bin_seconds)
-    source = TraceSource(onsets=trace)
-    presence.attach(source)
+    presence.attach(TraceSource(onsets=trace))
     presence.tick()
     coordinator = CampaignPlanner(model, rules_for, campaigns, between=between, planner_options=planner_options)
     lookback = coordinator.lookback
@@ -129,9 +125,6 @@ def simulate_campaigns(onsets: Sequence[datetime], base: PlanRules, campaigns: S
     def move(moment):
         clock.advance((moment - clock.now()).total_seconds())
         presence.tick()
-
-    def down_at(moment):
-        return next((b for a, b in outages if a <= moment < b), None)
 
     day = first_day
     while day <= last_day:
@@ -145,11 +138,6 @@ def simulate_campaigns(onsets: Sequence[datetime], base: PlanRules, campaigns: S
             windows = unit.hours.windows(day, tz)
             now, end_of_day = windows[0][0] - lookback, windows[-1][1]
             while now <= end_of_day:
-                resume = down_at(now)
-                if resume is not None:
-                    source.skip_to(resume)
-                    now = max(now + step, base_t + ((resume - base_t) // step) * step)
-                    continue
                 move(now)
                 chosen = coordinator.next_play(now, presence.onsets_since(now - lookback))
                 if chosen is None:
