@@ -272,7 +272,8 @@ class Agent:
             self.planner.record_play(campaign, record.start, record.end, reason)
         how = "" if record.counted else ", interrupted" if not record.completed else ", not counted: screen off"
         log.info("played %s (%s%s), audience %d", promo.id, reason, how, record.audience,
-                 extra={"ev_reason": reason, "ev_campaign": campaign, "ev_audience": record.audience, "ev_completed": record.completed,
+                 extra={"ev_reason": reason, "ev_campaign": campaign, "ev_audience": record.audience,
+                        "ev_completed": record.completed,
                         "ev_command": command_id, "ev_screen": record.screen})
 
     def _on_bin(self, bin_start: datetime, bin_seconds: int, onsets: int) -> None:

@@ -52,7 +52,8 @@ def keys(tmp_path_factory):
     folder = tmp_path_factory.mktemp("keys")
     generate(folder / "district.key", folder / "district.pub")
     generate(folder / "stranger.key", folder / "stranger.pub")
-    return load_private(folder / "district.key"), load_public(folder / "district.pub"), load_private(folder / "stranger.key")
+    return (load_private(folder / "district.key"), load_public(folder / "district.pub"),
+            load_private(folder / "stranger.key"))
 
 
 def announcement(key, version: int, *found: Campaign, unit: str = UNIT) -> bytes:

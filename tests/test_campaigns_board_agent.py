@@ -3,7 +3,8 @@
 A board that finds a signed set retained on its unit's topic plays both campaigns of it, each
 with its own pack and quota, every play message naming its campaign; a set signed by a stranger
 is refused (answered on ``cmd-result``) and the board keeps the set it has; a board with no
-network at all stops a campaign at its last minute by itself.
+network at all stops a campaign at its last minute by itself; a campaign whose pack is not on
+the board is named in health and does not play until the pack is there.
 """
 
 from __future__ import annotations
@@ -112,3 +113,23 @@ def test_a_board_plays_every_campaign_of_its_signed_set_refuses_a_strangers_and_
     assert by_content == {"ihanoi-promo": 10, "vneid-promo": 2}          # 120 of 450 open minutes: 2 of 4
     assert all(r.end <= at(THU, 10) for r in thursday if r.content["id"] == "vneid-promo")
     recorder.close()
+
+
+def test_a_campaign_whose_pack_is_not_on_the_board_is_reported_and_plays_once_its_pack_is_there(tmp_path, mosquitto):
+    election = VNEID.model_copy(update={"id": "bau-cu", "content_id": "bau-cu-promo", "last_day": WED, "ends": None})
+    agent = board(tmp_path, mosquitto, at(WED, 7), connect=False)
+    the_set = CampaignSet(version=1, issued=at(WED, 6), unit=UNIT, campaigns=(IHANOI, election))
+    agent._on_campaigns(campaigns.sign(the_set, load_private(tmp_path / "keys" / "district.key")))
+    assert agent.status()["details"]["campaigns_without_pack"] == {"bau-cu": "no pack of this content on the board"}
+    agent.run(until=at(WED, 10))
+    made = {r.content["id"] for r in play_log(tmp_path / DEVICE).plays_on(WED)}
+    assert made == {"ihanoi-promo"}
+
+    pack = make_pack(tmp_path / DEVICE / "packs" / "bau-cu-promo", "bau-cu-1", color=(200, 200, 0))
+    manifest = pack / "pack.toml"
+    manifest.write_text(manifest.read_text("utf-8").replace('id = "ihanoi-promo"', 'id = "bau-cu-promo"'), "utf-8")
+    again = board(tmp_path, mosquitto, at(WED, 10), connect=False)      # the set is kept; its packs looked for again
+    assert again.book.version == 1 and again.status()["details"]["campaigns_without_pack"] == {}
+    again.run(until=at(WED, 18))
+    made = Counter(r.content["id"] for r in play_log(tmp_path / DEVICE).plays_on(WED) if r.completed)
+    assert made == {"ihanoi-promo": 10, "bau-cu-promo": 4}      # its whole quota, from 10:00
