@@ -29,10 +29,10 @@ from ihanoi.contract import campaigns
 from ihanoi.contract.campaigns import Campaign, CampaignSet
 from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
 from ihanoi.contract.errors import ProtocolError
-from ihanoi.contract.keys import generate, load_private, load_public
 from ihanoi.contract.opendays import Calendar
 from ihanoi.contract.registry import load_registry
 from ihanoi.tools.tracegen import DEFAULT_HOURS, generate_onsets
+from tests.test_campaign_contract import keys  # noqa: F401  (the district's and a stranger's keys)
 
 UNIT = "phuong-bach-dang"
 MON = date(2024, 9, 9)                       # a week with no holiday
@@ -45,15 +45,6 @@ BASE = PlanRules(calendar=Calendar(DEFAULT_HOURS, first_day=IHANOI.first_day, la
 
 def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, tzinfo=CAMPAIGN_TZ)
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys")
-    generate(folder / "district.key", folder / "district.pub")
-    generate(folder / "stranger.key", folder / "stranger.pub")
-    return (load_private(folder / "district.key"), load_public(folder / "district.pub"),
-            load_private(folder / "stranger.key"))
 
 
 def announcement(key, version: int, *found: Campaign, unit: str = UNIT) -> bytes:
