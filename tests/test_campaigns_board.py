@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.campaign_plan import BETWEEN, CampaignPlanner, EvenPlanner, capacity, day_rules
+from edge.campaign_plan import CampaignPlanner, EvenPlanner, capacity, day_rules
 from edge.campaign_sim import campaign_rules, simulate_campaigns
 from edge.campaigns import CampaignBook
 from edge.localdb import open_local_db
