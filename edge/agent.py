@@ -3,12 +3,20 @@
 One loop on the injected clock (real, or simulated with ``--speed``): feed presence (motion
 onsets, traffic bins into the outbox), learn the day's traffic when a day ends, apply the
 district's commands, switch to a newly installed bundle, ask the planner whether to play,
-play the promo, let the screen show its filler between plays, and ping the systemd watchdog.
+play the chosen campaign's content, let the screen show its filler between plays, and ping the
+systemd watchdog.
 Each of those is a part with its own module and tests; nothing in here does arithmetic of its own:
 
-    presence (edge.presence)   planner (edge.planner)   PlayMaker (edge.plays)
-    DayLearner (edge.learning) screen (edge.screen)     Inbox/BoardCommands (edge.inbox)
-    Promo (edge.promo)         Health (edge.health)     Link (edge.link) -> MQTT
+    presence (edge.presence)   planner (edge.campaign_plan)   PlayMaker (edge.plays)
+    DayLearner (edge.learning) screen (edge.screen)           Inbox/BoardCommands (edge.inbox)
+    Promo (edge.promo)         Health (edge.health)           Link (edge.link) -> MQTT
+    CampaignBook (edge.campaigns)
+
+The board plays every campaign of the district's signed set (``edge.campaigns``; the registry's
+campaign until one arrives): one planner per campaign, a coordinator sharing the screen between
+them (``edge.campaign_plan``). The registry's campaign is the board's own: it plays the promo
+(``Promo.current``) with the board's quota and gap, as a board did before campaigns; another
+campaign plays the pack of its content id, once that pack is on the board.
 
 The screen is an LED board (panel, frame player, LED filler) or a TV (mpv, the TV filler, its
 power over HDMI-CEC), as the device config says; the loop does not ask which. A ``play-now``
@@ -23,9 +31,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from edge.campaign_plan import CampaignPlanner
+from edge.campaigns import CampaignBook
 from edge.config import DeviceConfig
 from edge.health import Health
 from edge.inbox import BoardCommands, Inbox
@@ -35,7 +45,7 @@ from edge.localdb import open_local_db
 from edge.outbox import Outbox
 from edge.panel.profile import PanelProfile
 from edge.playlog import PlayLog
-from edge.planner import Planner, PlanRules
+from edge.planner import PlanRules
 from edge.plays import PlayMaker
 from edge.presence import PirSource, Presence, TraceSource
 from edge.promo import Promo
@@ -45,8 +55,10 @@ from edge.traffic import TrafficModel
 from edge.updates.installer import Installer
 from edge.updates.service import UpdateService, command_result
 from ihanoi.contract import protocol
+from ihanoi.contract.campaigns import Campaign, from_registry
 from ihanoi.contract.clock import Clock
-from ihanoi.contract.errors import TrafficModelError
+from ihanoi.contract.errors import ProtocolError, TrafficModelError
+from ihanoi.contract.keys import load_trusted
 from ihanoi.contract.registry import Registry
 
 log = logging.getLogger("ihanoi.agent")
@@ -93,7 +105,8 @@ class Agent:
             self.configured_pack = config.resolve(config.content.pack) or self.screen.default_pack(content_id)
             self.installer = self._make_installer()
             self.promo = Promo(self.screen.load, self.configured_pack, content_id,
-                               installed=self.installer.current_pack if self.installer else lambda: None)
+                               installed=self.installer.current_pack if self.installer else lambda: None,
+                               locate=lambda cid: [data / "packs" / cid, self.screen.default_pack(cid)])
             self.screen.use_fillers([config.resolve(p) for p in config.content.filler])
         except BaseException:
             self.screen.close()           # a TV's mpv is a process of its own: never left behind
@@ -109,14 +122,20 @@ class Agent:
         self.rules = dataclasses.replace(self.base_rules, quota=self.commands.quota_override())
         self.model_path = data / "traffic.json"
         self.model = self._load_model()
-        self.planner = Planner(self.rules, self.model)
+        self.own_campaign = from_registry(registry)
+        self.unit_calendar = dataclasses.replace(self.rules.calendar, first_day=None, last_day=None)
+        self.book = CampaignBook(db, load_trusted([config.resolve(k) for k in config.content.trusted_keys]),
+                                 config.unit, self.own_campaign, self.tz, clock)
+        self.planner = CampaignPlanner(self.model, self._rules_for)
+        self._plan_campaigns()
         self.presence = Presence(clock, hold_seconds=config.pir.hold_seconds, bin_seconds=config.planner.bin_seconds,
                                  on_bin=self._on_bin)
         self.plays = PlayMaker(self.screen.player, self.presence, self.play_log, self.outbox, clock,
-                               ping=self.service.ping)
-        self.learner = DayLearner(self.model, self.model_path, self.presence, self.rules.calendar, self.tz)
+                               ping=self.service.ping, campaign_of=self._campaign_of)
+        # The lobby's traffic is learned on every open day of the unit, whichever campaigns run.
+        self.learner = DayLearner(self.model, self.model_path, self.presence, self.unit_calendar, self.tz)
         self.inbox = Inbox(protocol.Topics(config.broker.topic_prefix), self.commands, self._answer,
-                           on_play_now=self.cut_event.set)
+                           on_play_now=self.cut_event.set, on_campaigns=self._on_campaigns)
         self.link = Link(config.device, config.broker, self.outbox, clock=clock, password=password,
                          window=config.outbox.window, status=self._announced, on_command=self.inbox.put,
                          unit=config.unit, receipts=config.outbox.receipts,
@@ -140,8 +159,9 @@ class Agent:
         return int(self.play_log.get("brightness", configured))
 
     def _is_open(self, t: datetime) -> bool:
-        """The unit's open days and opening hours (the TV's power follows them)."""
-        return self.rules.calendar.is_open(t.astimezone(self.tz).date()) and self.rules.hours.contains(t)
+        """The unit's open days and opening hours on a day some campaign runs (the TV's power follows them)."""
+        day = t.astimezone(self.tz).date()
+        return self.unit_calendar.is_open(day) and self.rules.hours.contains(t) and bool(self.book.active_on(day))
 
     def _make_installer(self) -> Installer | None:
         keys = [self.config.resolve(k) for k in self.config.content.trusted_keys]
@@ -169,7 +189,7 @@ class Agent:
         today = self.clock.now().astimezone(self.tz).date()
         for record in self.play_log.plays_on(today):
             if record.counted:
-                self.planner.record_play(record.start, record.end, record.reason)
+                self.planner.record_play(self._campaign_of(record.content), record.start, record.end, record.reason)
 
     # --- the loop -------------------------------------------------------------------------------
     def run(self, until: datetime | None = None) -> None:
@@ -213,14 +233,14 @@ class Agent:
                 self.cut_event.clear()          # every play-now that asked for a cut is in the queue now
                 self._switch_promo()
                 if self.commands.manual and self._can_play(now, manual=True):
-                    self._play("manual", self.commands.manual.pop(0))
+                    self._play("manual", self._manual_campaign(now), self.commands.manual.pop(0))
                     continue
                 if self.clock.monotonic() >= next_plan:
                     next_plan = self.clock.monotonic() + self.rules.slot_seconds / 2
                     if self._can_play(now):
                         planned = self.planner.next_play(now, self.presence.onsets_since(now - self.planner.lookback))
                         if planned is not None:
-                            self._play(planned.reason)
+                            self._play(planned.reason, planned.campaign)
                             continue
                 if self.screen.between_plays(now, self.rules.hours.contains(now), self.clock.synced(),
                                              self.play_stop):
@@ -240,27 +260,79 @@ class Agent:
             return False          # a Pi without RTC before NTP: the hours would be wrong
         if manual:
             return True
-        return self.rules.calendar.is_open(now.astimezone(self.tz).date()) and self.rules.hours.contains(now)
+        # Each campaign's planner keeps to its own window; the board to the unit's days and hours.
+        return self.unit_calendar.is_open(now.astimezone(self.tz).date()) and self.rules.hours.contains(now)
 
-    def _play(self, reason: str, command_id: str | None = None) -> None:
-        promo = self.promo.current
-        log.info("playing %s %s (%s)", promo.id, promo.version, reason)
+    def _play(self, reason: str, campaign: str, command_id: str | None = None) -> None:
+        promo = self._pack_of(campaign)
+        log.info("playing %s %s for %s (%s)", promo.id, promo.version, campaign, reason)
         self.screen.before_play()
-        record = self.plays.play(promo, reason, self.play_stop)
+        record = self.plays.play(promo, reason, self.play_stop, campaign)
         if record.counted:              # an interrupted play, or one the screen did not show, is caught up
-            self.planner.record_play(record.start, record.end, reason)
+            self.planner.record_play(campaign, record.start, record.end, reason)
         how = "" if record.counted else ", interrupted" if not record.completed else ", not counted: screen off"
         log.info("played %s (%s%s), audience %d", promo.id, reason, how, record.audience,
-                 extra={"ev_reason": reason, "ev_audience": record.audience, "ev_completed": record.completed,
+                 extra={"ev_reason": reason, "ev_campaign": campaign, "ev_audience": record.audience,
+                        "ev_completed": record.completed,
                         "ev_command": command_id, "ev_screen": record.screen})
 
     def _on_bin(self, bin_start: datetime, bin_seconds: int, onsets: int) -> None:
         self.outbox.commit("traffic", bin_start=bin_start, bin_seconds=bin_seconds, onsets=onsets)
 
+    # --- the campaigns -----------------------------------------------------------------------------
+    def _rules_for(self, campaign: Campaign) -> PlanRules:
+        """A campaign's rules on this board: its window, quota, gap and clip. The registry's campaign
+        keeps the board's quota (a unit's or a command's raise) and the config's gap."""
+        calendar = dataclasses.replace(self.rules.calendar, first_day=campaign.first_day, last_day=campaign.last_day)
+        if campaign.id == self.own_campaign.id:
+            gap = self.config.planner.min_gap_minutes or campaign.min_gap_minutes
+            return dataclasses.replace(self.rules, calendar=calendar, quota=max(self.rules.quota, campaign.quota),
+                                       min_gap=timedelta(minutes=gap))
+        return dataclasses.replace(self.rules, calendar=calendar, quota=campaign.quota,
+                                   min_gap=timedelta(minutes=campaign.min_gap_minutes),
+                                   play_seconds=self._pack_of(campaign.id, campaign).total_duration)
+
+    def _pack_of(self, campaign_id: str, campaign: Campaign | None = None):
+        if campaign_id == self.own_campaign.id:
+            return self.promo.current
+        campaign = campaign or next(c for c in self.book.campaigns if c.id == campaign_id)
+        return self.promo.pack_for(campaign.content_id)
+
+    def _plan_campaigns(self) -> None:
+        """Plan the campaigns of the set whose content is on the board (the others wait, said in health)."""
+        self.promo.forget_missing()
+        playable = [c for c in self.book.campaigns
+                    if c.id == self.own_campaign.id or self.promo.pack_for(c.content_id) is not None]
+        self.planner.set_campaigns(playable)
+
+    def _campaign_of(self, content: dict) -> str | None:
+        """The campaign a play of ``content`` was for (a play found in the log after a restart)."""
+        for campaign in self.planner.campaigns:
+            if campaign.content_id == content.get("id") and campaign.id != self.own_campaign.id:
+                return campaign.id
+        return self.own_campaign.id if content.get("id") == self.promo.current.id else None
+
+    def _manual_campaign(self, now: datetime) -> str:
+        """A play-now plays the first campaign of the set active now (the registry's, when none is)."""
+        active = self.planner.active(now)
+        return active[0].campaign.id if active else self.own_campaign.id
+
+    def _on_campaigns(self, payload: bytes) -> None:
+        try:
+            applied = self.book.offer(payload)
+        except ProtocolError as exc:
+            self._answer("campaigns", None, False, f"{exc.reason}: {exc.detail}")
+            return
+        if applied is None:
+            return
+        self._plan_campaigns()
+        self._answer("campaigns", None, True, f"campaign set version {applied.version}: "
+                                              f"{', '.join(c.id for c in applied.campaigns) or 'no campaigns'}")
+
     # --- what commands change -------------------------------------------------------------------
     def _set_quota(self, quota: int) -> None:
         self.rules = dataclasses.replace(self.rules, quota=quota)
-        self.planner.rules = self.rules
+        self.planner.refresh()
 
     def _publish_retained(self, kind: str, payload: bytes) -> None:
         if self.link is not None:
@@ -283,7 +355,7 @@ class Agent:
         if not self.promo.switch_if_offered():
             return
         self.rules = dataclasses.replace(self.rules, play_seconds=self.promo.current.total_duration)
-        self.planner.rules = self.rules
+        self._plan_campaigns()
         if self.link is not None:
             self.link.publish_state()
 
@@ -302,8 +374,12 @@ class Agent:
 
     def status(self) -> dict:
         """What health reports about the board itself (the link and the outbox add their own)."""
-        details = {"plays_today": self.planner.plays_today(), "quota": self.rules.quota, "unit": self.unit.id,
-                   "screen": self.screen.kind, **self.screen.figures(), **self.plays.figures()}
+        per_campaign = self.planner.plays_today()
+        details = {"plays_today": sum(per_campaign.values()), "quota": self.rules.quota, "unit": self.unit.id,
+                   "screen": self.screen.kind, "campaign_plays_today": per_campaign, **self.book.figures(),
+                   "campaigns_without_pack": {c.id: self.promo.missing[c.content_id] for c in self.book.campaigns
+                                              if c.content_id in self.promo.missing},
+                   **self.screen.figures(), **self.plays.figures()}
         if self.updates is not None:
             details.update(self.updates.status()["details"])
         return {**self._announced(), "details": details}

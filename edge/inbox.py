@@ -13,6 +13,9 @@ hands the rest to ``BoardCommands``, which says what each verb does to this boar
   board's frame, a TV's picture from mpv); a screen that cannot take one answers why;
 - ``brightness`` on a screen where it does not apply (a TV) is answered as refused, with why;
 - ``content``: handed to the update service (signed bundles), or refused when updates are off.
+
+The district's campaign set (``unit/{unit}/campaigns``, retained and signed) is not a command
+of the protocol's list: it goes whole to ``on_campaigns`` (``edge.campaigns`` checks it).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import queue
 from collections.abc import Callable
 
 from ihanoi.contract import protocol
+from ihanoi.contract.campaigns import TOPIC_VERB
 from ihanoi.contract.errors import ProtocolError, ScreenError
 
 log = logging.getLogger(__name__)
@@ -32,10 +36,13 @@ Answer = Callable[[str, str | None, bool, str], None]     # (verb, command id, o
 
 class Inbox:
     def __init__(self, topics: protocol.Topics, commands: "BoardCommands", answer: Answer,
-                 on_play_now: Callable[[], None] = lambda: None):
+                 on_play_now: Callable[[], None] = lambda: None,
+                 on_campaigns: Callable[[bytes], None] | None = None):
         """``on_play_now()`` is called (on the network thread) for a live ``play-now``: the play in
-        progress, if any, ends so that the manual one starts now."""
+        progress, if any, ends so that the manual one starts now. ``on_campaigns(payload)``: an
+        announcement of the unit's campaign set, on the loop's thread."""
         self.topics = topics
+        self.on_campaigns = on_campaigns
         self.commands = commands
         self.answer = answer
         self.on_play_now = on_play_now
@@ -59,6 +66,9 @@ class Inbox:
             except queue.Empty:
                 return taken
             taken += 1
+            if self.on_campaigns is not None and self._is_campaigns(topic):
+                self.on_campaigns(payload)
+                continue
             try:
                 scope, verb, command = protocol.decode_command(self.topics, topic, payload)
             except ProtocolError as exc:
@@ -69,6 +79,11 @@ class Inbox:
                 log.warning("ignored a retained %s command on %s: one-shot commands must not be retained", verb, topic)
                 continue
             self.commands.apply(verb, command, scope)
+
+
+    def _is_campaigns(self, topic: str) -> bool:
+        head = f"{self.topics.prefix}/unit/"
+        return topic.startswith(head) and topic[len(head):].split("/")[1:] == [TOPIC_VERB]
 
 
 class BoardCommands:

@@ -14,6 +14,9 @@ board's ``edge.player.Player`` or a TV's ``edge.hdmi.HdmiPlayer``; both return a
 or ran at 0 % did not, and such a play is reported as not completed) and ``screen_state`` (what
 a TV said of itself before the play: the message's ``screen``, None on an LED board). This
 module does not know which screen it drives.
+
+Every play names its campaign (the message's ``campaign``); a play recovered after a crash is
+given the campaign of its content (``campaign_of``).
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ PROGRESS_EVERY = timedelta(seconds=5)     # how often a play in progress is writ
 
 class PlayMaker:
     def __init__(self, player, presence, play_log: PlayLog, outbox: Outbox, clock,
-                 ping: Callable[[], None] = lambda: None):
+                 ping: Callable[[], None] = lambda: None,
+                 campaign_of: Callable[[dict], str | None] = lambda content: None):
         self.player = player
+        self.campaign_of = campaign_of
         self.presence = presence
         self.play_log = play_log
         self.outbox = outbox
@@ -44,8 +49,8 @@ class PlayMaker:
         self.frames_dropped = 0
         self.last_play: dict | None = None
 
-    def play(self, pack, reason: str, stop: threading.Event) -> PlayRecord:
-        """Play ``pack`` now (until it ends or ``stop`` is set) and report it."""
+    def play(self, pack, reason: str, stop: threading.Event, campaign: str | None = None) -> PlayRecord:
+        """Play ``pack`` now (until it ends or ``stop`` is set) for ``campaign`` and report it."""
         begun = self.clock.now()
         self.play_log.begin(begun, reason, pack.content)
         last_progress = [begun]
@@ -66,17 +71,19 @@ class PlayMaker:
         record = PlayRecord(result.started, result.ended, reason, result.completed and result.seen,
                             self.presence.audience(result.started, result.ended), pack.content,
                             result.screen_state)
-        self.report(record)
+        self.report(record, campaign)
         return record
 
-    def report(self, record: PlayRecord) -> int:
+    def report(self, record: PlayRecord, campaign: str | None = None) -> int:
         """Queue the play for the district and record it here, in one transaction; returns its seq."""
-        screen = {"screen": record.screen} if record.screen is not None else {}
+        extra = {"screen": record.screen} if record.screen is not None else {}
+        if campaign is not None:
+            extra["campaign"] = campaign
         seq = self.outbox.commit("play", also=self.play_log.recorder(record), content=record.content,
                                  start=record.start, end=record.end, completed=record.completed,
                                  audience=record.audience, reason=record.reason, clock_synced=self.clock.synced(),
-                                 **screen)
-        self.last_play = {"start": record.start.isoformat(), "reason": record.reason}
+                                 **extra)
+        self.last_play = {"start": record.start.isoformat(), "reason": record.reason, "campaign": campaign}
         if record.screen is not None:
             self.last_play["screen"] = record.screen
         return seq
@@ -87,7 +94,7 @@ class PlayMaker:
         if cut is not None:
             log.warning("the play started at %s was interrupted (agent stopped during it); reporting it",
                         cut.start.isoformat())
-            self.report(cut)
+            self.report(cut, self.campaign_of(cut.content))
         return cut
 
     def figures(self) -> dict:

@@ -52,13 +52,13 @@ def main() -> None:
         return
     pack = compile_pack(sys.argv[3], profile, data / "frames")
     if step == "before-report":
-        maker.report = lambda record: die()
+        maker.report = lambda record, campaign=None: die()
     elif step == "in-transaction":
         recorder = play_log.recorder
         play_log.recorder = lambda record: (lambda conn, seq: (recorder(record)(conn, seq), die()))
     elif step == "after-commit":
         report = maker.report
-        maker.report = lambda record: (report(record), die())
+        maker.report = lambda record, campaign=None: (report(record, campaign), die())
     maker.play(pack, "peak", threading.Event())
 
 
