@@ -108,7 +108,7 @@ def create_app(config: DashboardConfig, *, store: Store | None = None, registry:
     d = config.dashboard
     registry = registry or load_registry(config.registry)
     web = Web(config=config,
-              store=store or open_store(config.database.url),
+              store=store or open_store(config.database.url, first_campaign=registry.campaign.id),
               registry=registry,
               clock=clock or RealClock(tz=registry.campaign.tz),
               users=users if users is not None else load_users(d.users_file),
