@@ -297,7 +297,9 @@ def test_the_csv_export_is_the_report_commands_csv(viewer, district, tmp_path):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.content == expected
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert rows[0][:3] == ["Ngày", "Mã đơn vị", "Đơn vị"]
+    assert rows[0][0].startswith("BÁO CÁO KẾT QUẢ PHÁT: IHANOI") and rows[2][0].startswith("Kỳ báo cáo: 09/09/2024")
+    assert rows[3][:3] == ["Ngày", "Mã đơn vị", "Đơn vị"]
+    assert 'filename="tuan-thu-ihanoi-20240909-20240912.csv"' in r.headers["content-disposition"]
 
 
 def test_the_xlsx_export_holds_the_same_numbers(viewer, district, registry):

@@ -48,8 +48,8 @@ class Web:
     def __post_init__(self):
         self.reports = queries.Reports(self.store, self.registry, self.offline_after)
 
-    def report(self, first: date, last: date, kind: str | None = None, unit: str | None = None):
-        return self.reports.get(first, last, self.clock.now(), kind, unit)
+    def report(self, first: date, last: date, kind: str | None = None, unit: str | None = None, campaign=None):
+        return self.reports.get(first, last, self.clock.now(), kind, unit, campaign)
 
     @property
     def tz(self):
