@@ -58,7 +58,7 @@ def report_command(url: str, first: date, last: date, fmt: str, tmp_path) -> byt
 # (Prometheus scrapes it; it holds counts, no names of people). Every other route of the app,
 # whatever its method, must refuse an anonymous request: a route added later is walked too.
 PUBLIC = {("/login", "GET"), ("/login", "POST"), ("/static", "GET"), ("/favicon.ico", "GET"), ("/metrics", "GET")}
-SAMPLE_PARAMS = {"unit": "phuong-bach-mai", "device": "hbt-bach-mai-01", "verb": "play-now"}
+SAMPLE_PARAMS = {"unit": "phuong-bach-mai", "device": "hbt-bach-mai-01", "verb": "play-now", "campaign": "ihanoi"}
 STATIC_SAMPLE = "style.css"
 
 
@@ -83,7 +83,8 @@ def test_every_route_but_the_public_ones_refuses_an_anonymous_request(app):
     walked = every_route(app)
     patterns = {(p, m) for p, m, _ in walked}
     assert {("/fleet.csv", "GET"), ("/fleet.xlsx", "GET"), ("/compliance.xlsx", "GET"), ("/compliance.csv", "GET"),
-            ("/devices/{device}/{verb}", "POST"), ("/logout", "POST"), ("/", "GET")} <= patterns
+            ("/devices/{device}/{verb}", "POST"), ("/logout", "POST"), ("/", "GET"), ("/campaigns", "GET"),
+            ("/campaigns", "POST"), ("/campaigns/{campaign}/end", "POST")} <= patterns
     assert PUBLIC <= patterns, "a public route listed here is gone: update PUBLIC"
     with TestClient(app) as client:
         for pattern, method, path in walked:

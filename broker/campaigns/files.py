@@ -26,13 +26,14 @@ A wrong file is refused with the file, the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from pydantic import Field, StrictInt
 
 from ihanoi.contract.campaigns import Campaign
 from ihanoi.contract.errors import ConfigError
-from ihanoi.contract.tomlconf import load_model
+from ihanoi.contract.tomlconf import load_model, read_toml
 
 from broker.store.campaigns import DEFAULT_PLAY_SECONDS
 
@@ -46,7 +47,20 @@ class CampaignFile(Campaign):
 
 def load_campaign_file(path: Path | str, registry) -> tuple[Campaign, int]:
     """The campaign in ``path`` and its play length; ConfigError naming the file and key when wrong."""
-    parsed = load_model(CampaignFile, path)
+    return campaign_of(read_toml(path), path, registry)
+
+
+def load_campaign_text(text: str, source: str, registry) -> tuple[Campaign, int]:
+    """The same for a campaign file's text (pasted on the dashboard); ``source`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [("", f"not valid TOML: {exc}")]) from None
+    return campaign_of(data, source, registry)
+
+
+def campaign_of(data: dict, path, registry) -> tuple[Campaign, int]:
+    parsed = load_model(CampaignFile, path, data)
     known = {u.id for u in registry.units}
     unknown = [u for u in parsed.target.units if u not in known]
     if unknown:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
-from broker.campaigns import MqttAnnouncer, announce, load_campaign_file, refusal, shortfalls, signing_key
+from broker.campaigns import MqttAnnouncer, announce, load_campaign_file, signing_key
+from broker.campaigns.manage import add_campaign, end_campaign, units_of
 from broker.campaigns.targets import targeted_units
 from broker.commands.common import add_store_arguments, open_existing_store, resolve
 from broker.commands.report import _day, _moment
-from broker.store.campaigns import StoredCampaign, known_campaigns, seed
+from broker.store.campaigns import known_campaigns, seed
 from ihanoi.contract.clock import RealClock
 
 
@@ -35,15 +36,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         add_store_arguments(q)
     for q in (add, end):
         q.add_argument("--no-announce", action="store_true", help="only write the store; announce later")
-
-
-def state_of(stored: StoredCampaign, now: datetime, tz) -> str:
-    start, end = stored.campaign.window(tz)
-    if stored.withdrawn(tz):
-        return "withdrawn"
-    if now >= end:
-        return "ended early" if stored.ended_at else "over"
-    return "active" if now >= start else "planned"
 
 
 def target_text(target) -> str:
@@ -84,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "list":
             for s in known_campaigns(store.campaigns, registry):
                 c = s.campaign
-                print(f"{c.id:<20} {state_of(s, now, tz):<11} {window_text(c):<29} quota {c.quota:>3}  "
+                print(f"{c.id:<20} {s.state(now, tz):<11} {window_text(c):<29} quota {c.quota:>3}  "
                       f"gap {c.min_gap_minutes:>3} min  {target_text(c.target)}  — {c.title} "
                       f"({c.directive.number}, {c.directive.date:%d/%m/%Y}, {c.directive.issuer})")
             return 0
@@ -93,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             c = s.campaign
             units = targeted_units(registry, c)
             print(f"{c.id}: {c.title}\n  directive: số {c.directive.number}, ngày {c.directive.date:%d/%m/%Y}, "
-                  f"{c.directive.issuer}\n  window: {window_text(c)} ({state_of(s, now, tz)})\n"
+                  f"{c.directive.issuer}\n  window: {window_text(c)} ({s.state(now, tz)})\n"
                   f"  content: {c.content_id}" + (f" (bundle {c.bundle})" if c.bundle else "") +
                   f"\n  quota: {c.quota} plays per board and open day, at least {c.min_gap_minutes} min apart, "
                   f"{'seeking' if c.seek_peaks else 'not seeking'} peaks; a play lasts {s.play_seconds} s\n"
@@ -103,22 +95,14 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.action == "add":
             campaign, play_seconds = load_campaign_file(args.file, registry)
-            candidate = StoredCampaign(campaign, play_seconds, now, now)
-            found = shortfalls(candidate, known_campaigns(store.campaigns, registry), registry)
-            if found:
-                print(f"error: {refusal(campaign.id, found)}", file=sys.stderr)
-                return 2
-            store.campaigns.add(campaign, play_seconds, now)
+            add_campaign(store, registry, campaign, play_seconds, now, args.file)
             print(f"added {campaign.id}: {window_text(campaign)}, {target_text(campaign.target)}")
-            return _announce(args, config, registry, store, now, {u.id for u in targeted_units(registry, campaign)})
+            return _announce(args, config, registry, store, now, units_of(registry, campaign))
         if args.action == "end":
-            stop = (datetime.combine(args.on + timedelta(days=1), time(0), tz) if args.on
-                    else now.replace(second=0, microsecond=0))
-            ended = store.campaigns.end(args.id, stop, now, tz)
+            ended = end_campaign(store, registry, args.id, args.on, now)
             print(f"{ended.id}: " + ("withdrawn (it had not started)" if ended.withdrawn(tz)
                                      else f"now {window_text(ended.campaign)}"))
-            return _announce(args, config, registry, store, now,
-                             {u.id for u in targeted_units(registry, ended.campaign)})
+            return _announce(args, config, registry, store, now, units_of(registry, ended.campaign))
         return _announce(args, config, registry, store, now)
     finally:
         store.close()

@@ -38,6 +38,15 @@ class StoredCampaign:
         """Ended before it started: nothing of it is announced, planned or counted."""
         return self.ended_at is not None and self.ended_at <= self.campaign.window(tz)[0]
 
+    def state(self, now: datetime, tz) -> str:
+        """planned | active | over | ended early | withdrawn"""
+        start, end = self.campaign.window(tz)
+        if self.withdrawn(tz):
+            return "withdrawn"
+        if now >= end:
+            return "ended early" if self.ended_at else "over"
+        return "active" if now >= start else "planned"
+
 
 def _row(c: Campaign, play_seconds: int) -> dict:
     return {"id": c.id, "title": c.title, "directive_number": c.directive.number, "directive_date": c.directive.date,
