@@ -18,6 +18,7 @@ from broker.web.app import create_app
 from ihanoi.contract import campaigns
 from ihanoi.contract.clock import SimClock
 from ihanoi.contract.keys import generate, load_public
+from tests.test_campaigns_cli import HEALTH_WEEK
 from tests.test_dashboard_support import (  # noqa: F401
     NOW,
     SECRET,
@@ -29,23 +30,13 @@ from tests.test_dashboard_support import (  # noqa: F401
     users,
 )
 
-WEEK = """id = "tuan-le-y-te"
-title = "Tuần lễ y tế"
-first_day = 2024-09-16
-last_day = 2024-09-20
-content_id = "y-te-promo"
-quota = {quota}
-min_gap_minutes = 15
-play_seconds = 60
 
-[directive]
-number = "15/KH-UBND"
-date = 2024-09-01
-issuer = "UBND quận Hai Bà Trưng"
 
-[target]
-units = ["phuong-bach-mai", "phuong-bach-khoa"]
-"""
+def week(quota: int, first="2024-09-16", last="2024-09-20", content="y-te-promo") -> str:
+    """The campaign file of the command's tests, another week, from its first day's opening."""
+    return (HEALTH_WEEK.format(quota=quota, target='units = ["phuong-bach-mai", "phuong-bach-khoa"]')
+            .replace("2024-09-09", first).replace("2024-09-13", last).replace('starts = "13:30"\n', "")
+            .replace('"y-te-promo"', f'"{content}"'))
 
 
 @pytest.fixture
@@ -82,7 +73,7 @@ def post(client, path, **data):
 def test_an_operator_adds_a_campaign_and_its_boards_receive_it_signed(app, mosquitto, tmp_path):
     with TestClient(app) as client:
         log_in(client, "kythuat")
-        r = post(client, "/campaigns", campaign=WEEK.format(quota=4))
+        r = post(client, "/campaigns", campaign=week(4))
         assert r.status_code == 303
         page = client.get("/campaigns").text
         assert "Đã thêm chiến dịch tuan-le-y-te. Đã gửi tới 2 đơn vị (2 có thay đổi)." in page
@@ -104,15 +95,14 @@ def test_an_operator_adds_a_campaign_and_its_boards_receive_it_signed(app, mosqu
 def test_a_campaign_that_does_not_fit_is_refused_on_the_page_with_its_arithmetic(app):
     with TestClient(app) as client:
         log_in(client, "kythuat")
-        r = post(client, "/campaigns", campaign=WEEK.format(quota=19))
+        r = post(client, "/campaigns", campaign=week(19))
         assert r.status_code == 400
         error = re.search(r'<pre class="error"[^>]*>(.*?)</pre>', r.text, re.S).group(1)
         assert "chiến dịch dán vào: quota: campaign &#39;tuan-le-y-te&#39; does not fit" in error
         assert "phuong-bach-khoa on Mon 2024-09-16: ihanoi 12 × (1 + 15) = 192 + tuan-le-y-te 19 × (1 + 15) = 304" \
                in error.replace("&#39;", "'")
         assert "quota = 19" in r.text                           # the operator's text is kept to correct
-        r = post(client, "/campaigns", campaign=WEEK.format(quota=4).replace('kinds', 'kind').replace(
-            'units = ["phuong-bach-mai", "phuong-bach-khoa"]', 'unit = ["x"]'))
+        r = post(client, "/campaigns", campaign=week(4).replace("units = [", "unit = ["))     # a misspelt key
         assert r.status_code == 400 and "target.unit: is not a known setting" in r.text
         assert [row["campaign"] for row in table_rows(client.get("/campaigns").text, "campaigns")] == ["ihanoi"]
 
@@ -122,7 +112,7 @@ def test_a_viewer_reads_the_campaigns_but_changes_nothing(app):
         log_in(client, "vanhoa")
         page = client.get("/campaigns").text
         assert 'id="add"' not in page and "/campaigns/ihanoi/end" not in page
-        assert post(client, "/campaigns", campaign=WEEK.format(quota=4)).status_code == 403
+        assert post(client, "/campaigns", campaign=week(4)).status_code == 403
         assert post(client, "/campaigns/ihanoi/end").status_code == 403
 
 
@@ -130,8 +120,7 @@ def test_a_viewer_reads_the_campaigns_but_changes_nothing(app):
 def district_app(district, registry, users, tmp_path_factory):  # noqa: F811
     store = open_store(district)
     from broker.campaigns.files import load_campaign_text
-    campaign, seconds = load_campaign_text(WEEK.format(quota=4).replace("2024-09-16", "2024-09-09").replace(
-        "2024-09-20", "2024-09-13").replace('content_id = "y-te-promo"', 'content_id = "ihanoi-promo"'), "t", registry)
+    campaign, seconds = load_campaign_text(week(4, "2024-09-09", "2024-09-13", "ihanoi-promo"), "t", registry)
     store.campaigns.add(campaign, seconds, NOW)
     store.close()
     tmp = tmp_path_factory.mktemp("web")
