@@ -31,11 +31,10 @@ from pathlib import Path
 
 from pydantic import Field, StrictInt
 
+from broker.store.campaigns import DEFAULT_PLAY_SECONDS
 from ihanoi.contract.campaigns import Campaign
 from ihanoi.contract.errors import ConfigError
 from ihanoi.contract.tomlconf import load_model, read_toml
-
-from broker.store.campaigns import DEFAULT_PLAY_SECONDS
 
 
 class CampaignFile(Campaign):

@@ -30,7 +30,8 @@ class Demand:
         return self.quota * (self.play_seconds / 60 + self.gap_minutes)
 
     def arithmetic(self) -> str:
-        return f"{self.campaign} {self.quota} × ({_n(self.play_seconds / 60)} + {self.gap_minutes}) = {_n(self.minutes)}"
+        play = _n(self.play_seconds / 60)
+        return f"{self.campaign} {self.quota} × ({play} + {self.gap_minutes}) = {_n(self.minutes)}"
 
 
 @dataclass(frozen=True)

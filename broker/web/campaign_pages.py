@@ -50,7 +50,7 @@ kinds = ["health"]
 def _data(web: Web):
     now = web.clock.now()
     stored = known_campaigns(web.store.campaigns, web.registry)
-    reports, summary = queries.across_to_date(web.store, web.registry, now, web.offline_after, web.reports)
+    reports, summary = queries.across_to_date(web.store, web.registry, now, web.reports)
     columns, rows = across_rows(summary)
     return stored, reports, summary, columns, rows, now
 

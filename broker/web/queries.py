@@ -112,7 +112,7 @@ def latest_health(store: Store) -> dict[str, dict]:
         return {r.device: dict(r._mapping) for r in conn.execute(q)}
 
 
-def across_to_date(store: Store, registry: Registry, now: datetime, offline_after: timedelta, reports: Reports):
+def across_to_date(store: Store, registry: Registry, now: datetime, reports: Reports):
     """The campaigns active at ``now`` (or those that ended last), each from its first day to today,
     and the summary across them: which units comply with all their directives."""
     chosen = chosen_campaigns(store, registry, None, None, None, now)
