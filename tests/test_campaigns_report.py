@@ -72,6 +72,7 @@ def stored(db_url):
                 for i in range(4 - (n == 4 and device == "hbt-bach-khoa-01")):
                     boards.play(device, at(day, 14) + timedelta(minutes=35 * i), "tuan-le-y-te", "y-te-promo")
     boards.play("hbt-bach-dang-01", at(MON, 15), "tuan-le-y-te", "y-te-promo")   # not targeted: kept, said
+    boards.play("hbt-bach-dang-01", at(MON, 16), "bau-cu-2026", "bau-cu")          # unknown campaign: kept, said
     store.write_batch({"play": boards.rows})
     yield store, boards
     store.close()
@@ -102,6 +103,7 @@ def test_each_campaigns_report_equals_what_the_boards_recorded(stored, registry)
     assert across["phuong-bach-khoa"].verdicts == {"ihanoi": True, "tuan-le-y-te": False}
     assert across["phuong-bach-mai"].verdicts == {"ihanoi": False, "tuan-le-y-te": True}
     assert across["phuong-bach-dang"].verdicts == {"ihanoi": True} and across["phuong-bach-dang"].complies_with_all
+    assert summary.unknown == {"bau-cu-2026": 1}
     assert not across["phuong-bach-khoa"].complies_with_all and not across["phuong-bach-mai"].complies_with_all
 
 
@@ -135,7 +137,8 @@ def test_by_default_the_active_campaigns_and_the_summary_across_them(stored, db_
     now = ["--now", "2024-09-11T10:00:00+07:00"]
     assert cli.main(["report", "--database", db_url, "--format", "json", *now]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert [c["campaign"]["id"] for c in doc["campaigns"]] == ["ihanoi", "tuan-le-y-te"]      # active then
+    assert [c["campaign"]["id"] for c in doc["campaigns"]] == ["ihanoi", "tuan-le-y-te"]
+    assert doc["unknown_campaigns"] == {"bau-cu-2026": 1}      # active then
     assert doc["campaigns"][0]["district"]["first"] == "2024-08-19"                          # each its own window
     assert cli.main(["report", "--database", db_url, "--format", "json", "--from", "2024-09-09", "--to",
                      "2024-09-13", "--now", AFTER.isoformat()]) == 0                        # those of the period

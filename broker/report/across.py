@@ -7,7 +7,7 @@ in the period says nothing either way. A unit complies with all its directives w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -27,17 +27,18 @@ class UnitAcross:
 class Across:
     campaigns: list[str]
     units: list[UnitAcross]
+    unknown: dict[str, int] = field(default_factory=dict)   # plays naming a campaign the store does not have
 
     @property
     def complying(self) -> int:
         return sum(u.complies_with_all is True for u in self.units)
 
 
-def across(registry, reports) -> Across:
+def across(registry, reports, unknown: dict[str, int] | None = None) -> Across:
     rows = []
     for unit in registry.units:
         verdicts = {r.campaign.id: s.meets_average for r in reports for s in r.units if s.unit == unit.id}
         if verdicts:
             first = next(s for r in reports for s in r.units if s.unit == unit.id)
             rows.append(UnitAcross(unit.id, unit.name, first.kind, verdicts))
-    return Across([r.campaign.id for r in reports], rows)
+    return Across([r.campaign.id for r in reports], rows, dict(unknown or {}))

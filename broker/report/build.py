@@ -62,4 +62,8 @@ def campaign_reports(store: Store, registry, ids: list[str] | None, first: date 
     reports = [report_from_store(store, registry, first or s.campaign.first_day, last or s.campaign.last_day, now,
                                  offline_after, s.campaign)
                for s in chosen_campaigns(store, registry, ids, first, last, now)]
-    return reports, across(registry, reports)
+    if not reports:
+        return reports, across(registry, reports)
+    known = {s.id for s in known_campaigns(store.campaigns, registry)}
+    played = store.plays_per_campaign(min(r.district.first for r in reports), max(r.district.last for r in reports))
+    return reports, across(registry, reports, {c: n for c, n in played.items() if c not in known})

@@ -3,7 +3,8 @@
 Each campaign's report opens with its title: the campaign, the directive it carries out (số,
 ngày, cơ quan ban hành) and the period, so that the file can be attached to the district's
 reply as it is. Several campaigns: one section each (the workbook: one sheet set each,
-numbered), then the summary across them (which units comply with all their directives).
+numbered), then the summary across them (which units comply with all their directives) and the
+plays naming a campaign the store does not have (the text and JSON say those for one campaign too).
 
 CSV is written with a byte-order mark so that spreadsheet programs read the diacritics as
 UTF-8; the workbook keeps dates as dates, counts as numbers and compliance as booleans.
@@ -205,11 +206,21 @@ def across_title(summary: Across) -> str:
             "đơn vị đạt mọi văn bản (bình quân lượt phát/thiết bị/ngày đạt định mức của từng chiến dịch)")
 
 
+def unknown_note(summary: Across | None) -> str | None:
+    """Plays naming campaigns the store does not have: kept, counted for none, said."""
+    if summary is None or not summary.unknown:
+        return None
+    return ("Lượt phát ghi chiến dịch không có trong danh sách (đã lưu, không tính): "
+            + ", ".join(f"{c}: {n}" for c, n in sorted(summary.unknown.items())))
+
+
 def render_tables(reports: list[Report], summary: Across | None = None) -> str:
     parts = [render_table(r) for r in reports]
     if summary is not None and len(reports) > 1:
         columns, rows = across_rows(summary)
         parts.append(across_title(summary) + "\n" + grid(columns, rows) + "\n")
+    if unknown_note(summary):
+        parts.append(unknown_note(summary) + "\n")
     return "\n".join(parts)
 
 
@@ -232,6 +243,8 @@ def render_csvs(reports: list[Report], summary: Across | None = None) -> bytes:
         for r in rows:
             writer.writerow(csv_row("" if r[k] is None else (int(r[k]) if kind == "bool" else r[k])
                                     for _, k, kind in columns))
+        if unknown_note(summary):
+            writer.writerows([[], csv_row([unknown_note(summary)])])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -263,15 +276,22 @@ def _json_data(report: Report) -> dict:
 
 
 def render_json(report: Report) -> bytes:
-    return json.dumps(_json_data(report), ensure_ascii=False, indent=2, default=_json_default).encode("utf-8")
+    return render_json_with(report, {})
+
+
+def render_json_with(report: Report, extra: dict) -> bytes:
+    return json.dumps(_json_data(report) | extra, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8")
 
 
 def render_jsons(reports: list[Report], summary: Across | None = None) -> bytes:
     """One campaign: its report as ``render_json``; several: ``{"campaigns": [...], "across": [...]}``."""
-    if len(reports) == 1:
+    if len(reports) == 1 and not (summary and summary.unknown):
         return render_json(reports[0])
+    if len(reports) == 1:
+        return render_json_with(reports[0], {"unknown_campaigns": summary.unknown})
     data = {"campaigns": [_json_data(r) for r in reports],
-            "across": across_rows(summary)[1] if summary is not None else []}
+            "across": across_rows(summary)[1] if summary is not None else [],
+            "unknown_campaigns": summary.unknown if summary is not None else {}}
     return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8")
 
 
@@ -331,6 +351,8 @@ def render_xlsxs(reports: list[Report], summary: Across | None, path: Path) -> N
         append_row(cover, [h for h, _, _ in columns])
         for r in rows:
             append_row(cover, [r[k] for _, k, _ in columns])
+        if unknown_note(summary):
+            append_row(cover, [unknown_note(summary)])
     cover.column_dimensions["A"].width = 30
     wb.properties.title = titles(reports[0])[0] if reports else "Báo cáo"
     for i, report in enumerate(reports):

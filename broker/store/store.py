@@ -129,6 +129,13 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(q.order_by(t.c.start)).all()
 
+    def plays_per_campaign(self, first: date, last: date) -> dict[str, int]:
+        """How many plays name each campaign, over ``first``..``last``."""
+        t = schema.plays
+        q = select(t.c.campaign, func.count()).where(t.c.day.between(first, last)).group_by(t.c.campaign)
+        with self.engine.connect() as conn:
+            return {campaign: n for campaign, n in conn.execute(q)}
+
     def traffic_profile(self, last: date | None = None) -> list:
         """Onsets summed per (unit, weekday, minute of day) and the number of days behind each."""
         t = schema.traffic
