@@ -13,8 +13,7 @@ from datetime import datetime
 from broker.campaigns import MqttAnnouncer, announce, load_campaign_file, signing_key
 from broker.campaigns.manage import add_campaign, end_campaign, units_of
 from broker.campaigns.targets import targeted_units
-from broker.commands.common import add_store_arguments, open_existing_store, resolve
-from broker.commands.report import _day, _moment
+from broker.commands.common import add_store_arguments, day_arg, moment_arg, open_existing_store, resolve
 from broker.store.campaigns import known_campaigns, seed
 from ihanoi.contract.clock import RealClock
 
@@ -28,10 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     show.add_argument("id", metavar="ID")
     end = sub.add_parser("end", help="end a campaign now (or after DAY) and announce it")
     end.add_argument("id", metavar="ID")
-    end.add_argument("--on", type=_day, metavar="DAY", help="its last day (inclusive); default: it ends now")
+    end.add_argument("--on", type=day_arg, metavar="DAY", help="its last day (inclusive); default: it ends now")
     sub.add_parser("announce", help="sign and publish every unit's campaign set again")
     for q in (add, end, sub.choices["announce"], sub.choices["list"], show):
-        q.add_argument("--now", type=_moment, metavar="DATETIME", help="the moment it is (default: now); "
+        q.add_argument("--now", type=moment_arg, metavar="DATETIME", help="the moment it is (default: now); "
                                                                        "a simulation gives its simulated time")
         add_store_arguments(q)
     for q in (add, end):

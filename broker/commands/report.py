@@ -8,41 +8,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from broker.commands.common import add_store_arguments, open_existing_store, resolve
+from broker.commands.common import add_store_arguments, day_arg, moment_arg, open_existing_store, resolve
 from broker.report.build import campaign_reports
 from broker.report.render import FORMATS, write
 from ihanoi.contract.clock import RealClock
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2024-09-03") from None
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a moment with its offset, like 2024-09-04T18:00:00+07:00")
-    return moment
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--campaign", dest="campaigns", action="append", metavar="ID",
                    help="the campaign to report (again for several; default: the active ones, or those of the "
                         "period given; ihanoi-broker campaign list names them)")
-    p.add_argument("--from", dest="first", type=_day, metavar="DAY", help="first day (default: campaign start)")
-    p.add_argument("--to", dest="last", type=_day, metavar="DAY", help="last day, inclusive (default: campaign end)")
+    p.add_argument("--from", dest="first", type=day_arg, metavar="DAY", help="first day (default: campaign start)")
+    p.add_argument("--to", dest="last", type=day_arg, metavar="DAY", help="last day, inclusive (default: campaign end)")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of standard output (xlsx needs it)")
-    p.add_argument("--now", type=_moment, metavar="DATETIME",
+    p.add_argument("--now", type=moment_arg, metavar="DATETIME",
                    help="the moment the report is made, for its notes ('offline since'); default: now. "
                         "A simulation gives its simulated time")
     add_store_arguments(p)
