@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from broker.campaigns.targets import targets
-from ihanoi.contract.campaigns import CampaignSet
+from ihanoi.contract.campaigns import MAX_CAMPAIGNS, CampaignSet
+from ihanoi.contract.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ def unit_sets(registry, stored, announced: dict[str, tuple[int, str]], now: date
         if units is not None and unit.id not in units:
             continue
         campaigns = tuple(c for c in live if targets(c, unit))
+        if len(campaigns) > MAX_CAMPAIGNS:
+            raise StoreError(f"unit {unit.id} is targeted by {len(campaigns)} campaigns that are not over; a board's "
+                             f"set holds at most {MAX_CAMPAIGNS}: end some of them first")
         d = digest(campaigns)
         version, last = announced.get(unit.id, (0, None))
         changed = d != last
