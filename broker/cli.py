@@ -11,6 +11,7 @@ from ihanoi.contract import verbs
 VERBS = {
     "collect": ("broker.commands.collect", "receive the boards' events over MQTT and store them (the service)"),
     "report": ("broker.commands.report", "per-unit compliance report for a range of days"),
+    "campaign": ("broker.commands.campaign", "the district's campaigns: add FILE | list | show ID | end ID | announce"),
     "devices": ("broker.commands.devices", "every device's state: last seen, online, content, backlog, clock"),
     "quarantine": ("broker.commands.quarantine", "the malformed or foreign messages the collector kept aside"),
     "check-registry": ("broker.commands.check_registry", "validate the units registry"),

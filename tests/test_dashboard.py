@@ -58,7 +58,7 @@ def report_command(url: str, first: date, last: date, fmt: str, tmp_path) -> byt
 # (Prometheus scrapes it; it holds counts, no names of people). Every other route of the app,
 # whatever its method, must refuse an anonymous request: a route added later is walked too.
 PUBLIC = {("/login", "GET"), ("/login", "POST"), ("/static", "GET"), ("/favicon.ico", "GET"), ("/metrics", "GET")}
-SAMPLE_PARAMS = {"unit": "phuong-bach-mai", "device": "hbt-bach-mai-01", "verb": "play-now"}
+SAMPLE_PARAMS = {"unit": "phuong-bach-mai", "device": "hbt-bach-mai-01", "verb": "play-now", "campaign": "ihanoi"}
 STATIC_SAMPLE = "style.css"
 
 
@@ -83,7 +83,8 @@ def test_every_route_but_the_public_ones_refuses_an_anonymous_request(app):
     walked = every_route(app)
     patterns = {(p, m) for p, m, _ in walked}
     assert {("/fleet.csv", "GET"), ("/fleet.xlsx", "GET"), ("/compliance.xlsx", "GET"), ("/compliance.csv", "GET"),
-            ("/devices/{device}/{verb}", "POST"), ("/logout", "POST"), ("/", "GET")} <= patterns
+            ("/devices/{device}/{verb}", "POST"), ("/logout", "POST"), ("/", "GET"), ("/campaigns", "GET"),
+            ("/campaigns", "POST"), ("/campaigns/{campaign}/end", "POST")} <= patterns
     assert PUBLIC <= patterns, "a public route listed here is gone: update PUBLIC"
     with TestClient(app) as client:
         for pattern, method, path in walked:
@@ -297,7 +298,9 @@ def test_the_csv_export_is_the_report_commands_csv(viewer, district, tmp_path):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.content == expected
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert rows[0][:3] == ["Ngày", "Mã đơn vị", "Đơn vị"]
+    assert rows[0][0].startswith("BÁO CÁO KẾT QUẢ PHÁT: IHANOI") and rows[2][0].startswith("Kỳ báo cáo: 09/09/2024")
+    assert rows[3][:3] == ["Ngày", "Mã đơn vị", "Đơn vị"]
+    assert 'filename="tuan-thu-ihanoi-20240909-20240912.csv"' in r.headers["content-disposition"]
 
 
 def test_the_xlsx_export_holds_the_same_numbers(viewer, district, registry):

@@ -66,7 +66,7 @@ def test_a_user_logs_in_reads_compliance_and_a_units_chart_all_served_locally(da
         page.screenshot(path=str(tmp_path / "compliance.png"), full_page=False)
 
         page.click("#units a:has-text('UBND phường Bạch Mai')")
-        page.wait_for_url("**/units/phuong-bach-mai")
+        page.wait_for_url("**/units/phuong-bach-mai?campaign=ihanoi")     # the campaign shown goes along
         chart = page.locator("#chart-hourly svg")
         box = chart.bounding_box()
         assert box and box["width"] > 500 and box["height"] > 150

@@ -192,7 +192,8 @@ def test_the_workbook_keeps_dates_numbers_and_booleans_and_vietnamese_names(smal
     path = tmp_path / "report.xlsx"
     render_xlsx(small_report, path)
     wb = load_workbook(path)
-    assert wb.sheetnames[:3] == ["Theo ngày", "Theo đơn vị", "Toàn quận"]
+    assert wb.sheetnames[:4] == ["Báo cáo", "Theo ngày", "Theo đơn vị", "Toàn quận"]
+    assert wb["Báo cáo"]["A1"].value.startswith("BÁO CÁO KẾT QUẢ PHÁT: IHANOI")
     ws = wb["Theo ngày"]
     header = [c.value for c in ws[1]]
     assert header[0] == "Ngày" and "Đạt" in header
@@ -208,7 +209,9 @@ def test_the_workbook_keeps_dates_numbers_and_booleans_and_vietnamese_names(smal
 def test_csv_opens_as_utf8_in_a_spreadsheet_and_json_carries_everything(small_report):
     data = render_csv(small_report)
     assert data.startswith("\ufeff".encode("utf-8"))
-    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("BÁO CÁO KẾT QUẢ PHÁT: IHANOI") and lines[2].startswith("Kỳ báo cáo: 04/09/2024")
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines[3:]))))              # after the title lines
     mine = [r for r in rows if r["Mã đơn vị"] == UNIT]
     assert mine[0]["Ngày"] == "2024-09-04" and mine[0]["Đạt"] == "1" and mine[1]["Đạt"] == "0"
     doc = json.loads(render_json(small_report))

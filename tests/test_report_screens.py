@@ -134,7 +134,7 @@ def test_upgrading_to_0004_keeps_every_play_and_counts_them_as_before(db_url, re
         conn.execute(Table("plays", MetaData(), autoload_with=conn).insert(), old)     # 0003's columns
     store.close()
     store = open_store(db_url)                                          # the collector's start: to head
-    assert current(store.engine) == "0004"
+    assert current(store.engine) == migrations.head()
     assert [(r.screen_power, r.screen_input) for r in store.plays(WED, WED)] == [(None, None)] * 10
     (day,) = [d for d in report_from_store(store, registry, WED, WED, AFTER).days if d.unit == LED_UNIT]
     assert day.plays == 10 and day.compliant
@@ -149,7 +149,7 @@ def test_downgrading_below_0004_refuses_while_a_play_did_not_count(db_url):  # n
     store.write_batch({"play": [event_row(p, TV_UNIT, CAMPAIGN_TZ, AFTER) for p in (shown, hidden)]})
     with pytest.raises(RuntimeError, match=r"cannot downgrade below 0004: 1 stored play\(s\)"):
         migrations.downgrade(store.engine, "0003")
-    assert current(store.engine) == "0004" and store.count("play") == 2
+    assert current(store.engine) == migrations.head() and store.count("play") == 2
     with store.engine.begin() as conn:
         conn.execute(schema.plays.delete().where(schema.plays.c.seq == 2))
     migrations.downgrade(store.engine, "0003")

@@ -191,3 +191,80 @@ def test_downgrading_refuses_text_versions_and_keeps_integer_ones(db_url):
     with store.engine.connect() as conn:
         assert conn.execute(select(schema.plays.c.content_version)).scalar_one() == 1   # an INTEGER again
     store.close()
+
+
+# --- campaigns (0005) -------------------------------------------------------------------------
+def test_upgrading_to_0005_puts_every_stored_play_in_the_registrys_campaign(db_url):
+    store = open_store(db_url, migrate=False)
+    upgrade(store.engine, "0004")
+    stream = uuid.uuid4()
+    old = [{k: v for k, v in play_row(stream, i, T0 + timedelta(minutes=20 * i)).items() if k != "campaign"}
+           for i in range(1, 4)]
+    with store.engine.begin() as conn:
+        conn.execute(Table("plays", MetaData(), autoload_with=conn).insert(), old)     # 0004's plays: no campaign
+    store.close()
+    store = open_store(db_url)
+    assert current(store.engine) == HEAD
+    assert [r.campaign for r in store.plays(date(2024, 9, 4), date(2024, 9, 4))] == ["ihanoi"] * 3
+    assert store.campaigns.all() == []          # the registry's campaign is written by whoever has the registry
+    again = store.write_batch({"play": [play_row(stream, 1), play_row(stream, 4, campaign="bau-cu-2026")]})
+    assert again.stored == {"play": 1} and again.duplicates == {"play": 1}
+    assert [r.campaign for r in store.plays(date(2024, 9, 4), date(2024, 9, 4), campaign="bau-cu-2026")] == \
+           ["bau-cu-2026"]
+    store.close()
+
+
+def test_the_first_campaign_id_given_to_the_upgrade_is_the_one_old_plays_get(db_url):
+    store = open_store(db_url, migrate=False)
+    upgrade(store.engine, "0004")
+    row = {k: v for k, v in play_row(uuid.uuid4(), 1).items() if k != "campaign"}
+    with store.engine.begin() as conn:
+        conn.execute(Table("plays", MetaData(), autoload_with=conn).insert(), [row])
+    upgrade(store.engine, first_campaign="ihanoi-2023")
+    assert [r.campaign for r in store.plays(date(2024, 9, 4), date(2024, 9, 4))] == ["ihanoi-2023"]
+    store.close()
+
+
+def test_downgrading_below_0005_refuses_plays_of_other_campaigns(db_url):
+    store = open_store(db_url)
+    store.write_batch({"play": [play_row(uuid.uuid4(), 1), play_row(uuid.uuid4(), 1, campaign="tuan-le-y-te")]})
+    with pytest.raises(RuntimeError, match=r"1 stored play\(s\) are of another campaign than 'ihanoi'"):
+        downgrade(store, "0004")
+    assert current(store.engine) == HEAD and store.count("play") == 2
+    with store.engine.begin() as conn:
+        conn.execute(schema.plays.delete().where(schema.plays.c.campaign != "ihanoi"))
+    downgrade(store, "0004")
+    assert current(store.engine) == "0004"
+    with store.engine.connect() as conn:
+        assert "campaign" not in Table("plays", MetaData(), autoload_with=conn).c
+    store.close()
+
+
+def test_campaigns_are_kept_as_the_contract_says_them_and_ended_to_the_minute(db_url):
+    from ihanoi.contract.campaigns import Campaign
+    from ihanoi.contract.errors import StoreError
+
+    store = open_store(db_url)
+    week = Campaign(id="tuan-le-y-te", title="Tuần lễ y tế", first_day=date(2024, 9, 9), last_day=date(2024, 9, 13),
+                    starts=datetime(2024, 9, 9, 13, 30).time(),
+                    directive={"number": "15/KH-UBND", "date": "2024-09-01", "issuer": "UBND quận Hai Bà Trưng"},
+                    content_id="y-te-promo", bundle="12", target={"kinds": ["health", "ward"]}, quota=4,
+                    min_gap_minutes=30, seek_peaks=False)
+    store.campaigns.add(week, 45, T0)
+    with pytest.raises(StoreError, match="already in the store"):
+        store.campaigns.add(week, 45, T0)
+    (kept,) = store.campaigns.all()
+    assert kept.campaign == week and kept.play_seconds == 45 and kept.ended_at is None
+    assert kept.created_at == T0
+    stop = datetime(2024, 9, 11, 10, 15, 30, tzinfo=CAMPAIGN_TZ)
+    ended = store.campaigns.end("tuan-le-y-te", stop, T0 + timedelta(days=7), CAMPAIGN_TZ)
+    assert store.campaigns.get("tuan-le-y-te") == ended
+    assert ended.campaign.window(CAMPAIGN_TZ)[1] == datetime(2024, 9, 11, 10, 15, tzinfo=CAMPAIGN_TZ)
+    with pytest.raises(StoreError, match="not extended"):
+        store.campaigns.end("tuan-le-y-te", stop + timedelta(days=1), T0, CAMPAIGN_TZ)
+    with pytest.raises(StoreError, match="no campaign 'bau-cu'.*known: tuan-le-y-te"):
+        store.campaigns.get("bau-cu")
+    store.campaigns.record_announced("phuong-bach-mai", 1, "a" * 64, T0)
+    store.campaigns.record_announced("phuong-bach-mai", 2, "b" * 64, T0)
+    assert store.campaigns.announced() == {"phuong-bach-mai": (2, "b" * 64)}
+    store.close()

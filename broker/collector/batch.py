@@ -83,7 +83,7 @@ def _rows_of(item: Incoming, topics: protocol.Topics, registry, window: protocol
     if kind == "state":
         rows.state = state_row(message, unit)
         return rows
-    rows.event = event_row(message, unit, registry.campaign.tz, now)
+    rows.event = event_row(message, unit, registry.campaign.tz, now, registry.campaign.id)
     if kind == "health":
         rows.health_state = health_state_row(message, unit)
     return rows

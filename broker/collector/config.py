@@ -89,11 +89,17 @@ class MetricsSettings(_Section):
     host: str = "127.0.0.1"
 
 
+class CampaignSettings(_Section):
+    signing_key: Path | None = Field(None, description="the private content key (Ed25519 PEM) campaign sets are "
+                                                       "signed with; the boards trust its public half")
+
+
 class CollectorConfig(_Section):
     broker: MqttSettings = MqttSettings()
     collector: CollectorSettings = CollectorSettings()
     database: DatabaseSettings = DatabaseSettings()
     metrics: MetricsSettings = MetricsSettings()
+    campaigns: CampaignSettings = CampaignSettings()
     registry: Path | None = Field(None, description="units registry; default ihanoi/contract/units.toml or $IHANOI_REGISTRY")
 
 
@@ -125,9 +131,12 @@ def relative_database_url(base: Path, url: str) -> str:
 
 def relative_paths(config, base: Path) -> dict:
     """The updates that resolve a server config's shared paths (registry, MQTT password, a SQLite
-    database) against ``base``, the config file's folder."""
+    database, the campaign signing key) against ``base``, the config file's folder."""
     updates = {"registry": relative_to(base, config.registry),
                "database": config.database.model_copy(update={"url": relative_database_url(base, config.database.url)})}
+    if config.campaigns.signing_key:
+        updates["campaigns"] = config.campaigns.model_copy(
+            update={"signing_key": relative_to(base, config.campaigns.signing_key)})
     if config.broker.password_file:
         updates["broker"] = config.broker.model_copy(
             update={"password_file": relative_to(base, config.broker.password_file)})

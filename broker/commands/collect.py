@@ -10,6 +10,8 @@ import logging
 from broker.collector import Collector
 from broker.commands.common import add_store_arguments, database_errors, resolve
 from broker.store import open_store
+from broker.store.campaigns import seed
+from ihanoi.contract.clock import RealClock
 
 log = logging.getLogger("broker.collector")
 
@@ -21,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config, registry = resolve(args)
     with database_errors(config.database.url):
-        store = open_store(config.database.url)
+        store = open_store(config.database.url, first_campaign=registry.campaign.id)
+        seed(store.campaigns, registry, RealClock(tz=registry.campaign.tz).now())
     collector = Collector(config, registry, store)
     if config.metrics.port:
         collector.metrics.serve(config.metrics.port, config.metrics.host)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 
 from broker.collector.config import CollectorConfig, load_collector_config
@@ -21,6 +22,25 @@ def add_store_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database", metavar="URL", help="sqlite:///PATH or postgresql://USER@HOST/DB (overrides the config)")
     p.add_argument("--registry", metavar="FILE", help="units registry (default: the config's, $IHANOI_REGISTRY or "
                                                       "the packaged ihanoi/contract/units.toml)")
+
+
+def day_arg(text: str) -> date:
+    """A day on the command line (2024-09-03)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2024-09-03") from None
+
+
+def moment_arg(text: str) -> datetime:
+    """A moment with its offset on the command line."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a moment with its offset, like 2024-09-04T18:00:00+07:00")
+    return moment
 
 
 def resolve(args: argparse.Namespace) -> tuple[CollectorConfig, object]:

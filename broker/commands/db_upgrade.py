@@ -6,7 +6,9 @@ import argparse
 
 from broker.commands.common import add_store_arguments, database_errors, resolve
 from broker.migrations import current, upgrade
+from broker.store.campaigns import CampaignBook, seed
 from broker.store.store import create_store_engine
+from ihanoi.contract.clock import RealClock
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,11 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config, _ = resolve(args)
+    config, registry = resolve(args)
     with database_errors(config.database.url):
         engine = create_store_engine(config.database.url)
         before = current(engine)
-        upgrade(engine)
+        upgrade(engine, first_campaign=registry.campaign.id)
+        seed(CampaignBook(engine), registry, RealClock(tz=registry.campaign.tz).now())
         after = current(engine)
     print(f"{engine.url.render_as_string(hide_password=True)}: schema {before or '(empty)'} -> {after}")
     engine.dispose()

@@ -1,43 +1,31 @@
-"""Per-unit compliance report: for each unit and open day, the plays within opening hours against
-the quota, the share in peak hours, the audience and silent devices; then per unit, the district
-summary (the directive's measure: average plays per device and day) and device footnotes."""
+"""Per-unit compliance report of each campaign: for each unit and open day, the plays within opening
+hours against the quota, the share in peak hours, the audience and silent devices; then per unit, the
+district summary (the directive's measure: average plays per device and day) and device footnotes,
+under a title that carries the directive's reference. Several campaigns (--campaign, again and again;
+by default the active ones): one report each, then which units comply with all their directives."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from broker.commands.common import add_store_arguments, open_existing_store, resolve
-from broker.report.build import report_from_store
+from broker.commands.common import add_store_arguments, day_arg, moment_arg, open_existing_store, resolve
+from broker.report.build import campaign_reports
 from broker.report.render import FORMATS, write
 from ihanoi.contract.clock import RealClock
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2024-09-03") from None
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a moment with its offset, like 2024-09-04T18:00:00+07:00")
-    return moment
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--from", dest="first", type=_day, metavar="DAY", help="first day (default: campaign start)")
-    p.add_argument("--to", dest="last", type=_day, metavar="DAY", help="last day, inclusive (default: campaign end)")
+    p.add_argument("--campaign", dest="campaigns", action="append", metavar="ID",
+                   help="the campaign to report (again for several; default: the active ones, or those of the "
+                        "period given; ihanoi-broker campaign list names them)")
+    p.add_argument("--from", dest="first", type=day_arg, metavar="DAY", help="first day (default: campaign start)")
+    p.add_argument("--to", dest="last", type=day_arg, metavar="DAY", help="last day, inclusive (default: campaign end)")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of standard output (xlsx needs it)")
-    p.add_argument("--now", type=_moment, metavar="DATETIME",
+    p.add_argument("--now", type=moment_arg, metavar="DATETIME",
                    help="the moment the report is made, for its notes ('offline since'); default: now. "
                         "A simulation gives its simulated time")
     add_store_arguments(p)
@@ -51,15 +39,18 @@ def run(args: argparse.Namespace) -> int:
     now = args.now.astimezone(registry.campaign.tz) if args.now else RealClock(tz=registry.campaign.tz).now()
     store = open_existing_store(config.database.url)
     try:
-        report = report_from_store(store, registry, args.first or registry.campaign.first_day,
-                                   args.last or registry.campaign.last_day, now,
-                                   timedelta(seconds=config.collector.offline_after_s))
+        reports, summary = campaign_reports(store, registry, args.campaigns, args.first, args.last, now,
+                                            timedelta(seconds=config.collector.offline_after_s))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         store.close()
-    data = write(report, args.format, args.out)
+    if not reports:
+        print("error: no campaign is active then; name one with --campaign ID (ihanoi-broker campaign list)",
+              file=sys.stderr)
+        return 2
+    data = write(reports, args.format, args.out, summary)
     if data is not None:
         sys.stdout.buffer.write(data)
     elif args.out:

@@ -23,17 +23,20 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    _migrate(engine, command.upgrade, revision)
+def upgrade(engine: Engine, revision: str = "head", first_campaign: str | None = None) -> None:
+    """``first_campaign``: the registry's campaign id, which the plays stored before campaigns
+    existed belong to (0005; ``ihanoi`` when not given)."""
+    _migrate(engine, command.upgrade, revision, first_campaign)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
+def downgrade(engine: Engine, revision: str, first_campaign: str | None = None) -> None:
     """Back to ``revision``, all of it or nothing (a step that refuses undoes the earlier ones)."""
-    _migrate(engine, command.downgrade, revision)
+    _migrate(engine, command.downgrade, revision, first_campaign)
 
 
-def _migrate(engine: Engine, step, revision: str) -> None:
+def _migrate(engine: Engine, step, revision: str, first_campaign: str | None) -> None:
     cfg = alembic_config()
+    cfg.attributes["first_campaign"] = first_campaign
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})

@@ -1,8 +1,13 @@
-"""Per-unit, per-day compliance and the district summary (pure: data in, data out).
+"""Per-unit, per-day compliance of one campaign and the district summary (pure: data in, data out).
 
-A play counts toward a device's quota when it is of the campaign's content, completed, made on
+Each campaign is reported on its own, by the same rules (``build_report(..., campaign=...)``;
+the registry's campaign when none is given), over the units it targets. A play counts toward a
+device's quota of a campaign when it names that campaign (a board from before campaigns names
+none: its plays are the registry's campaign's), is of the campaign's content, completed, made on
 a screen that showed it, and started within the unit's opening hours on an open day of the
-campaign (local time of the campaign's zone). "Showed it" is the protocol's rule
+campaign, inside its window to the minute (local time of the campaign's zone). A play naming
+a campaign that does not target the board's unit is kept in the store, not counted, and the
+report's notes say how many there were. "Showed it" is the protocol's rule
 (``screen_showed``): LED boards and boards that say nothing of their screen count as before; a
 TV that said it was in standby, switching, silent or on another input does not count, and the
 board's note says how many such plays there were; a TV without HDMI-CEC (``unmanaged``) counts
@@ -14,11 +19,14 @@ number of plays per device and open day over the period.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from broker.campaigns.targets import quota_for, targets
 from broker.report.peaks import PeakModel
+from ihanoi.contract.campaigns import Campaign, from_registry
 from ihanoi.contract.opendays import Calendar
 from ihanoi.contract.protocol import screen_showed, version_key
 from ihanoi.contract.registry import KIND_LABELS_VI
@@ -39,6 +47,7 @@ class PlayRow:
     clock_synced: bool = True
     screen_power: str | None = None      # what a TV said before the play; None: LED or an older board
     screen_input: str | None = None
+    campaign: str | None = None          # None: the registry's campaign (a board from before campaigns)
 
     @property
     def showed(self) -> bool:
@@ -164,12 +173,25 @@ class Report:
     district: DistrictSummary
     devices: list[DeviceNote]
     quarantine: dict[str, int] = field(default_factory=dict)
+    campaign: Campaign | None = None
+    untargeted: dict[str, int] = field(default_factory=dict)   # unit -> plays naming this campaign, not targeted
 
 
-def calendar_of(registry, unit) -> Calendar:
-    c = registry.campaign
+def calendar_of(registry, unit, campaign=None) -> Calendar:
+    c = campaign or registry.campaign
     return Calendar(hours=registry.hours_of(unit), days_off=registry.days_off_of(unit),
                     first_day=c.first_day, last_day=c.last_day)
+
+
+def day_quota(quota: int, campaign: Campaign, windows) -> int:
+    """The quota of a day on which the campaign's window covers only part of the opening hours (it
+    starts or ends at a time of day): the share of the open minutes it covers, rounded up."""
+    start, end = campaign.window(windows[0][0].tzinfo) if windows else (None, None)
+    total = sum((e - s).total_seconds() for s, e in windows)
+    covered = sum(max(0.0, (min(e, end) - max(s, start)).total_seconds()) for s, e in windows)
+    if not total or covered >= total:
+        return quota
+    return math.ceil(quota * covered / total)
 
 
 def latest_version(versions) -> str | None:
@@ -218,11 +240,15 @@ def device_notes(registry, states: dict[str, dict], now: datetime, offline_after
 
 def build_report(registry, first: date, last: date, plays: list[PlayRow], active: set[tuple[str, date]],
                  peaks: PeakModel, states: dict[str, dict], now: datetime,
-                 offline_after: timedelta = timedelta(minutes=3), quarantine: dict[str, int] | None = None) -> Report:
-    campaign = registry.campaign
-    tz = campaign.tz
+                 offline_after: timedelta = timedelta(minutes=3), quarantine: dict[str, int] | None = None,
+                 campaign: Campaign | None = None) -> Report:
+    campaign = campaign or from_registry(registry)
+    tz = registry.campaign.tz
     today = now.astimezone(tz).date()
     content = campaign.content_id
+    first_id = registry.campaign.id
+    plays = [p for p in plays if (p.campaign or first_id) == campaign.id]
+    untargeted: Counter = Counter()
 
     # Count each play once, on its local day, for its device.
     counted: dict[tuple[str, date], int] = Counter()
@@ -234,8 +260,11 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
         unit = unit_of.get(p.device)
         if unit is None or p.content_id != content or not p.completed:
             continue
+        if not targets(campaign, unit):        # kept in the store, said in the notes, not counted
+            untargeted[unit.id] += 1
+            continue
         local = p.start.astimezone(tz)
-        if not registry.hours_of(unit).contains(local):
+        if not registry.hours_of(unit).contains(local) or not campaign.active_at(local, tz):
             continue
         key = (p.device, local.date())
         if not p.showed:            # made on a TV that was off or elsewhere: said, not counted
@@ -251,13 +280,15 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
     closed_skipped = 0
     totals = {"plays": 0, "device_days": 0, "unit_days": 0, "unit_days_ok": 0, "ok_every_day": 0, "ok_avg": 0}
     for unit in registry.units:
-        cal = calendar_of(registry, unit)
-        quota = registry.quota_of(unit)
+        if not targets(campaign, unit):
+            continue
+        cal = calendar_of(registry, unit, campaign)
+        quota = quota_for(registry, unit, campaign)
         devices = [d.id for d in unit.devices]
         open_days = compliant_days = unit_plays = 0
         day = first
         while day <= last:
-            if day > today or not campaign.contains(day):
+            if day > today or not campaign.active_on(day):
                 day += timedelta(days=1)
                 continue
             if not cal.is_open(day):
@@ -266,15 +297,17 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
                 continue
             by_device = {d: counted.get((d, day), 0) for d in devices}
             total = sum(by_device.values())
-            below = [d for d, n in by_device.items() if n < quota]
-            # Today is judged once the unit has closed: a report at 18:00 says whether today's quota was met.
             windows = registry.hours_of(unit).windows(day, tz)
+            quota_today = day_quota(quota, campaign, windows)
+            below = [d for d, n in by_device.items() if n < quota_today]
+            # Today is judged once the unit has closed: a report at 18:00 says whether today's quota was met.
             in_progress = day == today and bool(windows) and now < windows[-1][1]
             compliant = None if in_progress else (bool(devices) and not below)
             peak_share = None
             if peaks.known(unit.id, day.weekday()) and total:
                 peak_share = sum(in_peak.get((d, day), 0) for d in devices) / total
-            days.append(UnitDay(day, unit.id, unit.name, KIND_LABELS_VI[unit.kind], devices, quota, total, by_device,
+            days.append(UnitDay(day, unit.id, unit.name, KIND_LABELS_VI[unit.kind], devices, quota_today, total,
+                                by_device,
                                 compliant, below, peak_share, sum(audience.get((d, day), 0) for d in devices),
                                 [d for d in devices if (d, day) not in active],
                                 sum(not_shown.get((d, day), 0) for d in devices)))
@@ -297,7 +330,7 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
         totals["ok_avg"] += bool(meets)
 
     district = DistrictSummary(
-        first, last, campaign.first_day, campaign.last_day, campaign.district_quota, len(registry.units),
+        first, last, campaign.first_day, campaign.last_day, campaign.quota, len(units),
         totals["ok_every_day"], totals["ok_avg"], totals["unit_days"], totals["unit_days_ok"],
         totals["plays"] / totals["device_days"] if totals["device_days"] else None, totals["plays"], closed_skipped)
     latest = latest_version(s.get("content_version") for s in states.values())
@@ -305,4 +338,6 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
     in_period = [p for p in plays if first <= p.start.astimezone(tz).date() <= last]
     screens = screen_tallies(in_period, content, hours_of, tz)
     notes = device_notes(registry, states, now, offline_after, latest, screens)
-    return Report(now, days, units, district, notes, dict(quarantine or {}))
+    targeted = {u.id for u in registry.units if targets(campaign, u)}
+    notes = [n for n in notes if n.unit in targeted]
+    return Report(now, days, units, district, notes, dict(quarantine or {}), campaign, dict(untargeted))

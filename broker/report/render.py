@@ -1,5 +1,11 @@
 """The report as a text table, CSV, JSON or an xlsx workbook (Vietnamese headers).
 
+Each campaign's report opens with its title: the campaign, the directive it carries out (số,
+ngày, cơ quan ban hành) and the period, so that the file can be attached to the district's
+reply as it is. Several campaigns: one section each (the workbook: one sheet set each,
+numbered), then the summary across them (which units comply with all their directives) and the
+plays naming a campaign the store does not have (the text and JSON say those for one campaign too).
+
 CSV is written with a byte-order mark so that spreadsheet programs read the diacritics as
 UTF-8; the workbook keeps dates as dates, counts as numbers and compliance as booleans.
 
@@ -19,6 +25,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 
+from broker.report.across import Across
 from broker.report.compliance import Report
 from ihanoi.contract.registry import SCREEN_LABELS_VI
 
@@ -150,8 +157,21 @@ def grid(columns, rows) -> str:
     return "\n".join(lines)
 
 
+def titles(report: Report) -> list[str]:
+    """The report's title lines: the campaign, its directive, the period."""
+    c, d = report.campaign, report.district
+    lines = [f"BÁO CÁO KẾT QUẢ PHÁT: {c.title.upper()} (mã chiến dịch {c.id})"]
+    lines.append(f"Thực hiện văn bản số {c.directive.number} ngày {c.directive.date:%d/%m/%Y} "
+                 f"của {c.directive.issuer}")
+    lines.append(f"Kỳ báo cáo: {d.first:%d/%m/%Y} – {d.last:%d/%m/%Y}; thời gian chiến dịch: "
+                 f"{d.campaign_first:%d/%m/%Y} – {d.campaign_last:%d/%m/%Y}")
+    return lines
+
+
 def footnotes(report: Report) -> list[str]:
     notes = [f"{n.device} ({n.unit}): {'; '.join(n.problems)}" for n in report.devices if n.problems]
+    notes += [f"{unit}: {n} lượt phát ghi chiến dịch {report.campaign.id}, chiến dịch này không áp dụng cho đơn vị "
+              "(đã lưu, không tính)" for unit, n in sorted(report.untargeted.items())]
     if report.quarantine:
         notes.append("Tin nhắn bị cách ly (không tính): " +
                      ", ".join(f"{reason}: {n}" for reason, n in sorted(report.quarantine.items())))
@@ -160,7 +180,7 @@ def footnotes(report: Report) -> list[str]:
 
 def render_table(report: Report) -> str:
     day_cols = [c for c in DAY_COLUMNS if c[1] not in ("unit", "kind")]
-    parts = ["BÁO CÁO PHÁT VIDEO iHANOI THEO ĐƠN VỊ", "", grid(day_cols, day_rows(report)), "",
+    parts = [*titles(report), "", grid(day_cols, day_rows(report)), "",
              "Theo đơn vị", grid(UNIT_COLUMNS, unit_rows(report)), "", "Toàn quận"]
     parts += [f"  {k}: {_text(v, 'float' if isinstance(v, float) else 'text')}" for k, v in district_rows(report)]
     notes = footnotes(report)
@@ -169,9 +189,69 @@ def render_table(report: Report) -> str:
     return "\n".join(parts) + "\n"
 
 
+ACROSS_COLUMNS = [("Mã đơn vị", "unit", "text"), ("Đơn vị", "name", "text"), ("Loại", "kind", "text")]
+
+
+def across_rows(summary: Across) -> tuple[list, list[dict]]:
+    """The summary as columns and rows: one column per campaign, then whether the unit complies with all."""
+    columns = ACROSS_COLUMNS + [(f"Đạt {c}", c, "bool") for c in summary.campaigns] + [
+        ("Đạt mọi văn bản", "all", "bool")]
+    rows = [{"unit": u.unit, "name": u.name, "kind": u.kind, **{c: u.verdicts.get(c) for c in summary.campaigns},
+             "all": u.complies_with_all} for u in summary.units]
+    return columns, rows
+
+
+def across_title(summary: Across) -> str:
+    return (f"TỔNG HỢP CÁC CHIẾN DỊCH ({', '.join(summary.campaigns)}): {summary.complying}/{len(summary.units)} "
+            "đơn vị đạt mọi văn bản (bình quân lượt phát/thiết bị/ngày đạt định mức của từng chiến dịch)")
+
+
+def unknown_note(summary: Across | None) -> str | None:
+    """Plays naming campaigns the store does not have: kept, counted for none, said."""
+    if summary is None or not summary.unknown:
+        return None
+    return ("Lượt phát ghi chiến dịch không có trong danh sách (đã lưu, không tính): "
+            + ", ".join(f"{c}: {n}" for c, n in sorted(summary.unknown.items())))
+
+
+def render_tables(reports: list[Report], summary: Across | None = None) -> str:
+    parts = [render_table(r) for r in reports]
+    if summary is not None and len(reports) > 1:
+        columns, rows = across_rows(summary)
+        parts.append(across_title(summary) + "\n" + grid(columns, rows) + "\n")
+    if unknown_note(summary):
+        parts.append(unknown_note(summary) + "\n")
+    return "\n".join(parts)
+
+
 def render_csv(report: Report) -> bytes:
     buf = io.StringIO()
+    _csv_section(csv.writer(buf), report)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def render_csvs(reports: list[Report], summary: Across | None = None) -> bytes:
+    buf = io.StringIO()
     writer = csv.writer(buf)
+    for i, report in enumerate(reports):
+        if i:
+            writer.writerow([])
+        _csv_section(writer, report)
+    if summary is not None and len(reports) > 1:
+        columns, rows = across_rows(summary)
+        writer.writerows([[], [across_title(summary)], [h for h, _, _ in columns]])
+        for r in rows:
+            writer.writerow(csv_row("" if r[k] is None else (int(r[k]) if kind == "bool" else r[k])
+                                    for _, k, kind in columns))
+        if unknown_note(summary):
+            writer.writerows([[], csv_row([unknown_note(summary)])])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def _csv_section(writer, report: Report) -> None:
+    """The title lines, then the header and one row per unit and day."""
+    for line in titles(report):
+        writer.writerow(csv_row([line]))
     writer.writerow([h for h, _, _ in DAY_COLUMNS])
     for r in day_rows(report):
         writer.writerow(csv_row(r[k].isoformat() if kind == "date" else
@@ -179,7 +259,6 @@ def render_csv(report: Report) -> bytes:
                                                           (int(r[k]) if kind == "bool" else
                                                            (round(r[k], 4) if kind == "pct" else r[k]))))
                                 for _, k, kind in DAY_COLUMNS))
-    return buf.getvalue().encode("utf-8-sig")
 
 
 def _json_default(value):
@@ -188,11 +267,31 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def render_json(report: Report) -> bytes:
-    data = {"generated_at": report.generated_at, "district": asdict(report.district),
+def _json_data(report: Report) -> dict:
+    return {"generated_at": report.generated_at, "campaign": report.campaign.model_dump(mode="json"),
+            "title": titles(report), "district": asdict(report.district),
             "units": unit_rows(report), "days": [asdict(d) for d in report.days],
             "devices": [asdict(n) for n in report.devices], "quarantine": report.quarantine,
-            "footnotes": footnotes(report)}
+            "untargeted": report.untargeted, "footnotes": footnotes(report)}
+
+
+def render_json(report: Report) -> bytes:
+    return render_json_with(report, {})
+
+
+def render_json_with(report: Report, extra: dict) -> bytes:
+    return json.dumps(_json_data(report) | extra, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8")
+
+
+def render_jsons(reports: list[Report], summary: Across | None = None) -> bytes:
+    """One campaign: its report as ``render_json``; several: ``{"campaigns": [...], "across": [...]}``."""
+    if len(reports) == 1 and not (summary and summary.unknown):
+        return render_json(reports[0])
+    if len(reports) == 1:
+        return render_json_with(reports[0], {"unknown_campaigns": summary.unknown})
+    data = {"campaigns": [_json_data(r) for r in reports],
+            "across": across_rows(summary)[1] if summary is not None else [],
+            "unknown_campaigns": summary.unknown if summary is not None else {}}
     return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8")
 
 
@@ -227,39 +326,73 @@ def write_sheet(ws, columns, rows, tz) -> None:
 
 
 def render_xlsx(report: Report, path: Path) -> None:
+    render_xlsxs([report], None, path)
+
+
+def render_xlsxs(reports: list[Report], summary: Across | None, path: Path) -> None:
+    """A cover sheet ("Báo cáo": each campaign's title, and the summary across several), then per
+    campaign its sheets (numbered " (2)", " (3)"... after the first)."""
     from openpyxl import Workbook
+    from openpyxl.styles import Font
 
     wb = Workbook()
+    cover = wb.active
+    cover.title = "Báo cáo"
+    for i, report in enumerate(reports):
+        for j, line in enumerate(titles(report)):
+            append_row(cover, [line])
+            if j == 0:
+                cover[cover.max_row][0].font = Font(bold=True)
+        cover.append([])
+    if summary is not None and len(reports) > 1:
+        append_row(cover, [across_title(summary)])
+        cover[cover.max_row][0].font = Font(bold=True)
+        columns, rows = across_rows(summary)
+        append_row(cover, [h for h, _, _ in columns])
+        for r in rows:
+            append_row(cover, [r[k] for _, k, _ in columns])
+        if unknown_note(summary):
+            append_row(cover, [unknown_note(summary)])
+    cover.column_dimensions["A"].width = 30
+    wb.properties.title = titles(reports[0])[0] if reports else "Báo cáo"
+    for i, report in enumerate(reports):
+        _report_sheets(wb, report, "" if i == 0 else f" ({i + 1})")
+    wb.save(path)
+
+
+def _report_sheets(wb, report: Report, suffix: str) -> None:
     tz = report.generated_at.tzinfo
 
     def sheet(ws, columns, rows):
         write_sheet(ws, columns, rows, tz)
 
-    ws = wb.active
-    ws.title = "Theo ngày"
-    sheet(ws, DAY_COLUMNS, day_rows(report))
-    sheet(wb.create_sheet("Theo đơn vị"), UNIT_COLUMNS, unit_rows(report))
-    ws = wb.create_sheet("Toàn quận")
+    sheet(wb.create_sheet("Theo ngày" + suffix), DAY_COLUMNS, day_rows(report))
+    sheet(wb.create_sheet("Theo đơn vị" + suffix), UNIT_COLUMNS, unit_rows(report))
+    ws = wb.create_sheet("Toàn quận" + suffix)
+    for line in titles(report):
+        append_row(ws, [line])
     for k, v in district_rows(report):
         append_row(ws, [k, v])
     ws.column_dimensions["A"].width = 50
     ws.column_dimensions["B"].width = 25
-    sheet(wb.create_sheet("Thiết bị"), DEVICE_COLUMNS, device_rows(report.devices, tz))
-    ws = wb.create_sheet("Ghi chú")
+    sheet(wb.create_sheet("Thiết bị" + suffix), DEVICE_COLUMNS, device_rows(report.devices, tz))
+    ws = wb.create_sheet("Ghi chú" + suffix)
     for n in footnotes(report) or ["Không có ghi chú."]:
         append_row(ws, [n])
     ws.column_dimensions["A"].width = 100
-    wb.save(path)
 
 
-def write(report: Report, fmt: str, out: Path | None) -> bytes | None:
-    """Render ``report``; to ``out`` when given (xlsx needs a file), else return the bytes."""
+def write(reports: Report | list[Report], fmt: str, out: Path | None, summary: Across | None = None) -> bytes | None:
+    """Render ``reports`` (one campaign's, or several with their ``summary``); to ``out`` when given
+    (xlsx needs a file), else return the bytes."""
+    reports = [reports] if isinstance(reports, Report) else list(reports)
     if fmt == "xlsx":
         if out is None:
             raise ValueError("--format xlsx needs --out FILE.xlsx")
-        render_xlsx(report, out)
+        render_xlsxs(reports, summary, out)
         return None
-    data = {"table": lambda r: render_table(r).encode("utf-8"), "csv": render_csv, "json": render_json}[fmt](report)
+    data = {"table": lambda r, s: render_tables(r, s).encode("utf-8"), "csv": render_csvs,
+            "json": render_jsons}[fmt](reports, summary)
     if out is not None:
         out.write_bytes(data)
         return None

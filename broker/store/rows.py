@@ -9,11 +9,17 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from ihanoi.contract import protocol
+from ihanoi.contract.registry import Campaign as RegistryCampaign
+
+# The registry's campaign id unless the registry names another: what a play without a campaign is for.
+FIRST_CAMPAIGN = RegistryCampaign.model_fields["id"].default
 
 
 # One dict literal per kind: a backlog drain builds thousands of these a second.
-def event_row(message: protocol.Message, unit: str, tz: tzinfo, received_at: datetime) -> dict:
-    """The row for a play, traffic or health message."""
+def event_row(message: protocol.Message, unit: str, tz: tzinfo, received_at: datetime,
+              first_campaign: str = FIRST_CAMPAIGN) -> dict:
+    """The row for a play, traffic or health message; a play that names no campaign (a board from
+    before campaigns) is stored as ``first_campaign``'s, the registry's campaign."""
     if isinstance(message, protocol.Traffic):
         local = message.bin_start.astimezone(tz)
         return {"device": message.device, "unit": unit, "received_at": received_at,
@@ -29,7 +35,8 @@ def event_row(message: protocol.Message, unit: str, tz: tzinfo, received_at: dat
                 "start": message.start, "end": message.end, "completed": message.completed,
                 "audience": message.audience, "reason": message.reason,
                 "screen_power": message.screen.power if message.screen else None,
-                "screen_input": message.screen.input if message.screen else None}
+                "screen_input": message.screen.input if message.screen else None,
+                "campaign": message.campaign or first_campaign}
     base = {"device": message.device, "unit": unit, "received_at": received_at,
             "clock_synced": message.clock_synced}
     if isinstance(message, protocol.Health):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer,
-                        LargeBinary, MetaData, SmallInteger, String, Table, Text, UniqueConstraint)
+                        LargeBinary, MetaData, SmallInteger, String, Table, Text, Time, UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
@@ -66,8 +66,12 @@ plays = Table(
     # What a TV said before the play (the message's ``screen``); NULL: an LED board, or an older board.
     Column("screen_power", String(16)),
     Column("screen_input", String(8)),
+    # The campaign the play was made for; a board from before campaigns says none, and its play
+    # is stored as the registry's campaign (as every play stored before campaigns existed).
+    Column("campaign", String(63), nullable=False),
     UniqueConstraint("device", "stream", "seq", name="uq_plays_event"),
     Index("ix_plays_unit_day", "unit", "day"),
+    Index("ix_plays_campaign_day", "campaign", "day"),
 )
 
 traffic = Table(
@@ -133,6 +137,42 @@ quarantine = Table(
     Column("reason", String(32), nullable=False),
     Column("detail", Text, nullable=False),
     Index("ix_quarantine_reason", "reason"),
+)
+
+# The district's campaigns (``ihanoi.contract.campaigns.Campaign``, one row each; the registry's
+# campaign is the first). ``last_day``/``ends`` are the window as it stands: ending a campaign
+# early moves them and stamps ``ended_at``. ``play_seconds``: a play's length for the fit rule.
+campaigns = Table(
+    "campaigns", metadata,
+    Column("id", String(63), primary_key=True),
+    Column("title", String(256), nullable=False),
+    Column("directive_number", String(64), nullable=False),
+    Column("directive_date", Date, nullable=False),
+    Column("directive_issuer", String(256), nullable=False),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("starts", Time),
+    Column("ends", Time),
+    Column("content_id", String(128), nullable=False),
+    Column("bundle", String(64)),
+    Column("target", JSON, nullable=False),
+    Column("quota", Integer, nullable=False),
+    Column("min_gap_minutes", Integer, nullable=False),
+    Column("seek_peaks", Boolean, nullable=False),
+    Column("play_seconds", Integer, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Per unit, the campaign set last announced to it: its version only goes up; ``digest`` tells
+# whether the next announcement changes anything (a new version) or repeats this one.
+campaign_sets = Table(
+    "campaign_sets", metadata,
+    Column("unit", String(63), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("announced_at", UTCDateTime, nullable=False),
 )
 
 EVENT_TABLES = {"play": plays, "traffic": traffic, "health": health}

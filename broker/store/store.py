@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from broker.store import schema
 from broker.store.bulk import BulkInsert
+from broker.store.campaigns import CampaignBook
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Store:
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[engine.dialect.name]
         self._bulk = {kind: BulkInsert(self._insert, table, engine.dialect)
                       for kind, table in schema.EVENT_TABLES.items()}
+        self.campaigns = CampaignBook(engine)
 
     # --- writing ------------------------------------------------------------------------------
     def write_batch(self, events: dict[str, list[dict]], quarantined: list[dict] = (),
@@ -115,15 +117,24 @@ class Store:
                 where=or_(t.c[stamp].is_(None), t.c[stamp] <= stmt.excluded[stamp])), list(rows))
 
     # --- reading ------------------------------------------------------------------------------
-    def plays(self, first: date, last: date, content_id: str | None = None) -> list:
+    def plays(self, first: date, last: date, content_id: str | None = None, campaign: str | None = None) -> list:
         t = schema.plays
         q = select(t.c.device, t.c.unit, t.c.day, t.c.start, t.c["end"], t.c.completed, t.c.audience,
-                   t.c.reason, t.c.clock_synced, t.c.content_id, t.c.screen_power, t.c.screen_input
+                   t.c.reason, t.c.clock_synced, t.c.content_id, t.c.screen_power, t.c.screen_input, t.c.campaign
                    ).where(t.c.day.between(first, last))
         if content_id:
             q = q.where(t.c.content_id == content_id)
+        if campaign:
+            q = q.where(t.c.campaign == campaign)
         with self.engine.connect() as conn:
             return conn.execute(q.order_by(t.c.start)).all()
+
+    def plays_per_campaign(self, first: date, last: date) -> dict[str, int]:
+        """How many plays name each campaign, over ``first``..``last``."""
+        t = schema.plays
+        q = select(t.c.campaign, func.count()).where(t.c.day.between(first, last)).group_by(t.c.campaign)
+        with self.engine.connect() as conn:
+            return {campaign: n for campaign, n in conn.execute(q)}
 
     def traffic_profile(self, last: date | None = None) -> list:
         """Onsets summed per (unit, weekday, minute of day) and the number of days behind each."""
@@ -165,10 +176,11 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, migrate: bool = True) -> Store:
-    """Open the database at ``url``, bringing its schema up to date first."""
+def open_store(url: str, migrate: bool = True, first_campaign: str | None = None) -> Store:
+    """Open the database at ``url``, bringing its schema up to date first; ``first_campaign``: the
+    registry's campaign id, which plays stored before campaigns existed belong to."""
     engine = create_store_engine(url)
     if migrate:
         from broker.migrations import upgrade
-        upgrade(engine)
+        upgrade(engine, first_campaign=first_campaign)
     return Store(engine)

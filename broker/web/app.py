@@ -22,8 +22,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from broker.campaigns import MqttAnnouncer, signing_key
 from broker.store import Store
-from broker.web import auth, fmt, pages, queries
+from broker.web import auth, campaign_pages, fmt, pages, queries
 from broker.web.boards import BoardLink, SnapshotDir
 from broker.web.config import DashboardConfig
 from broker.web.users import Users
@@ -44,12 +45,16 @@ class Web:
     snapshots: SnapshotDir
     board: BoardLink | None
     reports: queries.Reports | None = None
+    announcer: object | None = None          # broker.campaigns.MqttAnnouncer when a signing key is configured
 
     def __post_init__(self):
         self.reports = queries.Reports(self.store, self.registry, self.offline_after)
 
-    def report(self, first: date, last: date, kind: str | None = None, unit: str | None = None):
-        return self.reports.get(first, last, self.clock.now(), kind, unit)
+    def report(self, first: date, last: date, kind: str | None = None, unit: str | None = None, campaign=None):
+        return self.reports.get(first, last, self.clock.now(), kind, unit, campaign)
+
+    def signing_key(self):
+        return signing_key(self.config.campaigns.signing_key, "the dashboard config")
 
     @property
     def tz(self):
@@ -100,7 +105,7 @@ class SecurityHeaders:
 # --- assembly ---------------------------------------------------------------------------------
 def create_app(config: DashboardConfig, *, store: Store | None = None, registry: Registry | None = None,
                clock: Clock | None = None, users: Users | None = None, board: BoardLink | None = None,
-               secret: str | None = None) -> Starlette:
+               secret: str | None = None, announcer=None) -> Starlette:
     from broker.store import open_store
     from broker.web.users import load_users
     from ihanoi.contract.registry import load_registry
@@ -108,11 +113,14 @@ def create_app(config: DashboardConfig, *, store: Store | None = None, registry:
     d = config.dashboard
     registry = registry or load_registry(config.registry)
     web = Web(config=config,
-              store=store or open_store(config.database.url),
+              store=store or open_store(config.database.url, first_campaign=registry.campaign.id),
               registry=registry,
               clock=clock or RealClock(tz=registry.campaign.tz),
               users=users if users is not None else load_users(d.users_file),
               snapshots=SnapshotDir(d.snapshot_dir), board=board)
+    if announcer is None and config.campaigns.signing_key and d.commands:
+        announcer = MqttAnnouncer(config.broker, config.collector.topic_prefix, client_id="ihanoi-dashboard-campaigns")
+    web.announcer = announcer
     routes = [
         Route("/", pages.home),
         Route("/login", pages.login_page, methods=["GET"]),
@@ -122,6 +130,9 @@ def create_app(config: DashboardConfig, *, store: Store | None = None, registry:
         Route("/compliance.csv", pages.compliance_csv),
         Route("/compliance.xlsx", pages.compliance_xlsx),
         Route("/units/{unit}", pages.unit_page),
+        Route("/campaigns", campaign_pages.campaigns_page),
+        Route("/campaigns", campaign_pages.campaign_add, methods=["POST"]),
+        Route("/campaigns/{campaign}/end", campaign_pages.campaign_end, methods=["POST"]),
         Route("/fleet", pages.fleet_page),
         Route("/fleet.csv", pages.fleet_csv),
         Route("/fleet.xlsx", pages.fleet_xlsx),

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from broker.collector.config import (
+    CampaignSettings,
     CollectorSettings,
     DatabaseSettings,
     MetricsSettings,
@@ -58,6 +59,7 @@ class DashboardConfig(BaseModel):
     # for "offline", in the report, on the fleet page and in /metrics.
     collector: CollectorSettings = CollectorSettings()
     metrics: MetricsSettings = MetricsSettings()
+    campaigns: CampaignSettings = CampaignSettings()
 
     def session_secret(self) -> str:
         path = self.dashboard.session_secret_file

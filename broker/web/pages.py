@@ -13,7 +13,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from broker.campaigns.targets import quota_for, targets
+from broker.report.build import chosen_campaigns
 from broker.report.compliance import is_outdated, latest_version
+from broker.store.campaigns import known_campaigns
 from broker.web import auth, charts, exports, fmt, metrics, queries
 from broker.web.auth import requires
 from ihanoi.contract.registry import KIND_LABELS_VI, SCREEN_LABELS_VI
@@ -34,8 +37,28 @@ def _page(request: Request, name: str, status: int = 200, **context) -> Response
 
 
 # --- query parameters -------------------------------------------------------------------------
-def _period(request: Request, web: Web, default_days: int | None = DEFAULT_DAYS) -> tuple[date, date]:
-    first, last = queries.campaign_to_date(web.registry, web.clock.now())
+def _campaign(request: Request, web: Web, unit=None):
+    """The campaign asked for (``?campaign=ID``), by default the first active one; and the choice
+    offered (the campaigns of the store, or those targeting ``unit``)."""
+    known = [s.campaign for s in known_campaigns(web.store.campaigns, web.registry) if not s.withdrawn(web.tz)]
+    if unit is not None:
+        known = [c for c in known if targets(c, unit)]
+    wanted = request.query_params.get("campaign")
+    if wanted:
+        chosen = next((c for c in known if c.id == wanted), None)
+        if chosen is None:
+            raise HTTPException(400, "Chiến dịch không hợp lệ; chọn: " + ", ".join(c.id for c in known) + ".")
+        return chosen, known
+    default = chosen_campaigns(web.store, web.registry, None, None, None, web.clock.now())
+    ids = {s.id for s in default}
+    chosen = next((c for c in known if c.id in ids), known[0] if known else None)
+    if chosen is None:
+        raise HTTPException(404, "Đơn vị này không thuộc chiến dịch nào.")
+    return chosen, known
+
+
+def _period(request: Request, web: Web, default_days: int | None = DEFAULT_DAYS, campaign=None) -> tuple[date, date]:
+    first, last = queries.campaign_to_date(web.registry, web.clock.now(), campaign)
     if default_days:
         first = max(first, last - timedelta(days=default_days - 1))
     q = request.query_params
@@ -95,27 +118,29 @@ async def home(request: Request):
     return RedirectResponse("/compliance", status_code=303)
 
 
-def _compliance_data(web: Web, first: date, last: date, kind: str | None):
-    c_first, c_last = queries.campaign_to_date(web.registry, web.clock.now())
-    return web.report(first, last, kind), web.report(c_first, c_last, kind)
+def _compliance_data(web: Web, first: date, last: date, kind: str | None, campaign):
+    c_first, c_last = queries.campaign_to_date(web.registry, web.clock.now(), campaign)
+    return web.report(first, last, kind, campaign=campaign), web.report(c_first, c_last, kind, campaign=campaign)
 
 
 @requires("viewer")
 async def compliance_page(request: Request):
     web: Web = request.app.state.web
-    first, last = _period(request, web)
+    chosen, choice = await run_in_threadpool(_campaign, request, web)
+    first, last = _period(request, web, campaign=chosen)
     kind = _kind(request)
-    report, campaign = await run_in_threadpool(_compliance_data, web, first, last, kind)
+    report, campaign = await run_in_threadpool(_compliance_data, web, first, last, kind, chosen)
     return _page(request, "compliance.html", report=report, campaign_report=campaign, first=first, last=last,
-                 kind=kind, query=request.url.query)
+                 kind=kind, query=request.url.query, chosen=chosen, choice=choice)
 
 
 async def _compliance_export(request: Request, fmt_name: str):
     web: Web = request.app.state.web
-    first, last = _period(request, web)
+    chosen, _ = await run_in_threadpool(_campaign, request, web)
+    first, last = _period(request, web, campaign=chosen)
     kind = _kind(request)
-    report = await run_in_threadpool(web.report, first, last, kind)
-    name = f"tuan-thu-{first:%Y%m%d}-{last:%Y%m%d}" + (f"-{kind}" if kind else "")
+    report = await run_in_threadpool(web.report, first, last, kind, None, chosen)
+    name = f"tuan-thu-{chosen.id}-{first:%Y%m%d}-{last:%Y%m%d}" + (f"-{kind}" if kind else "")
     if fmt_name == "csv":
         return _download(exports.compliance_csv(report), exports.CSV, name + ".csv")
     data = await run_in_threadpool(exports.compliance_xlsx, report)
@@ -132,12 +157,12 @@ async def compliance_xlsx(request: Request):
     return await _compliance_export(request, "xlsx")
 
 
-def _unit_data(web: Web, unit_id: str, first: date, last: date):
+def _unit_data(web: Web, unit_id: str, first: date, last: date, chosen):
     now = web.clock.now()
-    c_first, c_last = queries.campaign_to_date(web.registry, now)
-    report, campaign = (queries.of_unit(web.report(first, last), unit_id),
-                        queries.of_unit(web.report(c_first, c_last), unit_id))
-    profile = queries.hour_profile(web.store, web.registry, report, unit_id)
+    c_first, c_last = queries.campaign_to_date(web.registry, now, chosen)
+    report, campaign = (queries.of_unit(web.report(first, last, campaign=chosen), unit_id),
+                        queries.of_unit(web.report(c_first, c_last, campaign=chosen), unit_id))
+    profile = queries.hour_profile(web.store, web.registry, report, unit_id, chosen)
     fleet = [r for r in queries.fleet(web.store, web.registry, now, web.offline_after, web.snapshots)
              if r.note.unit == unit_id]
     return report, campaign, profile, fleet
@@ -151,8 +176,9 @@ async def unit_page(request: Request):
         unit = web.registry.unit(unit_id)
     except KeyError:
         raise HTTPException(404, "Không có đơn vị này trong danh sách.") from None
-    first, last = _period(request, web, default_days=None)
-    report, campaign, profile, fleet = await run_in_threadpool(_unit_data, web, unit_id, first, last)
+    chosen, choice = await run_in_threadpool(_campaign, request, web, unit)
+    first, last = _period(request, web, default_days=None, campaign=chosen)
+    report, campaign, profile, fleet = await run_in_threadpool(_unit_data, web, unit_id, first, last, chosen)
     many = len(unit.devices) > 1
     bars = [charts.DayBar(d.day, min(d.plays_by_device.values()) if d.plays_by_device else 0, d.quota, d.compliant)
             for d in campaign.days]
@@ -161,7 +187,8 @@ async def unit_page(request: Request):
     daily = charts.daily(bars, f"{unit.name}: số lần phát mỗi ngày so với định mức"
                          + (" (thiết bị phát ít nhất)" if many else ""))
     return _page(request, "unit.html", unit=unit, report=report, profile=profile, fleet=fleet, first=first,
-                 last=last, hourly=hourly, daily=daily, many=many, quota=web.registry.quota_of(unit))
+                 last=last, hourly=hourly, daily=daily, many=many, quota=quota_for(web.registry, unit, chosen),
+                 chosen=chosen, choice=choice)
 
 
 @requires("viewer")

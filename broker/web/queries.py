@@ -15,9 +15,11 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, select
 
-from broker.report.build import device_states, report_from_store
+from broker.report.across import across
+from broker.report.build import chosen_campaigns, device_states, report_from_store
 from broker.report.compliance import DeviceNote, PlayRow, Report, device_notes, latest_version, screen_tallies
 from broker.store import Store, schema
+from ihanoi.contract.campaigns import from_registry
 from ihanoi.contract.protocol import screen_showed
 from ihanoi.contract.registry import Registry
 
@@ -33,8 +35,10 @@ def narrowed(registry: Registry, kind: str | None = None, unit: str | None = Non
 
 
 def compliance(store: Store, registry: Registry, first: date, last: date, now: datetime,
-               offline_after: timedelta, kind: str | None = None, unit: str | None = None) -> Report:
-    return report_from_store(store, narrowed(registry, kind, unit), first, last, now, offline_after)
+               offline_after: timedelta, kind: str | None = None, unit: str | None = None,
+               campaign=None) -> Report:
+    """The report of ``campaign`` (a contract ``Campaign``; the registry's when None) for a part of the district."""
+    return report_from_store(store, narrowed(registry, kind, unit), first, last, now, offline_after, campaign)
 
 
 class Reports:
@@ -50,13 +54,13 @@ class Reports:
         self._lock = threading.Lock()
 
     def get(self, first: date, last: date, now: datetime, kind: str | None = None,
-            unit: str | None = None) -> Report:
-        key = (first, last, kind, unit, now.replace(second=0, microsecond=0))
+            unit: str | None = None, campaign=None) -> Report:
+        key = (first, last, kind, unit, campaign, now.replace(second=0, microsecond=0))
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        report = compliance(self.store, self.registry, first, last, now, self.offline_after, kind, unit)
+        report = compliance(self.store, self.registry, first, last, now, self.offline_after, kind, unit, campaign)
         with self._lock:
             self._cache[key] = report
             while len(self._cache) > self.size:
@@ -72,10 +76,10 @@ def of_unit(report: Report, unit: str) -> Report:
                    devices=[n for n in report.devices if n.unit == unit])
 
 
-def campaign_to_date(registry: Registry, now: datetime) -> tuple[date, date]:
-    """First day of the campaign to today (or to its last day once it is over)."""
-    c = registry.campaign
-    today = now.astimezone(c.tz).date()
+def campaign_to_date(registry: Registry, now: datetime, campaign=None) -> tuple[date, date]:
+    """First day of the campaign (the registry's when None) to today (or to its last day once it is over)."""
+    c = campaign or registry.campaign
+    today = now.astimezone(registry.campaign.tz).date()
     last = min(max(today, c.first_day), c.last_day)
     return c.first_day, last
 
@@ -106,6 +110,14 @@ def latest_health(store: Store) -> dict[str, dict]:
         newest, and_(h.c.device == newest.c.device, h.c.time == newest.c.time))
     with store.engine.connect() as conn:
         return {r.device: dict(r._mapping) for r in conn.execute(q)}
+
+
+def across_to_date(store: Store, registry: Registry, now: datetime, reports: Reports):
+    """The campaigns active at ``now`` (or those that ended last), each from its first day to today,
+    and the summary across them: which units comply with all their directives."""
+    chosen = chosen_campaigns(store, registry, None, None, None, now)
+    made = [reports.get(*campaign_to_date(registry, now, s.campaign), now, campaign=s.campaign) for s in chosen]
+    return made, across(registry, made)
 
 
 def recent_screens(store: Store, registry: Registry, now: datetime, days: int = SCREEN_DAYS) -> dict:
@@ -152,7 +164,7 @@ class HourProfile:
     plays: int
 
 
-def hour_profile(store: Store, registry: Registry, report: Report, unit_id: str) -> HourProfile:
+def hour_profile(store: Store, registry: Registry, report: Report, unit_id: str, campaign=None) -> HourProfile:
     """Average traffic and counted plays per hour of day over the unit's open days in ``report``.
 
     Plays are counted by the report's rule (campaign content, completed, shown by the screen,
@@ -177,15 +189,16 @@ def hour_profile(store: Store, registry: Registry, report: Report, unit_id: str)
                 if r.day in wanted:
                     onsets[r.minute // 60] += int(r.onsets or 0)
         p = schema.plays
+        campaign = campaign or from_registry(registry)
         q = (select(p.c.start, p.c.completed, p.c.screen_power, p.c.screen_input)
              # by device, as the report counts them (the registry, not the unit stored at ingest)
              .where(p.c.device.in_([d.id for d in unit.devices]), p.c.day.between(first, last),
-                    p.c.content_id == registry.campaign.content_id))
+                    p.c.campaign == campaign.id, p.c.content_id == campaign.content_id))
         with store.engine.connect() as conn:
             for r in conn.execute(q):
                 local = r.start.astimezone(tz)
                 if (r.completed and screen_showed(r.screen_power, r.screen_input) and local.date() in wanted
-                        and hours_of.contains(local)):
+                        and hours_of.contains(local) and campaign.active_at(local, tz)):
                     plays[local.hour] += 1
     hours = sorted(set(open_hours) | set(onsets) | set(plays)) or list(range(7, 18))
     n = max(len(open_days), 1)
