@@ -31,8 +31,9 @@ def open_installer(tmp: Path, pub: Path) -> Installer:
                      fallback=tmp / "builtin")
 
 
-def install_in_child(tmp: Path, pub: Path, bundle: Path, version: int, crash_at: str | None):
-    desired = desired_for(bundle, bundle.as_uri(), version)
+def install_in_child(tmp: Path, pub: Path, bundle: Path, version: int, crash_at: str | None,
+                     name: str = "ihanoi-promo"):
+    desired = desired_for(bundle, bundle.as_uri(), version, name)
     return subprocess.run([sys.executable, "-m", "tests.test_updates_powercut", str(tmp), str(pub),
                            desired.to_bytes().decode(), crash_at or "-"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
