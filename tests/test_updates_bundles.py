@@ -12,10 +12,16 @@ import signal
 import tarfile
 from pathlib import Path
 
+import io
+import json
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge.updates.bundle import check_folder
 from edge.updates.installer import Installer
+from edge.updates.manifest import MANIFEST
 from edge.updates.store import SHELF, adopt_old_layout
 from ihanoi.contract.clock import RealClock
 from ihanoi.contract.keys import load_private, load_trusted
@@ -173,3 +179,32 @@ def test_an_old_folder_with_nothing_installed_is_cleared(tmp_path):
     for name in ("bundles", "downloads", "staging"):
         (content / name).mkdir(parents=True)
     assert adopt_old_layout(content) is None and not content.exists()
+
+
+def _tar_with_manifest(body: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.one_of(st.binary(max_size=2048),
+                     st.builds(lambda name: _tar_with_manifest(json.dumps({"bundle": name}).encode()),
+                               st.one_of(st.text(max_size=80), st.integers(), st.none())),
+                     st.builds(_tar_with_manifest, st.binary(max_size=512))))
+def test_any_bytes_as_a_bundle_file_are_refused_and_change_nothing(tmp_path, raw):
+    """A bundle file's claimed name picks its place only once signed: junk, odd names, a path in the name."""
+    pub = tmp_path / "keys" / "tech.pub"
+    if not pub.exists():                    # one key pair for every example
+        make_keys(tmp_path / "keys")
+    inst = installer(tmp_path, pub)
+    path = tmp_path / "suspect.tar"
+    path.write_bytes(raw)
+    result = inst.install_file(path)
+    assert result.state == "refused" and result.reason in {"bad-bundle", "unsigned"}
+    assert inst.status()["details"].get("bundles") is None and inst.current_pack() == tmp_path / "builtin"
+    shelf = tmp_path / "device" / "content" / SHELF
+    assert all(folder.parent == shelf and ".." not in folder.name for folder in shelf.iterdir())
