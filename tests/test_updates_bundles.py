@@ -7,7 +7,6 @@ board whose content folder was made before several bundles keeps its installed p
 
 from __future__ import annotations
 
-import shutil
 import signal
 import tarfile
 from pathlib import Path
@@ -25,19 +24,13 @@ from edge.updates.manifest import MANIFEST
 from edge.updates.store import SHELF, adopt_old_layout
 from ihanoi.contract.clock import RealClock
 from ihanoi.contract.keys import load_private, load_trusted
+from tests.test_updates_installer import serve, server  # noqa: F401 (the bundle server fixture)
 from tests.test_updates_powercut import install_in_child
-from tests.updates_kit import BundleServer, compiler, desired_for, make_bundle, make_keys, pack_label
+from tests.updates_kit import compiler, desired_for, make_bundle, make_keys, pack_label
 
 UNIT, DEVICE = "phuong-bach-mai", "hbt-bach-mai-01"
 PROMO, VNEID = "ihanoi-promo", "vneid-promo"
 OLD_LAYOUT = Path(__file__).parent / "data" / "old-content-layout.tar.gz"
-
-
-@pytest.fixture
-def server(tmp_path):
-    srv = BundleServer(tmp_path / "served")
-    yield srv
-    srv.close()
 
 
 def installer(tmp_path, pub, **kw):
@@ -46,8 +39,7 @@ def installer(tmp_path, pub, **kw):
 
 
 def offer(inst, server, path, version, bundle=PROMO):
-    shutil.copy(path, server.folder / path.name)
-    return inst.handle(desired_for(path, f"{server.url}/bundles/{path.name}", version, bundle))
+    return inst.handle(desired_for(path, serve(server, path), version, bundle))
 
 
 def campaign_bundle(tmp_path, key, version, name=None, units=(UNIT,)):
