@@ -106,14 +106,16 @@ class Agent:
             self.installer = self._make_installer()
             self.promo = Promo(self.screen.load, self.configured_pack, content_id,
                                installed=self.installer.current_pack if self.installer else lambda: None,
-                               locate=lambda cid: [data / "packs" / cid, self.screen.default_pack(cid)])
+                               locate=lambda cid: [*self._installed_pack(cid), data / "packs" / cid,
+                                                   self.screen.default_pack(cid)])
             self.screen.use_fillers([config.resolve(p) for p in config.content.filler])
         except BaseException:
             self.screen.close()           # a TV's mpv is a process of its own: never left behind
             raise
 
         self.base_rules = PlanRules.from_config(config, registry, play_seconds=self.promo.current.total_duration)
-        self.updates = UpdateService(self.installer, on_result=self._update_result, on_installed=self.promo.offer,
+        self._bundle_installed = threading.Event()   # set on the update thread, handled by the loop
+        self.updates = UpdateService(self.installer, on_result=self._update_result, on_installed=self._installed,
                                      topics=protocol.Topics(config.broker.topic_prefix)) if self.installer else None
         self.commands = BoardCommands(self.play_log, self._answer, base_quota=self.base_rules.quota,
                                       set_quota=self._set_quota, set_brightness=self.screen.set_brightness,
@@ -171,9 +173,11 @@ class Agent:
         # A bundle is checked the way this screen plays it: compiled for the panel, or the clip decoded whole.
         # The district's bundle server is signed by the broker's CA (docs/updates.md): downloads
         # trust it as well as the system's CAs.
+        # The promo is the installed bundle of the registry campaign's pack; other campaigns' bundles sit beside it.
         return Installer(self.config.data_dir, self.config.device, self.config.unit, keys,
                          compile_fn=self.screen.verify, clock=self.clock, fallback=self.configured_pack,
-                         ca_file=self.config.resolve(self.config.broker.ca_file))
+                         ca_file=self.config.resolve(self.config.broker.ca_file),
+                         promo=self.registry.campaign.content_id)
 
     def _load_model(self) -> TrafficModel:
         try:
@@ -351,8 +355,28 @@ class Agent:
             self.link.publish_direct("cmd-result", protocol.encode(command_result(self.config.device, result,
                                                                                   self.clock)), qos=1)
 
+    def _installed(self, bundle: str) -> None:
+        """A bundle was installed (update thread): the promo's is offered, any other re-plans the campaigns."""
+        pack = self.installer.current_pack()
+        if pack is not None and self.installer.pack_of(bundle, "") == pack:
+            self.promo.offer(pack)
+        self._bundle_installed.set()
+
+    def _installed_pack(self, content_id: str) -> list[Path]:
+        """The installed bundle carrying a campaign's pack: the one its ``bundle`` names, else by the pack id."""
+        if self.installer is None:
+            return []
+        bundle = next((c.bundle for c in self.book.campaigns if c.content_id == content_id and c.bundle), None)
+        found = self.installer.pack_of(bundle, content_id)
+        return [found] if found else []
+
     def _switch_promo(self) -> None:
-        if not self.promo.switch_if_offered():
+        switched = self.promo.switch_if_offered()
+        if self._bundle_installed.is_set():
+            self._bundle_installed.clear()
+            self.promo.renew()                       # a campaign's pack may have come, or a newer one
+            self._plan_campaigns()
+        if not switched:
             return
         self.rules = dataclasses.replace(self.rules, play_seconds=self.promo.current.total_duration)
         self._plan_campaigns()

@@ -8,7 +8,8 @@ and the current one keeps playing. Filler packs are compiled here too, a broken 
 
 The board's other campaigns (``edge.campaigns``) each play the pack of their content id
 (``pack_for``): the current promo when it is that pack, else a pack found by ``locate`` (the
-board's own ``packs/`` folder, then the packs shipped for the screen), compiled once. A
+installed bundle of the campaign, then the board's own ``packs/`` folder, then the packs shipped
+for the screen), compiled once until ``renew`` (a bundle installed). A
 campaign whose pack is not on the board yet does not play, and ``missing`` says why.
 """
 
@@ -99,6 +100,11 @@ class Promo:
 
     def forget_missing(self) -> None:
         """Look for the missing packs again (a new campaign set, a new bundle)."""
+        self.missing.clear()
+
+    def renew(self) -> None:
+        """Look for every other campaign's pack again: a bundle installed for one may carry a newer pack."""
+        self._others.clear()
         self.missing.clear()
 
     def compile_fillers(self, paths: list[Path]) -> list:

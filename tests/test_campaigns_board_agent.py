@@ -4,7 +4,8 @@ A board that finds a signed set retained on its unit's topic plays both campaign
 with its own pack and quota, every play message naming its campaign; a set signed by a stranger
 is refused (answered on ``cmd-result``) and the board keeps the set it has; a board with no
 network at all stops a campaign at its last minute by itself; a campaign whose pack is not on
-the board is named in health and does not play until the pack is there.
+the board is named in health and does not play until the pack is there, in its folder or in a
+signed bundle installed beside the promo while the board runs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from ihanoi.contract.registry import load_registry
 from tests.agent_support import device_config, unit_trace
 from tests.mqtt_helpers import Recorder
 from tests.test_agent import play_log, publish
-from tests.updates_kit import make_pack
+from edge.updates import bundle as bundles
+from edge.updates.manifest import Targets
+from tests.polling import eventually
+from tests.updates_kit import CREATED, desired_for, make_pack
 
 DEVICE = "hbt-bach-dang-01"
 UNIT = "phuong-bach-dang"
@@ -133,3 +137,39 @@ def test_a_campaign_whose_pack_is_not_on_the_board_is_reported_and_plays_once_it
     again.run(until=at(WED, 18))
     made = Counter(r.content["id"] for r in play_log(tmp_path / DEVICE).plays_on(WED) if r.completed)
     assert made == {"ihanoi-promo": 10, "bau-cu-promo": 4}      # its whole quota, from 10:00
+
+
+def test_a_campaign_plays_once_its_bundle_is_installed_beside_the_promo_while_the_board_runs(tmp_path, mosquitto):
+    election = VNEID.model_copy(update={"id": "bau-cu", "content_id": "bau-cu-promo", "bundle": "bau-cu",
+                                        "last_day": WED, "ends": None})
+    agent = board(tmp_path, mosquitto, at(WED, 7), connect=False)
+    district = load_private(tmp_path / "keys" / "district.key")
+    the_set = CampaignSet(version=1, issued=at(WED, 6), unit=UNIT, campaigns=(IHANOI, election))
+    agent._on_campaigns(campaigns.sign(the_set, district))
+    pack = make_pack(tmp_path / "bau-cu-pack", "bau-cu-1", color=(200, 200, 0), pack_id="bau-cu-promo")
+    signed = bundles.build(pack, tmp_path / "bau-cu-v1.tar", district, 1, Targets(units=[UNIT]), CREATED,
+                           bundle="bau-cu")
+    assert (signed.bundle, signed.pack) == ("bau-cu", "bau-cu-promo")
+    desired = desired_for(tmp_path / "bau-cu-v1.tar", (tmp_path / "bau-cu-v1.tar").as_uri(), 1, "bau-cu")
+    waiting = {}
+    sleep = agent.clock.sleep
+
+    def arrives_at_ten(seconds):
+        """At 10:00 the bundle's announcement comes in; the loop waits until it is installed."""
+        if not waiting and agent.clock.now() >= at(WED, 10):
+            waiting.update(agent.status()["details"]["campaigns_without_pack"])
+            agent.updates.submit(desired, "unit")
+            assert eventually(agent._bundle_installed.is_set, timeout=20.0)
+        sleep(seconds)
+    agent.clock.sleep = arrives_at_ten
+    agent.run(until=at(WED, 18))
+
+    assert waiting == {"bau-cu": "no pack of this content on the board"}
+    records = [r for r in play_log(tmp_path / DEVICE).plays_on(WED) if r.completed]
+    assert Counter(r.content["id"] for r in records) == {"ihanoi-promo": 10, "bau-cu-promo": 4}
+    assert all(r.start >= at(WED, 10) for r in records if r.content["id"] == "bau-cu-promo")
+    assert {r.content["version"] for r in records if r.content["id"] == "bau-cu-promo"} == {"bau-cu-1"}
+    details = agent.status()["details"]
+    assert details["campaigns_without_pack"] == {} and set(details["bundles"]) == {"bau-cu"}
+    assert details["campaign_plays_today"] == {"ihanoi": 10, "bau-cu": 4}
+    assert agent.status()["content_id"] == "ihanoi-promo"                  # the promo is still the configured pack

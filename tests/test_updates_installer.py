@@ -52,8 +52,8 @@ def test_installs_newer_bundles_and_keeps_the_previous_one(tmp_path, keys, serve
         result = inst.handle(desired_for(path, serve(server, path), version))
         assert result.state == "installed" and result.version == version
     assert pack_label(inst.current_pack()) == "v2"
-    assert pack_label(inst.store.target("previous") / "pack") == "v1"
-    assert sorted(p.name for p in inst.store.bundles.iterdir()) == ["1", "2"]
+    assert pack_label(inst.slot("ihanoi-promo").store.target("previous") / "pack") == "v1"
+    assert sorted(p.name for p in inst.slot("ihanoi-promo").store.bundles.iterdir()) == ["1", "2"]
     status = inst.status()
     assert status["content_version"] == 2 and status["details"]["update"]["state"] == "installed"
     # the same retained command again (a reconnect) is not a refusal
@@ -136,7 +136,7 @@ def test_a_half_downloaded_bundle_resumes_and_never_installs_half(tmp_path, keys
     path = make_bundle(tmp_path, key, 1, units=[UNIT])
     desired = desired_for(path, serve(server, path), 1)
     data = path.read_bytes()
-    part = inst.store.downloads / f"{desired.sha256}.tar.part"
+    part = inst.slot("ihanoi-promo").store.downloads / f"{desired.sha256}.tar.part"
     part.write_bytes(data[: len(data) // 2])          # the power went at half way
     assert inst.current_pack() is None
     result = inst.handle(desired)
@@ -150,7 +150,7 @@ def test_a_corrupt_partial_download_restarts_from_zero(tmp_path, keys, server):
     inst = installer(tmp_path, pub)
     path = make_bundle(tmp_path, key, 1, units=[UNIT])
     desired = desired_for(path, serve(server, path), 1)
-    part = inst.store.downloads / f"{desired.sha256}.tar.part"
+    part = inst.slot("ihanoi-promo").store.downloads / f"{desired.sha256}.tar.part"
     part.write_bytes(b"\0" * 1000)                    # garbage, not a prefix of the bundle
     first = inst.handle(desired)
     assert (first.state, first.reason) == ("failed", "download") and inst.current_pack() is None
@@ -197,7 +197,8 @@ def test_an_installed_bundle_altered_on_disk_is_caught_at_the_next_start(tmp_pat
     for v in (1, 2):
         path = make_bundle(tmp_path, key, v, units=[UNIT])
         assert inst.handle(desired_for(path, serve(server, path), v)).state == "installed"
-    pack = inst.store.target("current") / PACK_DIR
+    store = inst.slot("ihanoi-promo").store
+    pack = store.target("current") / PACK_DIR
     files = sorted(p.relative_to(pack) for p in pack.rglob("*") if p.is_file())
     assert len(files) >= 2
     pristine = tmp_path / "pristine"
@@ -205,7 +206,7 @@ def test_an_installed_bundle_altered_on_disk_is_caught_at_the_next_start(tmp_pat
     for name in files:
         shutil.rmtree(tmp_path / "device")
         shutil.copytree(pristine, tmp_path / "device", symlinks=True)
-        damaged = tmp_path / "device" / inst.store.target("current").relative_to(tmp_path / "device") / PACK_DIR / name
+        damaged = tmp_path / "device" / store.target("current").relative_to(tmp_path / "device") / PACK_DIR / name
         data = bytearray(damaged.read_bytes())
         data[len(data) // 2] ^= 0x01
         damaged.write_bytes(bytes(data))

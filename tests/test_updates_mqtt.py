@@ -25,8 +25,8 @@ def setup(tmp_path, mosquitto):
     recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/+/#")
     devices: list[Device] = []
 
-    def device(name, unit):
-        dev = Device(tmp_path / "boards", name, unit, mosquitto.port, [pub]).start()
+    def device(name, unit, **kw):
+        dev = Device(tmp_path / "boards", name, unit, mosquitto.port, [pub], **kw).start()
         devices.append(dev)
         return dev
 
@@ -138,3 +138,36 @@ def test_a_malformed_content_command_is_logged_not_fatal(tmp_path, setup, mosqui
     assert push(make_bundle(tmp_path, key, 1, units=[MAI]), "--device", "hbt-bach-mai-01") == 0
     assert until(lambda: board.playing() == "v1")
     assert json.loads(json.dumps(board.service.status()))["details"]["update_error"]
+
+
+def test_a_campaigns_bundle_installs_beside_the_promo_and_each_keeps_its_own_versions(tmp_path, setup):
+    """The promo announced to the unit, a second campaign's bundle to the board: both installed, side by side."""
+    key, device, push, recorder, _server = setup
+    name = "hbt-bach-mai-01"
+    board = device(name, MAI, promo="ihanoi-promo")
+    assert push(make_bundle(tmp_path, key, 4, units=[MAI]), "--unit", MAI) == 0
+    assert until(lambda: board.playing() == "v4")
+    vneid = make_bundle(tmp_path, key, 1, units=[MAI], pack_id="vneid-promo", name="vneid-v1")
+    assert push(vneid, "--device", name) == 0
+    assert until(lambda: board.carries("vneid-promo") == "v1")
+    assert board.playing() == "v4"                                   # the promo was not replaced
+
+    def reported():
+        health = last_update(recorder, name) or {}
+        return set(health.get("details", {}).get("bundles", {})) == {"ihanoi-promo", "vneid-promo"}
+    assert until(reported)
+    health = last_update(recorder, name)
+    assert (health["content_id"], health["content_version"]) == ("ihanoi-promo", "4")
+    assert health["details"]["bundles"]["vneid-promo"] == {"version": 1, "pack": "vneid-promo",
+                                                           "pack_version": "v1"}
+
+    # a newer promo replaces the promo only; a replayed campaign bundle is refused for its own name
+    assert push(make_bundle(tmp_path, key, 5, units=[MAI]), "--unit", MAI) == 0
+    assert until(lambda: board.playing() == "v5")
+    assert board.carries("vneid-promo") == "v1"
+    replay = make_bundle(tmp_path, key, 1, units=[MAI, DANG], pack_id="vneid-promo", name="vneid-replay")
+    assert push(replay, "--device", name) == 0
+    assert until(lambda: any(not r["ok"] and "not-newer" in r["reason"] and "vneid-promo" in r["reason"]
+                             for r in results(recorder, name)))
+    assert [r["ok"] for r in results(recorder, name)] == [True, True, True, False]
+    assert board.carries("vneid-promo") == "v1" and board.playing() == "v5"

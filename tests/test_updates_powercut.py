@@ -31,8 +31,9 @@ def open_installer(tmp: Path, pub: Path) -> Installer:
                      fallback=tmp / "builtin")
 
 
-def install_in_child(tmp: Path, pub: Path, bundle: Path, version: int, crash_at: str | None):
-    desired = desired_for(bundle, bundle.as_uri(), version)
+def install_in_child(tmp: Path, pub: Path, bundle: Path, version: int, crash_at: str | None,
+                     name: str = "ihanoi-promo"):
+    desired = desired_for(bundle, bundle.as_uri(), version, name)
     return subprocess.run([sys.executable, "-m", "tests.test_updates_powercut", str(tmp), str(pub),
                            desired.to_bytes().decode(), crash_at or "-"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
@@ -54,11 +55,11 @@ def test_power_cut_at_each_step_leaves_old_or_new_content(tmp_path, step):
     check_folder(playing.parent, load_trusted([pub]))   # complete and signed, not half of anything
     assert pack_label(playing) == ("v2" if step in SWITCHED else "v1")
     assert after.installed_version == (2 if step in SWITCHED else 1)
-    assert not any(after.store.staging.iterdir())
+    assert not any(after.slot("ihanoi-promo").store.staging.iterdir())
     # the retained command is still there: the device finishes the job
     result = after.handle(desired_for(v2, v2.as_uri(), 2))
     assert result.state == "installed" and pack_label(after.current_pack()) == "v2"
-    assert pack_label(after.store.target("previous") / "pack") == "v1"
+    assert pack_label(after.slot("ihanoi-promo").store.target("previous") / "pack") == "v1"
 
 
 @pytest.mark.parametrize("step", ["stage", "switch-current", "load"])

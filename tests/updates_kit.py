@@ -26,7 +26,7 @@ def make_keys(folder: Path, name: str = "tech"):
     return load_private(folder / f"{name}.key"), folder / f"{name}.pub"
 
 
-def make_pack(folder: Path, label: str, color=(200, 0, 0), broken: bool = False) -> Path:
+def make_pack(folder: Path, label: str, color=(200, 0, 0), broken: bool = False, pack_id: str = "ihanoi-promo") -> Path:
     """A two-item pack whose picture colour tells which version plays; ``broken`` has a non-image."""
     folder.mkdir(parents=True, exist_ok=True)
     if broken:
@@ -34,14 +34,16 @@ def make_pack(folder: Path, label: str, color=(200, 0, 0), broken: bool = False)
     else:
         Image.new("RGB", (32, 16), color).save(folder / "title.png")
     (folder / "pack.toml").write_text(
-        f'id = "ihanoi-promo"\nversion = "{label}"\n\n[[items]]\nname = "title"\nkind = "image"\n'
+        f'id = "{pack_id}"\nversion = "{label}"\n\n[[items]]\nname = "title"\nkind = "image"\n'
         f'file = "title.png"\nduration = 3\n\n[[items]]\nkind = "text"\ntext = "iHanoi {label}"\n', "utf-8")
     return folder
 
 
-def make_bundle(tmp: Path, key, version: int, units="all", devices=(), broken=False, name=None) -> Path:
+def make_bundle(tmp: Path, key, version: int, units="all", devices=(), broken=False, name=None,
+                pack_id: str = "ihanoi-promo") -> Path:
+    """A signed bundle of a ``make_pack`` pack; its bundle name is the pack id."""
     pack = make_pack(tmp / f"pack-{name or version}", f"v{version}", color=(version * 20 % 256, 80, 160),
-                     broken=broken)
+                     broken=broken, pack_id=pack_id)
     out = tmp / f"{name or f'bundle-v{version}'}.tar"
     bundles.build(pack, out, key, version, Targets(units=units, devices=list(devices)), CREATED)
     return out
@@ -60,8 +62,8 @@ def pack_label(pack: Path) -> str:
     raise AssertionError(f"{pack} has no version")
 
 
-def desired_for(path: Path, url: str, version: int) -> ContentDesired:
-    return ContentDesired(bundle="ihanoi-promo", version=version, url=url, sha256=bundles.file_sha256(path),
+def desired_for(path: Path, url: str, version: int, bundle: str = "ihanoi-promo") -> ContentDesired:
+    return ContentDesired(bundle=bundle, version=version, url=url, sha256=bundles.file_sha256(path),
                           size=path.stat().st_size)
 
 
@@ -103,7 +105,7 @@ class Device:
     """One board's update path, wired as the agent wires it: outbox, link, installer, service."""
 
     def __init__(self, root: Path, device: str, unit: str, port: int, trusted, health_interval: float = 0.3,
-                 compile_fn=None):
+                 compile_fn=None, promo: str | None = None):
         from edge.config import MqttSettings
         from edge.health import Health
         from edge.link import Link
@@ -115,7 +117,8 @@ class Device:
         self.name, self.unit = device, unit
         clock = RealClock()
         data = root / device
-        self.installer = Installer(data, device, unit, trusted, compile_fn or compiler(root / "frames"), clock)
+        self.installer = Installer(data, device, unit, trusted, compile_fn or compiler(root / "frames"), clock,
+                                   promo=promo)
         self.outbox = Outbox(data / "outbox.db", device, clock=clock)
         self.service = UpdateService(self.installer, retry_min=0.2, retry_max=1.0,
                                      on_result=lambda r: self.link.publish_direct(
@@ -141,4 +144,9 @@ class Device:
 
     def playing(self) -> str | None:
         pack = self.installer.current_pack()
+        return pack_label(pack) if pack else None
+
+    def carries(self, bundle: str) -> str | None:
+        """The version label of the installed bundle ``bundle``'s pack, or None."""
+        pack = self.installer.pack_of(bundle, "")
         return pack_label(pack) if pack else None

@@ -3,7 +3,8 @@
 The agent hands every ``content`` command to ``submit`` (or wires ``on_command`` straight to
 the link). The device's own ``cmd/{device}/content`` and its unit's ``unit/{unit}/content``
 may both hold a retained desired bundle; each new one is handled once, lowest version first
-(so a replayed older bundle is refused as ``not-newer`` and reported, never installed). A
+(so a replayed older bundle is refused as ``not-newer`` and reported, never installed). Each
+bundle name is installed in its own slot, so a second campaign's bundle sits next to the promo. A
 failed download is tried again with back-off (``retry_min`` doubling up to ``retry_max``);
 a refusal is final for that bundle file.
 """
@@ -14,7 +15,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from edge.updates.installer import Installer, Result
@@ -34,11 +34,11 @@ def command_result(device: str, result: Result, clock) -> protocol.CommandResult
 
 class UpdateService:
     def __init__(self, installer: Installer, on_result: Callable[[Result], None] | None = None,
-                 on_installed: Callable[[Path], None] | None = None, retry_min: float = 5.0,
+                 on_installed: Callable[[str], None] | None = None, retry_min: float = 5.0,
                  retry_max: float = 600.0, topics: protocol.Topics | None = None):
         self.installer = installer
         self.on_result = on_result or (lambda result: None)
-        self.on_installed = on_installed or (lambda pack: None)
+        self.on_installed = on_installed or (lambda bundle: None)   # the name of a newly installed bundle
         self.retry_min, self.retry_max = retry_min, retry_max
         self.topics = topics or protocol.Topics()
         self.last_error: str | None = None
@@ -104,7 +104,7 @@ class UpdateService:
                                if answered.get(d.sha256, ("failed",))[0] == "failed"), key=lambda d: d.version)
             retry = False
             for wanted in todo:     # oldest first, so versions only ever go up
-                before = self.installer.installed_version
+                before = self.installer.version_of(wanted.bundle)
                 try:
                     result = self.installer.handle(wanted)
                 except Exception as exc:   # a bug or a full disk must not end the worker
@@ -115,8 +115,8 @@ class UpdateService:
                 if answered.get(wanted.sha256) != (result.state, result.reason):
                     answered[wanted.sha256] = (result.state, result.reason)
                     self.on_result(result)
-                if result.state == "installed" and self.installer.installed_version != before:
-                    self.on_installed(self.installer.current_pack())
+                if result.state == "installed" and self.installer.version_of(wanted.bundle) != before:
+                    self.on_installed(wanted.bundle)
                 retry = retry or result.state == "failed"
             delay = self._next_delay(delay) if retry else None
 

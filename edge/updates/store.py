@@ -1,6 +1,8 @@
 """The device's content store on disk, where every change is one atomic rename.
 
-    <data_dir>/content/
+A board keeps one store per bundle name (the manifest's ``bundle``), side by side:
+
+    <data_dir>/content/by-name/<bundle>/
       bundles/<version>/     manifest.json, manifest.sig, pack/   (complete, verified)
       current -> bundles/7   the bundle the board plays (a symlink, switched by os.replace)
       previous -> bundles/6  kept for roll-back
@@ -11,16 +13,26 @@
 A power cut at any moment leaves either the old or the new symlink, never none: a symlink
 is replaced, not removed and re-made, and every file and folder is fsynced before the
 rename that makes it visible.
+
+A board from before several bundles kept one store straight in ``<data_dir>/content/``;
+``adopt_old_layout`` moves it whole, by two renames, to ``by-name/<its bundle>/`` (its symlinks
+are relative, so they still point to its folders), and finishes the move after a power cut.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
+from edge.updates.manifest import BUNDLE_ID, MANIFEST
+
+log = logging.getLogger(__name__)
 STATE = "state.json"
+SHELF = "by-name"
 
 
 def fsync_dir(folder: Path) -> None:
@@ -38,8 +50,10 @@ def fsync_tree(folder: Path) -> None:
 
 
 class ContentStore:
-    def __init__(self, data_dir: Path | str):
-        self.root = Path(data_dir) / "content"
+    """The store of one bundle name, in its own folder ``root``."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
         self.bundles = self.root / "bundles"
         self.downloads = self.root / "downloads"
         self.staging = self.root / "staging"
@@ -110,3 +124,53 @@ class ContentStore:
             tmp = self.root / f".{name}.tmp"
             if tmp.is_symlink() or tmp.exists():
                 tmp.unlink()
+
+
+# --- the layout of a board from before several bundles ---------------------------------------
+def adopt_old_layout(content: Path, default_name: str | None = None) -> str | None:
+    """Move a single store kept in ``content/`` itself to ``content/by-name/<bundle>/``; its name.
+
+    The bundle's name is the one ``state.json`` recorded, else the one in a kept manifest, else
+    ``default_name``; with none of them nothing was ever installed and the empty folders go.
+    The move is ``content`` -> ``content.adopting/by-name/<bundle>``, then ``content.adopting`` ->
+    ``content``: a power cut between the two is finished here at the next start.
+    """
+    parking = content.with_name(content.name + ".adopting")
+    if parking.exists() and not content.exists():
+        os.rename(parking, content)                 # the power went between the two renames
+        fsync_dir(content.parent)
+        return None
+    if parking.exists():
+        shutil.rmtree(parking)                      # the power went before the first: start again
+    if not content.is_dir() or (content / SHELF).exists():
+        return None
+    if not any(content.iterdir()):
+        return None
+    name = _old_bundle_name(content) or default_name
+    if name is None or not re.fullmatch(BUNDLE_ID, name):
+        log.warning("%s holds no installed bundle; its empty folders are removed", content)
+        shutil.rmtree(content)
+        return None
+    (parking / SHELF).mkdir(parents=True)
+    fsync_dir(parking)
+    os.rename(content, parking / SHELF / name)
+    fsync_dir(parking / SHELF)
+    os.rename(parking, content)
+    fsync_dir(content.parent)
+    log.info("the installed bundle %s is now kept in %s", name, content / SHELF / name)
+    return name
+
+
+def _old_bundle_name(content: Path) -> str | None:
+    candidates = [content / STATE]
+    candidates += [content / "current" / MANIFEST, content / "previous" / MANIFEST]
+    if (content / "bundles").is_dir():
+        candidates += sorted(p / MANIFEST for p in (content / "bundles").iterdir())
+    for path in candidates:
+        try:
+            name = json.loads(path.read_text("utf-8")).get("bundle")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(name, str) and re.fullmatch(BUNDLE_ID, name):
+            return name
+    return None
