@@ -33,11 +33,12 @@ from ihanoi.contract.errors import PackError
 log = logging.getLogger(__name__)
 
 STDERR_TAIL = 2000          # characters of a failed child's stderr kept in the log and ``fault``
+PYTHON = sys.executable     # the interpreter the child runs (this one)
 
 
 class ChildCompiler:
-    def __init__(self, python: str = sys.executable):
-        self.python = python
+    def __init__(self, python: str | None = None):
+        self.python = python or PYTHON
         self.fault: str | None = None
 
     def __call__(self, pack: Path | str, profile: PanelProfile, cache_dir: Path | str) -> CompiledPack:
