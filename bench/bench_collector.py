@@ -277,22 +277,29 @@ def drain(variant, target: int, limit_s: float | None) -> tuple[int, float]:
 
 def queue_and_drain(broker: Mosquitto, devices: int, events: int,
                     variants: list[tuple[str, object, float | None]], label: str) -> dict[str, tuple[int, float]]:
-    """Register every variant's session, publish the backlog once, restart the broker, drain one by one."""
-    for _, v, _ in variants:
-        v.start()
-        time.sleep(0.3)
-        v.stop()
-    n, pub_s = publish(broker, backlog(devices, events))
-    print(f"  {label} backlog: {n:,} events from {devices:,} devices published in {pub_s:.1f}s "
-          f"({n / pub_s:,.0f}/s); Mosquitto holds it for {len(variants)} sessions in "
-          f"{broker_rss_mb(broker):.0f} MB", flush=True)
-    broker.restart()  # the backlog survives a broker restart (shipped persistence settings)
-    results = {}
-    for name, v, limit in variants:
-        got, secs = drain(v, n, limit)
-        results[name] = (got, secs)
-        print(f"    {name:44s} {got:>8,d} events in {secs:7.1f}s = {got / secs:8,.0f} events/s", flush=True)
-    return results
+    """Register every variant's session, publish the backlog once, restart the broker, drain one by one.
+
+    The variants' stores are closed at the end, whatever happens (their databases are dropped next)."""
+    try:
+        for _, v, _ in variants:
+            v.start()
+            time.sleep(0.3)
+            v.stop()
+        n, pub_s = publish(broker, backlog(devices, events))
+        print(f"  {label} backlog: {n:,} events from {devices:,} devices published in {pub_s:.1f}s "
+              f"({n / pub_s:,.0f}/s); Mosquitto holds it for {len(variants)} sessions in "
+              f"{broker_rss_mb(broker):.0f} MB", flush=True)
+        broker.restart()  # the backlog survives a broker restart (shipped persistence settings)
+        results = {}
+        for name, v, limit in variants:
+            got, secs = drain(v, n, limit)
+            results[name] = (got, secs)
+            print(f"    {name:44s} {got:>8,d} events in {secs:7.1f}s = {got / secs:8,.0f} events/s", flush=True)
+        return results
+    finally:
+        for _, v, _ in variants:
+            if hasattr(v, "store"):
+                v.store.close()
 
 
 @contextlib.contextmanager
@@ -326,12 +333,7 @@ def drain_phase(work: Path, args, run: int) -> dict[str, tuple[int, float]]:
                     variants.append((f"{args.processes} collector processes → PostgreSQL", procs, None))
                     print(f"  the {args.processes} collector processes: {procs.pinning}")
             variants.append(("ack one at a time, window 1 (bare)", AckOneAtATime(broker, "ack1"), args.naive_seconds))
-            try:
-                return queue_and_drain(broker, args.devices, args.events, variants, "day's")
-            finally:
-                for _, v, _ in variants:
-                    if hasattr(v, "store"):
-                        v.store.close()
+            return queue_and_drain(broker, args.devices, args.events, variants, "day's")
     finally:
         broker.kill()
         shutil.rmtree(folder, ignore_errors=True)   # the broker's store of a full run is ~300 MB
@@ -353,12 +355,7 @@ def commit_phase(work: Path, args, run: int) -> dict[str, tuple[int, float]]:
                 variants.append(("naive → PostgreSQL (1 commit/msg)",
                                  Collecting(broker, "naive-pg", pg["naive"], registry, 1), limit))
             variants.append(("ack one at a time, window 1 (bare)", AckOneAtATime(broker, "ack1"), limit))
-            try:
-                return queue_and_drain(broker, devices, args.small_events, variants, "small")
-            finally:
-                for _, v, _ in variants:
-                    if hasattr(v, "store"):
-                        v.store.close()
+            return queue_and_drain(broker, devices, args.small_events, variants, "small")
     finally:
         broker.kill()
         shutil.rmtree(folder, ignore_errors=True)
