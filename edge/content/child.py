@@ -54,6 +54,8 @@ class ChildCompiler:
         answer = _last_json(done.stdout)
         if done.returncode == 0 and "folder" in answer:
             self.fault = None
+            if done.stderr.strip():        # the compile's own warnings, as the agent would have logged them
+                log.warning("compiling %s: %s", pack, done.stderr.strip()[-STDERR_TAIL:])
             return CompiledPack(Path(answer["folder"]))
         if "pack_error" in answer:
             self.fault = None            # the pack's fault, not the child's: the caller decides
