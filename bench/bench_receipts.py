@@ -111,8 +111,9 @@ class Boards:
         self.client.loop_stop()
 
 
-def drain_with_receipts(variant: Collecting, boards: Boards, target: int) -> tuple[int, float, float]:
-    """(events committed, seconds to commit them all, seconds until every receipt sent reached the boards).
+def drain_with_receipts(variant: Collecting, boards: Boards, target: int) -> tuple[int, float, float, int]:
+    """(events committed, seconds to commit them all, seconds until every receipt sent reached the boards
+    (or gave up, 300 s after the commit), receipts the collector sent).
 
     The collector stays up until its receipts are delivered: stopped sooner, paho drops those still
     queued in it (at most 20 in flight by default), and the boards would send those events again."""
@@ -127,8 +128,9 @@ def drain_with_receipts(variant: Collecting, boards: Boards, target: int) -> tup
         time.sleep(0.02)
     delivered = time.perf_counter() - started
     boards.settle()
+    sent_count = sent()
     variant.stop()
-    return got, committed, delivered
+    return got, committed, delivered, sent_count
 
 
 def delta(before: dict, after: dict) -> dict[str, int]:
@@ -162,12 +164,13 @@ def one_run(work: Path, args, run: int) -> dict:
         for name, v in variants.items():
             received = boards.count
             before = counters.snapshot()
-            got, secs, delivered = drain_with_receipts(v, boards, n)
-            result[name] = {"rate": got / secs, "seconds": secs, "delivered": delivered,
+            got, secs, delivered, sent = drain_with_receipts(v, boards, n)
+            result[name] = {"rate": got / secs, "seconds": secs, "delivered": delivered, "sent": sent,
                             "broker": delta(before, counters.snapshot()), "receipts": boards.count - received}
             v.store.close()
             print(f"    {name}: {got:,} events committed in {secs:.1f} s = {got / secs:,.0f}/s; "
-                  f"{result[name]['receipts']:,} receipts reached the boards {delivered:.1f} s after the start",
+                  f"{result[name]['receipts']:,} of the {sent:,} receipts it sent reached the boards "
+                  f"{delivered:.1f} s after the start",
                   flush=True)
         return result
     finally:
@@ -188,7 +191,7 @@ def report(runs: list[dict], args) -> None:
     print(f"\nReceipts: {n:,} events ({plays:,.0f} plays) from {args.devices:,} devices, batch {args.batch_size}, "
           f"min / median / max of {len(runs)} runs; per play = a play and its nine traffic bins (ten events)")
     print("| | drain rate (events/s, committed) | receipts all delivered (s) | MQTT packets per play (in + out) "
-          "| PUBLISH per play | bytes per play | receipts per play |")
+          "| PUBLISH per play | bytes per play | receipts sent / delivered per play |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     up = [r["upload"] for r in runs]
     print(f"| the boards' upload (both) | — | — | {per_play([u['messages/received'] + u['messages/sent'] for u in up])} | "
@@ -201,7 +204,7 @@ def report(runs: list[dict], args) -> None:
               f"{per_play([x['messages/received'] + x['messages/sent'] for x in b])} | "
               f"{per_play([x['publish/messages/received'] + x['publish/messages/sent'] for x in b])} | "
               f"{per_play([x['bytes/received'] + x['bytes/sent'] for x in b])} | "
-              f"{per_play([r[name]['receipts'] for r in runs])} |")
+              f"{per_play([r[name]['sent'] for r in runs])} / {per_play([r[name]['receipts'] for r in runs])} |")
     on = sp([r["receipts on"]["rate"] for r in runs])
     off = sp([r["receipts off"]["rate"] for r in runs])
     print(f"\nWith receipts the drain runs at {100 * on.median / off.median:.0f} % of the rate without them (medians; "
