@@ -1,7 +1,7 @@
 """The HDMI player's footprint and start delay: what the agent's side costs while mpv plays a 1080p clip.
 
     .venv/bin/python bench/bench_hdmi.py                 # 20 s 1080p25 H.264 + AAC, 10 start-delay plays
-    .venv/bin/python bench/bench_hdmi.py --seconds 60 --starts 20
+    .venv/bin/python bench/bench_hdmi.py --seconds 60 --starts 20 --runs 3
 
 A 1080p clip (H.264 High, 25 fps, AAC) is generated with PyAV, then played by Debian's mpv
 with ``--vo=null --ao=null`` (decoding for real, in software on a PC; a Pi decodes in
@@ -25,14 +25,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_agent import cpu_seconds, memory_mb  # noqa: E402  (this folder is on sys.path)
+import benchlib  # noqa: E402  (this folder is on sys.path)
+from benchlib import cpu_seconds, memory_mb  # noqa: E402
 from edge.hdmi import HdmiPlayer, HdmiSettings, load_promo, write_filler  # noqa: E402
 from edge.hdmi.mpv import Mpv  # noqa: E402
 from edge.hdmi.settings import mpv_arguments  # noqa: E402
@@ -138,10 +138,27 @@ def summary(values: list[float]) -> str:
     return f"median {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms ({len(ms)} plays)"
 
 
+def one_run(packs, folder: Path, starts: int, run: int) -> dict:
+    """The player in a fresh process, then the naive ways in this one, on the same clips."""
+    work = folder / f"run-{run}"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, __file__, "--starts", str(starts), "--child", *map(str, packs),
+                           str(work)], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"the player's process failed:\n{proc.stdout}\n{proc.stderr}")
+    measured = json.loads(proc.stdout.strip().splitlines()[-1])
+    settings = HdmiSettings(output="null")
+    long_clip, short_clip = load_promo(packs[0], decode=False), load_promo(packs[1], decode=False)
+    return {"footprint": measured["footprint"], "start_delay_s": measured["start_delay_s"],
+            "naive_polling": naive_polling(settings, work, long_clip),
+            "naive_start_delay_s": naive_start_delays(settings, work, short_clip, starts)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the 1080p clip")
-    parser.add_argument("--starts", type=int, default=10, help="plays measured for the start delay")
+    parser.add_argument("--starts", type=int, default=10, help="plays measured for the start delay, per run")
+    parser.add_argument("--runs", type=int, default=2, help="runs (at least 2)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--child", nargs=3, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -151,39 +168,39 @@ def main(argv=None) -> int:
     if shutil.which("mpv") is None:
         print("mpv is not installed: apt-get install -y mpv", file=sys.stderr)
         return 2
-    folder = Path(tempfile.mkdtemp(prefix="hdmi-bench-", dir="/tmp"))
-    try:
+    with benchlib.session("hdmi") as s:
+        folder = s.scratch()
         print(f"making a {args.seconds:g} s 1080p25 H.264 + AAC clip ...", flush=True)
         packs = make_tv_pack(folder / "long", seconds=args.seconds, width=1920, height=1080), \
             make_tv_pack(folder / "short", seconds=2.0, width=1920, height=1080)
-        proc = subprocess.run([sys.executable, __file__, "--starts", str(args.starts), "--child", *map(str, packs),
-                               str(folder)], capture_output=True, text=True)
-        if proc.returncode:
-            print(proc.stdout, proc.stderr, file=sys.stderr)
-            return 1
-        measured = json.loads(proc.stdout.strip().splitlines()[-1])
-        ours, delays = measured["footprint"], measured["start_delay_s"]
-        settings = HdmiSettings(output="null")
-        long_clip, short_clip = load_promo(packs[0], decode=False), load_promo(packs[1], decode=False)
-        naive = naive_polling(settings, folder, long_clip)
-        cold = naive_start_delays(settings, folder, short_clip, args.starts)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-    print(f"\n1080p clip, {args.seconds:g} s, played by mpv {subprocess.run(['mpv', '--version'], capture_output=True, text=True).stdout.split()[1]} (vo=null, ao=null)")
-    print(f"{'':44} {'Python CPU':>11} {'mpv CPU':>9} {'Python RSS':>11} {'mpv RSS':>9}")
-    print(f"{'player: follows mpv events (this project)':44} {ours['python_cpu_percent']:>10.2f}% "
-          f"{ours['mpv_cpu_percent']:>8.1f}% {ours['python_rss_mb']:>8.1f} MB {ours['mpv_rss_mb']:>6.1f} MB")
-    print(f"{'naive: asks mpv its position every 20 ms':44} {naive['python_cpu_percent']:>10.2f}% "
-          f"{naive['mpv_cpu_percent']:>8.1f}%")
-    print(f"\nplay completed: {ours['completed']} ({ours['played_s']} s measured, {ours['dropped']} frames dropped); "
-          f"Python peak {ours['python_peak_mb']} MB, mpv peak {ours['mpv_peak_mb']} MB")
-    print(f"planned start -> first frame, long-lived mpv (this project): {summary(delays)}")
-    print(f"planned start -> first frame, a new mpv per play (naive):     {summary(cold)}")
-    figures = {"footprint": ours, "naive_polling": naive, "start_delay_s": delays, "naive_start_delay_s": cold}
+        runs = benchlib.repeat(args.runs, lambda i: one_run(packs, folder, args.starts, i), "hdmi")
+    report(runs, args)
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
-    return 0 if ours["completed"] else 1
+        args.json.write_text(json.dumps(runs, indent=1))
+    return 0 if all(r["footprint"]["completed"] for r in runs) else 1
+
+
+def report(runs: list[dict], args) -> None:
+    sp = benchlib.spread
+    ours = [r["footprint"] for r in runs]
+    naive = [r["naive_polling"] for r in runs]
+    version = subprocess.run(["mpv", "--version"], capture_output=True, text=True).stdout.split()[1]
+    print(f"\n1080p clip, {args.seconds:g} s, played by mpv {version} (vo=null, ao=null); "
+          f"min / median / max of {len(runs)} runs")
+    print("| | Python CPU | mpv CPU | Python RSS (MB) | mpv RSS (MB) |\n|---|---:|---:|---:|---:|")
+    print(f"| player: follows mpv's events (this project) | {sp([o['python_cpu_percent'] for o in ours], '{:.2f} %')} | "
+          f"{sp([o['mpv_cpu_percent'] for o in ours], '{:.1f} %')} | {sp([o['python_rss_mb'] for o in ours], '{:.1f}')} | "
+          f"{sp([o['mpv_rss_mb'] for o in ours], '{:.1f}')} |")
+    print(f"| naive: asks mpv its position every 20 ms | {sp([n['python_cpu_percent'] for n in naive], '{:.2f} %')} | "
+          f"{sp([n['mpv_cpu_percent'] for n in naive], '{:.1f} %')} | — | — |")
+    print(f"\nplays completed: {[o['completed'] for o in ours]}, frames dropped: {[o['dropped'] for o in ours]}; "
+          f"Python peak {sp([o['python_peak_mb'] for o in ours], '{:.1f}')} MB, "
+          f"mpv peak {sp([o['mpv_peak_mb'] for o in ours], '{:.1f}')} MB")
+    for label, key in (("long-lived mpv (this project)", "start_delay_s"), ("a new mpv per play (naive)",
+                                                                            "naive_start_delay_s")):
+        medians = [statistics.median(r[key]) * 1000 for r in runs if r[key]]
+        print(f"planned start -> first frame, {label}: median per run {sp(medians, '{:.0f} ms') if medians else 'n/a'}; "
+              f"{summary([d for r in runs for d in r[key]])} over all runs")
 
 
 if __name__ == "__main__":

@@ -246,7 +246,7 @@ def test_signed_bundle_pushed_to_the_unit_is_installed_and_played(tmp_path, mosq
     path = device_config(tmp_path, DEVICE, mosquitto.port,
                          extra=f'\n[content]\ntrusted_keys = ["{public}"]\n')
     config, registry, profile = check_config(path)
-    clock = SimClock(at(WED, 7, 0), speed=600)
+    clock = SimClock(at(WED, 7, 0), speed=120)
     agent = Agent(config, registry, profile, clock, pir_trace=unit_trace(tmp_path, DEVICE, WED, 1), step=15.0)
     assert agent.promo.current.version == "2024.08.1"            # the configured (built-in) pack to begin with
     agent.run(until=at(WED, 7, 40))

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    benchmark.run(args.board or benchmark.BOARDS, args.seconds)
+    benchmark.run(args.board or benchmark.BOARDS, args.seconds, runs=args.runs)
     for board in args.board or (handoff_bench.DEFAULT_BOARD,):
         handoff_bench.run(board, args.seconds, args.rgbmatrix_site)
     return 0

@@ -3,6 +3,7 @@
     from edge.content import compile_pack
     compiled = compile_pack("edge/packs/ihanoi-promo", profile, cache_dir)
     compiled.frames[i], compiled.durations[i], compiled.content  # {id, version, sha256}
+    ChildCompiler()(pack, profile, cache_dir)     # the same, compiled in a short-lived process
 
 ``render_text_frame`` draws one line of text as a whole board frame (the agent's filler).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.content.child import ChildCompiler
 from edge.content.compiled import CompiledPack
 from edge.content.compiler import compile_pack, default_cache_dir
 from ihanoi.contract.errors import PackError
@@ -46,6 +48,7 @@ def render_text_frame(text: str, profile, font: str = "auto", color=(255, 255, 2
 
 __all__ = [
     "PACKS_DIR",
+    "ChildCompiler",
     "CompiledPack",
     "PackError",
     "builtin_pack",

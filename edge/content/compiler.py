@@ -34,6 +34,19 @@ def cache_key(sha256: str, profile: PanelProfile) -> str:
     return hashlib.sha256(f"{sha256}\0{geometry}".encode()).hexdigest()[:20]
 
 
+def _cache_folder(manifest, sha: str, profile: PanelProfile, cache_dir: Path) -> tuple[str, Path]:
+    stem = f"{manifest.id}@{profile.name}"
+    return stem, cache_dir / f"{stem}-{cache_key(sha, profile)}"
+
+
+def cached(pack: Path | str, profile: PanelProfile, cache_dir: Path | str) -> CompiledPack | None:
+    """The pack's frame cache for ``profile`` when it is up to date, else None (nothing is compiled)."""
+    manifest_file = manifest_path(pack)
+    sha = pack_sha256(manifest_file.parent)
+    _, folder = _cache_folder(load_manifest(manifest_file), sha, profile, Path(cache_dir))
+    return CompiledPack(folder) if (folder / META).exists() else None
+
+
 def compile_pack(pack: Path | str, profile: PanelProfile, cache_dir: Path | str,
                  progress: Progress | None = None, force: bool = False) -> CompiledPack:
     """The compiled pack for ``profile``, from the cache when the pack and board are unchanged."""
@@ -42,8 +55,7 @@ def compile_pack(pack: Path | str, profile: PanelProfile, cache_dir: Path | str,
     manifest = load_manifest(manifest_file)
     sha = pack_sha256(pack_dir)
     cache_dir = Path(cache_dir)
-    stem = f"{manifest.id}@{profile.name}"
-    folder = cache_dir / f"{stem}-{cache_key(sha, profile)}"
+    stem, folder = _cache_folder(manifest, sha, profile, cache_dir)
     if (folder / META).exists() and not force:
         return CompiledPack(folder)
 
@@ -112,4 +124,4 @@ def default_cache_dir() -> Path:
     return Path(root) / "ihanoi-frames" if root else Path.home() / ".cache" / "ihanoi-frames"
 
 
-__all__ = ["CompiledPack", "PackError", "cache_key", "compile_pack", "default_cache_dir"]
+__all__ = ["CompiledPack", "PackError", "cache_key", "cached", "compile_pack", "default_cache_dir"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from edge.content import builtin_pack, compile_pack
+from edge.content import ChildCompiler, builtin_pack
 from edge.filler import Filler
 from edge.inbox import snapshot_png
 from edge.panel import open_panel_or_dark
@@ -36,6 +36,7 @@ class LedScreen:
         self.brightness = brightness
         self.ping = ping
         self.frames_dir = config.data_dir / "frames"
+        self.compiler = ChildCompiler()        # the compile's memory is a child's: the agent's peak stays low
         self.panel = open_panel_or_dark(config.panel_output, profile, config.data_dir, brightness=brightness(),
                                         gpio_access=config.panel.gpio_access)
         self.player = Player(self.panel, clock, on_frame=lambda _n: ping())
@@ -48,7 +49,7 @@ class LedScreen:
 
     def load(self, pack: Path):
         """The pack compiled for this panel (reused from the frame cache while unchanged)."""
-        return compile_pack(pack, self.profile, self.frames_dir)
+        return self.compiler(pack, self.profile, self.frames_dir)
 
     verify = load             # a bundle that compiles for this panel can be played on it
 
@@ -94,7 +95,10 @@ class LedScreen:
         return snapshot_png(self.panel.snapshot())
 
     def figures(self) -> dict:
-        return {"panel_output": self.panel.output}
+        figures = {"panel_output": self.panel.output}
+        if self.compiler.fault:
+            figures["compile_fault"] = self.compiler.fault
+        return figures
 
     def close(self) -> None:
         self.panel.close()
