@@ -57,8 +57,9 @@ def matrix_options(profile, model: str | None, plan: Plan | None = None) -> dict
     return spec
 
 
-def open_matrix(lib, spec: dict) -> int:
-    """The library's matrix for ``spec``; PanelError when it returns NULL (it said why on stderr)."""
+def open_matrix(lib, spec: dict) -> tuple[int, dict]:
+    """(the library's matrix for ``spec``, the options it settled on); PanelError when it returns
+    NULL (it said why on stderr)."""
     matrix, settled = create(lib, spec)
     if not matrix:
         raise PanelError("rpi-rgb-led-matrix could not start the board (it returned no matrix; its reason is in "
@@ -66,13 +67,13 @@ def open_matrix(lib, spec: dict) -> int:
     for name, (asked, got) in differences(spec, settled).items():
         log.warning("rgbmatrix: option %s = %r was asked for, the library uses %r (the C API reads 0 as "
                     "'the default')", name, asked, got)
-    return matrix
+    return matrix, settled
 
 
 def trial(spec: dict) -> None:
     """What the child process of ``probe.trial_run`` does: open, show one black frame, close."""
     lib = load_library()
-    matrix = open_matrix(lib, spec)
+    matrix, _ = open_matrix(lib, spec)
     canvas = lib.led_matrix_create_offscreen_canvas(matrix)
     lib.led_canvas_clear(canvas)
     lib.led_matrix_swap_on_vsync(matrix, canvas)
@@ -97,7 +98,7 @@ class RGBMatrixPanel(Panel):
         if not faulthandler.is_enabled():   # a crash in the library still leaves a Python traceback in the log
             faulthandler.enable()
         self._lib = lib
-        self._matrix = open_matrix(lib, self.spec)
+        self._matrix, self.settled = open_matrix(lib, self.spec)   # settled: every option the library uses
         self._canvas = lib.led_matrix_create_offscreen_canvas(self._matrix)
         # Our two buffers as the library's ``struct Color`` arrays: (h, w, 3) uint8, C order, never reallocated.
         self._pixels = {id(self._frame): self._frame.ctypes.data, id(self._black): self._black.ctypes.data}
