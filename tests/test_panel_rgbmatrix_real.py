@@ -214,10 +214,11 @@ for level in (0, 1, 25, 50, 75, 100):
 fault, shown, mode = panel.fault, panel.frames_shown, panel.mode
 unlike = differences(panel.spec, panel.settled)
 panel.close()
+panel.show(frames[0])      # after close: no call into the library with its matrix gone, a dark board
 with open(os.path.join(data, "after-close"), "w") as f:   # the agent keeps writing its data after start-up
     f.write("still writable")
 print(json.dumps({"fault": fault, "shown": shown, "mode": mode, "levels": levels, "uid": os.getuid(),
-                  "euid": os.geteuid(), "spec": panel.spec, "unlike": unlike}))
+                  "euid": os.geteuid(), "spec": panel.spec, "unlike": unlike, "after_close": panel.fault}))
 """
 
 
@@ -235,6 +236,7 @@ def test_the_real_library_drives_every_shipped_profile_in_a_stand_in_pi_4(stand_
     assert result["shown"] == 24 + 6
     assert result["levels"] == [1, 1, 25, 50, 75, 100]     # 0 % is a black frame at the library's lowest level
     assert result["uid"] == result["euid"] == NOBODY       # the library did not switch users
+    assert "failed while showing a frame (PanelError: the board was closed)" in result["after_close"]
     assert (data / "after-close").read_text() == "still writable"
     assert (data / "after-close").stat().st_uid == NOBODY
     # The library's own write of the real-time budget went into the shadow, not the host's kernel.
@@ -302,3 +304,26 @@ def test_a_shown_frame_is_in_the_librarys_bit_planes_exactly_as_set_pixel_by_pix
     result = last_json(in_stand_in(stand_in, SAME_BITS, "p4-128x64", sequence, str(brightness)))
     assert result["size"] > 0
     assert result["same"] and result["differs"]
+
+
+def test_the_hand_off_bench_measures_the_c_api_path_in_the_stand_in(library, monkeypatch):
+    from edge.panel import handoff_bench
+
+    reason = standin.unavailable()
+    if reason:
+        pytest.skip(f"the stand-in Pi cannot run here: {reason}")
+    _, env, _ = library
+    monkeypatch.setenv(LIBRARY_ENV, env[LIBRARY_ENV])
+    lines: list[str] = []
+    result = handoff_bench.run("p4-64x64", 0.05, None, out=lines.append)
+    assert "rgbmatrix unavailable" not in result, result.get("rgbmatrix unavailable")
+    for key in ("bare copy", "ctypes set_pixels", "bit-plane conversion", "one foreign call", "bit-plane copy",
+                "rgbmatrix show"):
+        assert result[key] > 0, key
+    assert set(result["rgbmatrix lock hold"]) == set(result["rgbmatrix thread delay"]) == {"p50_ms", "p99_ms", "max_ms"}
+    # a canvas's planes: rows / 2 scan lines x 64 columns x 11 planes x a 32-bit GPIO word
+    assert result["bit-plane bytes"] == 32 * 64 * 11 * 4
+    text = "\n".join(lines)
+    assert "goal: no thread held more than one frame period (33.3 ms) (now, the C API): the lock held at most" in text
+    assert "goal: the hand-off within 5x a bare copy (now, the C API)" in text
+    assert "binding: not measured: the rgbmatrix binding is not installed here" in text

@@ -24,8 +24,9 @@ On a Raspberry Pi it drives the real board. On a PC, as root, it runs the real l
 stand-in Pi 4 of ``edge.panel.standin``: the shared library from ``$IHANOI_RGBMATRIX_LIB`` or
 /usr/local/lib, the old binding when ``--rgbmatrix-site`` names a folder holding a built
 ``rgbmatrix`` package; what cannot be measured says why. Figures are the fastest chunk of
-several (least disturbed by other processes); the thread delays are the 50th/99th percentile
-and the worst seen.
+several (least disturbed by other processes); each path's per-frame figures take turns with a
+bare copy in one loop, and their ratios are to that copy (the load then weighs on both alike).
+The thread delays and lock holds are the 50th/99th percentile and the worst seen.
 """
 
 from __future__ import annotations
@@ -78,6 +79,21 @@ class Sleeper(threading.Thread):
             t0 = time.perf_counter()
             time.sleep(self.period)
             self.late.append(time.perf_counter() - t0 - self.period)
+
+
+def interleaved(calls: dict, min_seconds: float, chunk: int = 20) -> dict:
+    """Seconds per call of each of ``calls`` (name -> function), in the fastest of its chunks; the
+    chunks take turns, so every figure saw the same moments of the machine's load."""
+    best = dict.fromkeys(calls, float("inf"))
+    end = time.perf_counter() + min_seconds
+    while True:
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            for _ in range(chunk):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / chunk)
+        if time.perf_counter() >= end:
+            return best
 
 
 class TimedLibrary:
@@ -171,15 +187,17 @@ def _ctypes_path(out: dict, profile, frame, seconds: float, _spec) -> dict:
         lib, matrix, canvas = panel._lib, panel._matrix, panel._canvas
         w, h, pixels = panel.width, panel.height, panel._frame.ctypes.data
 
+        dest = np.empty_like(panel._frame)
+
         def hand_off():
             np.copyto(panel._frame, frame())
             lib.led_canvas_set_pixels(canvas, 0, 0, w, h, pixels)
 
-        out["ctypes set_pixels"] = best_per_call(hand_off, seconds)
-        out["bit-plane conversion"] = best_per_call(lambda: lib.led_canvas_set_pixels(canvas, 0, 0, w, h, pixels),
-                                                    seconds)
-        out["one foreign call"] = best_per_call(lambda: lib.led_matrix_get_brightness(matrix), seconds, chunk=1000)
-        _plane_copy(out, lib, canvas, seconds)
+        calls = {"ctypes floor": lambda: np.copyto(dest, frame()), "ctypes set_pixels": hand_off,
+                 "bit-plane conversion": lambda: lib.led_canvas_set_pixels(canvas, 0, 0, w, h, pixels),
+                 "one foreign call": lambda: lib.led_matrix_get_brightness(matrix)}
+        calls.update(_plane_copy(out, lib, canvas))
+        out.update(interleaved(calls, seconds * 2))
         out["rgbmatrix show"] = best_per_call(lambda: panel.show(frame()), seconds, chunk=10)
         timed, holds = TimedLibrary(lib), []
         panel._lib = timed
@@ -198,20 +216,21 @@ def _ctypes_path(out: dict, profile, frame, seconds: float, _spec) -> dict:
         panel.close()
 
 
-def _plane_copy(out: dict, lib, canvas, seconds: float) -> None:
-    """``FrameCanvas::Deserialize`` of the canvas's own planes: a memcpy of them inside the library."""
+def _plane_copy(out: dict, lib, canvas) -> dict:
+    """{"bit-plane copy": ``FrameCanvas::Deserialize`` of the canvas's own planes}, a memcpy of them
+    inside the library (or nothing, and why, when the library does not export it)."""
     try:
         serialize, deserialize = getattr(lib, SERIALIZE), getattr(lib, DESERIALIZE)
     except AttributeError:
         out["bit-plane copy unavailable"] = "the library does not export FrameCanvas::Serialize/Deserialize"
-        return
+        return {}
     serialize.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t)]
     deserialize.argtypes, deserialize.restype = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t], ctypes.c_bool
     data, size = ctypes.c_char_p(), ctypes.c_size_t()
     serialize(canvas, ctypes.byref(data), ctypes.byref(size))
     planes = ctypes.create_string_buffer(ctypes.string_at(data, size.value), size.value)
-    out["bit-plane copy"] = best_per_call(lambda: deserialize(canvas, planes, size.value), seconds)
     out["bit-plane bytes"] = size.value
+    return {"bit-plane copy": lambda: deserialize(canvas, planes, size.value)}
 
 
 def _binding_path(out: dict, profile, frame, seconds: float, spec: dict | None) -> dict | None:
@@ -251,7 +270,8 @@ def _binding_path(out: dict, profile, frame, seconds: float, spec: dict | None) 
             show()
             holds.append(time.perf_counter() - t0)
 
-        out["binding SetImage"] = best_per_call(set_image, seconds)
+        out.update(interleaved({"binding floor": lambda: np.copyto(mine, frame()), "binding SetImage": set_image},
+                               seconds * 2))
         out["binding show"] = best_per_call(show, seconds, chunk=10)
         out["binding thread delay"] = thread_delay(playing(timed_show, profile.fps), seconds * 2)
         out["binding lock hold"] = spread(holds)
@@ -366,6 +386,11 @@ DELAYS = ("idle thread delay", "binding thread delay", "rgbmatrix thread delay",
           "binding lock hold", "rgbmatrix lock hold")
 
 
+def floor_of(key: str) -> str:
+    """The bare copy measured in the same loop as ``key``'s figure."""
+    return "binding floor" if key.startswith("binding") else "ctypes floor"
+
+
 def report(result: dict, out=print) -> None:
     floor = result["bare copy"]
     period = result["period_ms"]
@@ -373,7 +398,9 @@ def report(result: dict, out=print) -> None:
         f"({result.get('where', 'this machine')}):")
     for key in PER_FRAME:
         if key in result:
-            out(f"  {key:<22} {result[key] * 1e6:9.1f} µs/frame  ({result[key] / floor:6.1f}x the bare copy)")
+            same_loop = result.get(floor_of(key), floor)
+            out(f"  {key:<22} {result[key] * 1e6:9.1f} µs/frame  ({result[key] / same_loop:6.1f}x the bare copy"
+                + (f" of its own loop, {same_loop * 1e6:.1f} µs)" if floor_of(key) in result else ")"))
     if "bit-plane bytes" in result:
         planes = result["bit-plane bytes"]
         out(f"  (a canvas's bit planes: {planes / 1024:.0f} KB, {planes / result['frame bytes']:.1f}x the frame's "
@@ -389,7 +416,7 @@ def report(result: dict, out=print) -> None:
             out(f"  {key.replace(' unavailable', '')}: not measured: {value}")
     for key, what in (("binding SetImage", "before, the binding"), ("ctypes set_pixels", "now, the C API")):
         if key in result:
-            ratio = result[key] / floor
+            ratio = result[key] / result.get(floor_of(key), floor)
             out(f"  goal: the hand-off within 5x a bare copy ({what}): {ratio:.1f}x ({'met' if ratio <= 5 else 'not met'})")
     for key, what in (("binding", "before, the binding"), ("rgbmatrix", "now, the C API")):
         if f"{key} lock hold" in result:
@@ -398,6 +425,7 @@ def report(result: dict, out=print) -> None:
                 f"most {held:.2f} ms a frame ({'met' if held <= period else 'not met'}); a 1 ms thread woke at "
                 f"worst {late:.1f} ms late")
     if "ctypes set_pixels" in result and "one foreign call" in result:
+        floor = result.get("ctypes floor", floor)
         held = floor + 2 * result["one foreign call"]
         out(f"  of the hand-off, the interpreter lock is held for our copy and two calls: about {held * 1e6:.1f} µs "
             f"({held / floor:.1f}x the bare copy); the library's conversion, "

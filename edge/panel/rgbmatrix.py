@@ -110,23 +110,30 @@ class RGBMatrixPanel(Panel):
     @property
     def library_brightness(self) -> int:
         """The brightness the library applies (1..100; our 0 % is a black frame at its lowest)."""
-        return self._lib.led_matrix_get_brightness(self._matrix)
+        return self._lib.led_matrix_get_brightness(self._matrix) if self._matrix else 0
 
     def _present(self, frame: np.ndarray) -> None:
         lib, pixels = self._lib, self._pixels[id(frame)]   # only our own buffers reach here (Panel.show)
         with self._handing:
+            if not self._matrix:   # a NULL matrix would crash the library: the board was closed
+                raise PanelError("the board was closed")
             lib.led_canvas_set_pixels(self._canvas, 0, 0, self.width, self.height, pixels)
             self._canvas = lib.led_matrix_swap_on_vsync(self._matrix, self._canvas)
 
     def _set_brightness(self, percent: int) -> None:
         # The library's range is 1..100 and applies to every canvas it made; 0 is a black frame.
-        self._lib.led_matrix_set_brightness(self._matrix, max(1, percent))
+        with self._handing:
+            if self._matrix:
+                self._lib.led_matrix_set_brightness(self._matrix, max(1, percent))
         if percent:
             self._present(self._frame)
 
     def close(self) -> None:
-        matrix, self._matrix = getattr(self, "_matrix", None), None
-        if matrix:
-            self._lib.led_matrix_delete(matrix)   # stops the refresh thread and leaves the LEDs off
-        self._canvas = None
+        handing = getattr(self, "_handing", None)
+        if handing is None:    # never opened
+            return
+        with handing:          # not while a frame is being handed over (the player may be another thread)
+            matrix, self._matrix, self._canvas = self._matrix, None, None
+            if matrix:
+                self._lib.led_matrix_delete(matrix)   # stops the refresh thread and leaves the LEDs off
 
