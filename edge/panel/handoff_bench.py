@@ -81,7 +81,7 @@ class Sleeper(threading.Thread):
             self.late.append(time.perf_counter() - t0 - self.period)
 
 
-def interleaved(calls: dict, min_seconds: float, chunk: int = 20) -> dict:
+def interleaved(calls: dict, min_seconds: float, chunk: int = 5) -> dict:
     """Seconds per call of each of ``calls`` (name -> function), in the fastest of its chunks; the
     chunks take turns, so every figure saw the same moments of the machine's load."""
     best = dict.fromkeys(calls, float("inf"))
