@@ -1,5 +1,7 @@
-"""hzeller's rpi-rgb-led-matrix Python bindings, built once from source for the tests that run
-the real library (and cached: a rerun takes no time).
+"""hzeller's rpi-rgb-led-matrix built once from source for the tests and benchmarks that run the
+real library (and cached: a rerun takes no time): its shared library ``librgbmatrix.so.1``
+(what the ``rgbmatrix`` output loads, ``shared_library``) and its Python bindings (the old
+hand-off the benchmark compares with, ``built``).
 
 The source is the one ansible builds on a Pi: ``IHANOI_RGBMATRIX_TARBALL`` names a source
 tarball of the pinned commit (the Makefile points it at a local snapshot when there is one);
@@ -7,9 +9,10 @@ without it the pinned commit is cloned from upstream. With neither, the tests th
 library are skipped and say why. The build needs Debian's ``python3-pil`` (``Imaging.h``),
 ``python3-dev``, ``cmake``, ``g++``; pip fetches scikit-build-core and Cython.
 
-The result is a folder holding the ``rgbmatrix`` package, readable by an unprivileged user,
-put on ``PYTHONPATH`` of the child processes that use it (never imported into the test
-process: the library must only ever start inside the stand-in Pi, see edge/panel/standin.py).
+The shared library needs only ``make`` and ``g++``. The bindings are a folder holding the
+``rgbmatrix`` package, put on ``PYTHONPATH`` of the child processes that use it. Neither is
+ever loaded into the test process: the library must only ever start inside the stand-in Pi
+(edge/panel/standin.py) or as an unprivileged user.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -115,10 +119,53 @@ def _build(src: str, include: Path, site: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def readable_copy(site: Path, folder: Path) -> Path:
-    """A copy of the built package an unprivileged user can import (the cache is root's)."""
-    dest = folder / "rgbmatrix-site"
-    shutil.copytree(site, dest)
+def shared_library() -> Path:
+    """A folder with ``librgbmatrix.so.1`` and the ``led-matrix-c.h`` it was built from (built on first use)."""
+    for tool in ("make", "g++"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"building rpi-rgb-led-matrix needs {tool}: apt-get install -y make g++")
+    src, name = source()
+    done = CACHE / f"{name}-{sysconfig.get_platform()}-lib"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (done / "librgbmatrix.so.1").exists():
+            _make_library(src, done)
+    return done
+
+
+def _make_library(src: str, done: Path) -> None:
+    work = Path(tempfile.mkdtemp(dir=CACHE))
+    try:
+        tree = work / "src"
+        if Path(src).is_file():
+            with tarfile.open(src) as tar:
+                tar.extractall(work / "unpacked", filter="data")
+            next((work / "unpacked").iterdir()).rename(tree)
+        else:
+            shutil.copytree(src, tree, ignore=shutil.ignore_patterns(".git"))
+        # lib/Makefile includes ../config.mk (compiler tuning); a snapshot without it builds with
+        # the plain flags, as the ansible role does.
+        if not (tree / "config.mk").exists():
+            (tree / "config.mk").write_text("")
+        proc = subprocess.run(["make", "-C", str(tree / "lib"), f"-j{os.cpu_count() or 1}", "librgbmatrix.so.1"],
+                              capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            raise AssertionError(f"building librgbmatrix.so.1 failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        part = done.with_name(done.name + ".part")
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir()
+        shutil.copy(tree / "lib" / "librgbmatrix.so.1", part / "librgbmatrix.so.1")
+        shutil.copy(tree / "include" / "led-matrix-c.h", part / "led-matrix-c.h")
+        part.rename(done)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def readable_copy(built_folder: Path, folder: Path, name: str = "rgbmatrix-site") -> Path:
+    """A copy of a built folder an unprivileged user can load (the cache is root's)."""
+    dest = folder / name
+    shutil.copytree(built_folder, dest)
     for path in [dest, *dest.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() or path.suffix == ".so" else 0o644)
+        path.chmod(0o755 if path.is_dir() or ".so" in path.suffixes else 0o644)
     return dest

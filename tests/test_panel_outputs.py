@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import socket
 import urllib.request
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,7 +13,8 @@ from PIL import Image
 from edge.content import compile_pack
 from edge.panel import OUTPUTS, PanelError, open_panel, open_panel_or_dark
 from edge.panel.profile import load_profile
-from edge.panel.rgbmatrix import options_for
+from edge.panel.ledmatrix_c import LIBRARY_ENV, to_structs
+from edge.panel.rgbmatrix import matrix_options
 from edge.player import Player
 
 
@@ -111,23 +110,31 @@ def test_emulator_browser_view_serves_the_board_on_the_configured_port(board, tm
     assert pixels[:, : w // 4].mean() > pixels[:, -w // 4:].mean() + 100  # lit left half, dark right half
 
 
-def test_rgbmatrix_without_the_bindings_says_what_to_do(board):
-    try:
-        import rgbmatrix  # noqa: F401
-        pytest.skip("the real bindings are installed here")
-    except ImportError:
-        pass
-    with pytest.raises(PanelError, match="rpi-rgb-led-matrix.*emulator"):
+def test_rgbmatrix_without_its_library_says_what_to_do(board, monkeypatch, tmp_path):
+    monkeypatch.delenv("IHANOI_PANEL", raising=False)
+    monkeypatch.setenv(LIBRARY_ENV, str(tmp_path / "librgbmatrix.so.1"))
+    with pytest.raises(PanelError, match="rpi-rgb-led-matrix shared library .*cannot be loaded.*ansible role "
+                                         "'rgbmatrix'.*IHANOI_RGBMATRIX_LIB.*emulator"):
+        open_panel("rgbmatrix", board)
+    (tmp_path / "librgbmatrix.so.1").write_bytes(b"not a library")
+    with pytest.raises(PanelError, match="cannot be loaded"):
         open_panel("rgbmatrix", board)
 
 
-def test_rgbmatrix_options_come_from_the_profile(board):
-    options = options_for(board, SimpleNamespace(), model="pi4")
+def test_rgbmatrix_options_come_from_the_profile_into_the_librarys_c_structures(board):
+    spec = matrix_options(board, model="pi4")
+    options, runtime = to_structs(spec)
     assert (options.rows, options.cols, options.chain_length, options.parallel) == (32, 64, 2, 1)
-    assert options.hardware_mapping == "regular" and options.pwm_bits == 11
-    assert options.gpio_slowdown == 4 and options.limit_refresh_rate_hz == 200
-    assert options_for(board, SimpleNamespace(), model="pi3").gpio_slowdown == 2
-    assert options.drop_privileges == 0       # the agent stays the service user (it writes its data dir)
+    assert options.hardware_mapping == b"regular" and options.pwm_bits == 11 and options.led_rgb_sequence == b"RGB"
+    assert options.panel_type is None                   # "" is the library's default: NULL
+    assert runtime.gpio_slowdown == 4 and options.limit_refresh_rate_hz == 200
+    assert to_structs(matrix_options(board, model="pi3"))[1].gpio_slowdown == 2
+    # The agent stays the service user (it writes its data dir): the C API reads 0 as "the
+    # default", which drops privileges, so "never" is -1.
+    assert spec["drop_privileges"] == 0 and runtime.drop_privileges == -1
+    assert runtime.daemon == 0 and runtime.do_gpio_init is False    # zero: the library's defaults (no fork, GPIO set up)
+    with pytest.raises(PanelError, match="'brightnes' is not one of rpi-rgb-led-matrix's C options"):
+        to_structs({"brightnes": 50})
 
 
 def test_brightness_zero_is_a_dark_board(board, tmp_path):

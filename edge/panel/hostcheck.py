@@ -1,7 +1,7 @@
 """What the LED libraries need from this machine, checked before they are loaded.
 
 rpi-rgb-led-matrix and Piomatter do not report a missing precondition as an error: the first
-returns a NULL matrix (the next call through its Python binding is a segfault) or calls
+returns a NULL matrix (its Python binding then segfaulted; the C API path checks it) or calls
 ``exit(1)``/``abort()``, the second ``exit(1)``s when ``/dev/pio0`` cannot be opened (read from
 their sources: ``lib/gpio.cc``, ``lib/led-matrix.cc``, ``lib/rp1/*``, ``piolib.c``). So the
 outputs first read the machine into a ``Host`` (a thin shell: device nodes tried for real,

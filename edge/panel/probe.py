@@ -2,8 +2,8 @@
 
 rpi-rgb-led-matrix and Piomatter can end the process that loads them: ``exit(1)`` (hardware
 pulsing without root, the sound module loaded, ``/dev/pio0`` missing), ``abort()`` (an RP1
-transfer failed) or a segfault (the binding does not check the NULL matrix the library returns
-when it cannot start). The checks in ``hostcheck`` catch what is known; this trial run catches
+transfer failed) or a segfault (a crash inside the library; a NULL matrix, which its Python
+binding turned into one, the ``rgbmatrix`` output checks and raises). The checks in ``hostcheck`` catch what is known; this trial run catches
 the rest: ``python -m edge.panel.probe OUTPUT`` opens the board with the same settings, shows
 one black frame and closes it. A child that dies, exits non-zero or hangs becomes a
 ``PanelError`` naming the signal or exit status and the library's last words on stderr, and
