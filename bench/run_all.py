@@ -17,6 +17,7 @@ QUICK = {"bench_agent.py", "bench_collector.py", "bench_receipts.py"}
 BENCHES = [
     ("frames: the cost of one frame on the way to the panel", ["bench_frames.py"]),
     ("planner: optimiser, online re-plan and five simulated weeks", ["bench_planner.py"]),
+    ("campaigns: re-planning 1, 2, 4 and 8 campaigns on one board", ["bench_campaigns.py"]),
     ("agent: memory and CPU while playing", ["bench_agent.py"]),
     ("hdmi: the player's share while mpv plays a 1080p clip, and the start delay", ["bench_hdmi.py"]),
     ("collector: draining a backlog into SQLite and PostgreSQL", ["bench_collector.py"]),

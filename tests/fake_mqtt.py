@@ -17,6 +17,7 @@ class FakeClient:
         self.acked: list[tuple[int, int]] = []       # (packet id, QoS) in the order acknowledged
         self.published: list[tuple[str, bytes, int]] = []
         self.started = self.stopped = False
+        self.refuse_publish = False                  # as a client with too many receipts waiting
         self._mid = 0
         self._lock = threading.Lock()
 
@@ -33,9 +34,12 @@ class FakeClient:
         with self._lock:
             self.acked.extend((mid, qos) for mid in mids)
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+    def publish(self, topic: str, payload: bytes, qos: int) -> bool:
         with self._lock:
+            if self.refuse_publish:
+                return False
             self.published.append((topic, payload, qos))
+            return True
 
     def stop(self) -> None:
         self.stopped = True

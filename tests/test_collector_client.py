@@ -255,3 +255,35 @@ def test_the_adapter_hands_the_collector_plain_values():
     msg.payload, msg.qos = b"{}", 1
     client._on_message(client._client, None, msg)
     assert got == [("ihanoi/v1/dev/d/play", b"{}", 9, 1)]
+
+
+def test_receipts_stop_before_paho_runs_out_of_packet_ids_and_go_on_once_acknowledged():
+    # paho keeps unacknowledged QoS 1 messages by packet id (1..65,535): past that, a new receipt
+    # would take an old one's place. Never connected, nothing is acknowledged: the bound holds.
+    client = PahoClient(options(), max_outstanding=3)
+    assert [client.publish("ihanoi/v1/cmd/d/stored", b"{}", 1) for _ in range(5)] == [True, True, True, False, False]
+    assert client.publish("ihanoi/v1/cmd/d/other", b"{}", 0) is True          # QoS 0 waits for nothing
+    client._on_publish(client._client, None, 1, None, None)                  # the broker's PUBACK
+    assert client.publish("ihanoi/v1/cmd/d/stored", b"{}", 1) is True
+    assert client.publish("ihanoi/v1/cmd/d/stored", b"{}", 1) is False
+
+
+def test_a_receipt_the_client_cannot_take_is_counted_and_the_events_are_still_stored(db_url, registry):
+    collector, client = unit_collector(db_url, registry)
+    client.refuse_publish = True
+    collector.start()
+    try:
+        stream = uuid.uuid4()
+        mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(i, stream)) for i in range(1, 4)]
+        assert eventually(lambda: sorted(client.acked_mids()) == mids, 10)
+        assert collector.store.count("play") == 3
+        assert client.published == []
+        assert collector.metrics.receipts_skipped._value.get() >= 1
+        assert collector.metrics.receipts._value.get() == 0
+        client.refuse_publish = False
+        client.deliver(TOPICS.up(DEVICE, "play"), play_payload(4, stream))
+        assert eventually(lambda: len(client.published) == 1, 10)
+        assert collector.metrics.receipts._value.get() == 1
+    finally:
+        collector.stop()
+        collector.store.close()

@@ -43,9 +43,14 @@ def ansible_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+# A guard against a hung play, not a measure: a converge that builds the LED library in a chroot
+# takes about 7 minutes on a quiet 2-core machine and well over 10 on a busy one.
+ANSIBLE_RUN_LIMIT_S = 1800
+
+
 def run_ansible(args: list[str], tmp: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(args, cwd=ANSIBLE, env=ansible_env(tmp, **env), capture_output=True, text=True,
-                          timeout=600)
+                          timeout=ANSIBLE_RUN_LIMIT_S)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
     return proc

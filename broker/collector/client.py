@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 import struct
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,6 +36,10 @@ log = logging.getLogger("broker.collector")
 # paho releases whose private parts above were read and tested; others get the public way.
 PAHO_INTERNALS = ((2, 0), (2, 1), (2, 2))
 _PUBACK = struct.Struct("!BBH")     # MQTT PUBACK: type 0x40, remaining length 2, packet id
+# paho numbers a client's outgoing QoS 1 messages 1..65,535 and keeps them by that number until
+# their PUBACK: with more waiting, a new one takes an old one's place and the old is never sent.
+# The collector's receipts stop well before that (a receipt not sent is a resend, not a loss).
+MAX_OUTSTANDING = 20_000
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,9 @@ class CollectorClient(Protocol):
     def ack(self, mids: Sequence[int], qos: int) -> None:
         """Acknowledge received messages (PUBACK for QoS 1, PUBCOMP for QoS 2)."""
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
-        """Send a message (the boards' receipts); paho queues it while the connection is down."""
+    def publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        """Send a message (the boards' receipts); paho queues it while the connection is down.
+        False when it was not taken: too many QoS 1 messages wait for the broker's PUBACK."""
 
     def stop(self) -> None:
         """Disconnect (the session stays on the broker) and stop the network thread."""
@@ -106,9 +112,13 @@ def topic_of(msg: mqtt.MQTTMessage, version: str = paho.mqtt.__version__) -> str
 class PahoClient:
     """``CollectorClient`` on paho-mqtt 2.x (``CallbackAPIVersion.VERSION2``, MQTT v5)."""
 
-    def __init__(self, options: ClientOptions, version: str = paho.mqtt.__version__):
+    def __init__(self, options: ClientOptions, version: str = paho.mqtt.__version__,
+                 max_outstanding: int = MAX_OUTSTANDING):
         self.options = options
         self._version = version
+        self.max_outstanding = max_outstanding
+        self._outstanding = 0           # QoS 1 messages published and not yet acknowledged by the broker
+        self._outstanding_lock = threading.Lock()
         b = options.broker
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=options.client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True)
@@ -123,6 +133,7 @@ class PahoClient:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         self._client = client
         self._queue_packet = _queue_of(client, version)
         if self._queue_packet is None:
@@ -141,6 +152,10 @@ class PahoClient:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.options.on_disconnect(str(reason_code))
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        with self._outstanding_lock:
+            self._outstanding = max(0, self._outstanding - 1)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage):
         self.options.on_message(topic_of(msg, self._version), msg.payload, msg.mid, msg.qos)
@@ -169,8 +184,14 @@ class PahoClient:
         for mid in mids:
             self._client.ack(mid, qos)
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+    def publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        with self._outstanding_lock:
+            if qos and self._outstanding >= self.max_outstanding:
+                return False
+            if qos:
+                self._outstanding += 1
         self._client.publish(topic, payload, qos=qos)
+        return True
 
     def stop(self) -> None:
         self._client.disconnect()

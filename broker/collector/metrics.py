@@ -25,6 +25,9 @@ class CollectorMetrics:
         self.connected = Gauge("ihanoi_collector_connected", "1 while connected to the broker", registry=r)
         self.receipts = Counter("ihanoi_collector_receipts_sent",
                                 "receipts sent to boards (cmd/<device>/stored) for committed events", registry=r)
+        self.receipts_skipped = Counter("ihanoi_collector_receipts_skipped",
+                                        "receipts not sent because too many waited for the broker "
+                                        "(those boards send the events again)", registry=r)
         self.commit_failures = Counter("ihanoi_collector_commit_failures", "batches that failed to commit (retried)",
                                        registry=r)
         self._server = None
