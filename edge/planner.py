@@ -266,8 +266,12 @@ class Planner:
                  persistence: timedelta = timedelta(minutes=30), smoothing: float = 3.0,
                  level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3),
                  max_shift: timedelta = timedelta(minutes=90), shift_prior: float = 0.7,
-                 level_spread: float = 0.2, dispersion: float = 2.0):
+                 level_spread: float = 0.2, dispersion: float = 2.0, patience: float = 0.3,
+                 uptime_memory: float = 0.5):
         self._day: date | None = None
+        self.patience = patience
+        self.uptime_memory = uptime_memory
+        self._uptime = np.ones(DAY_SECONDS // model.bin_seconds)
         self.rules = rules
         self.model = model
         self.live_window = live_window.total_seconds()
@@ -300,12 +304,15 @@ class Planner:
 
     # --- the day's state -----------------------------------------------------------------
     def _start_day(self, day: date) -> None:
+        if self._day is not None:
+            self._learn_uptime()
         self._day = day
         self._lay_out(day)
         self._matched: set[float] = set()
         self._plays: list[tuple[float, float, str]] = []
         self._plan: list[float] = []
         self._last_call: float | None = None
+        self._first_call: float | None = None
         self._issued: tuple[float, list[float]] | None = None
         self._block: _Block | None = None
         self._owed = 0
@@ -313,6 +320,22 @@ class Planner:
         self._counts = np.zeros(self._bins.size)     # today's onsets per bin, as seen
         self._cover = np.zeros(self._bins.size)      # seconds of each bin the planner saw
         self.shift = timedelta(0)
+
+    def _learn_uptime(self) -> None:
+        """Fold the day that ends into how likely the agent is to be up in each bin of an open day.
+
+        Only the bins of the opening hours after the day's first call count (a board switched on
+        at 10:00 was not down in the morning). A board that goes dark every afternoon at 15:00
+        (a screen on a timer, a switched-off socket) then keeps fewer plays for after 15:00.
+        """
+        if not self._open or self._first_call is None:
+            return
+        bs = self.model.bin_seconds
+        first = int(self._first_call // bs)
+        seen = self._cover >= bs / 2
+        for s, e in self._spans:
+            b = np.arange(max(s, first), e)
+            self._uptime[b] = self.uptime_memory * self._uptime[b] + (1 - self.uptime_memory) * seen[b]
 
     def _lay_out(self, day: date) -> None:
         """The day's grid, allowed slots, expectation and model-only plan (the ``peak`` plays)."""
@@ -378,11 +401,14 @@ class Planner:
         t = self._sec(now)
         self._notice_blocks(t)
         self._last_call = t
+        if self._first_call is None:
+            self._first_call = t
+        obs = np.array(sorted(self._sec(o) for o in recent_onsets if o <= now), dtype=float)
+        self._observe(t, obs)          # also once the quota is met: what was seen teaches the uptime
         remaining = self.rules.quota - len(self._plays)
         if remaining <= 0:
             self._plan, self._issued = [], None
             return None
-        obs = np.array(sorted(self._sec(o) for o in recent_onsets if o <= now), dtype=float)
         plan, value_now = self._replan(t, obs, remaining)
         self._plan = plan
         if not plan or plan[0] != t:
@@ -538,11 +564,21 @@ class Planner:
         ok &= starts >= floor
         if not ok.any():
             return [], 0.0
-        edges, cum = cumulative(self._forecast(t, obs), self.model.bin_seconds)
+        bs = self.model.bin_seconds
+        edges, cum = cumulative(self._forecast(t, obs), bs)
         lead = starts - LEAD_SECONDS
         seen_total = np.searchsorted(obs, t, side="right")
         past = np.where(lead <= t, seen_total - np.searchsorted(obs, lead, side="left"), 0)
         ahead = np.interp(starts + r.play_seconds, edges, cum) - np.interp(np.maximum(lead, t), edges, cum)
-        values = past + ahead
+        # A play kept for later is worth more than its forecast: when its time comes the planner
+        # will see most of its audience before choosing the minute, and will choose a good one.
+        # The premium is ``patience`` standard deviations of what is still unseen of its audience
+        # (Poisson noise and the learned spread of days around the model); playing now has none.
+        # Every later slot is also weighed by how likely the agent is to be up then.
+        premium = self.patience * np.sqrt(ahead + self.model.spread * ahead ** 2)
+        premium[0] = 0.0
+        up = self._uptime[np.minimum((starts // bs).astype(int), self._uptime.size - 1)]
+        up[0] = 1.0
+        values = (past + ahead + premium) * up
         chosen = best_starts(values, ok, remaining, self._gap_slots)
-        return [float(starts[j]) for j in chosen], float(values[0])
+        return [float(starts[j]) for j in chosen], float(past[0] + ahead[0])
