@@ -262,8 +262,8 @@ class Planner:
     early), as of the last call.
     """
 
-    def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=20),
-                 persistence: timedelta = timedelta(minutes=30), smoothing: float = 3.0,
+    def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=40),
+                 persistence: timedelta = timedelta(minutes=30), smoothing: float = 8.0,
                  level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3),
                  max_shift: timedelta = timedelta(minutes=90), shift_prior: float = 0.7,
                  level_spread: float = 0.2, dispersion: float = 2.0, patience: float = 0.3,
@@ -353,7 +353,8 @@ class Planner:
         self._moves = [self._moved(span) for span in self._spans]
         self._moved_key, self._moved_cache = None, self._bins
         self._gap_slots = math.ceil(r.gap_seconds / r.slot_seconds)
-        values = expected_audience(self._bins, self.model.bin_seconds, self._starts, r.play_seconds)
+        values = self._worth(expected_audience(self._bins, bs, self._starts, r.play_seconds), self._starts,
+                             self._allowed, r.quota)
         self.baseline = [float(self._starts[j]) for j in best_starts(values, self._allowed, r.quota, self._gap_slots)]
 
     def _sec(self, moment: datetime) -> float:
@@ -412,7 +413,8 @@ class Planner:
         plan, value_now = self._replan(t, obs, remaining)
         self._plan = plan
         if not plan or plan[0] != t:
-            self._issued = None
+            # An issued play that was not recorded was refused (the agent plays at once what it
+            # is given): it stays owed even when the re-plan now prefers another minute.
             return None
         if self._issued is None:
             self._issued = (t, list(plan))
@@ -551,6 +553,24 @@ class Planner:
         weight = np.exp(-np.clip(mids - t, 0, None) / self.tau)
         return row * (day_ratio + (now_ratio - day_ratio) * weight)
 
+    def _worth(self, unseen: np.ndarray, starts: np.ndarray, ok: np.ndarray, plays: int,
+               seen: np.ndarray | float = 0.0) -> np.ndarray:
+        """What keeping a play for each later start is worth, its audience ``seen`` + ``unseen`` so far.
+
+        More than its forecast: when its time comes the planner will have seen most of its
+        audience before choosing the minute, and will choose a good one. The premium is
+        ``patience`` standard deviations of what is still unseen (Poisson noise and the learned
+        spread of days around the model), times the share of choice left after that start: none
+        where the ``plays`` still owed need every gap-long stretch that is left (``ok``), so
+        plays are not put off to a close of day that leaves no choice. Each start is also weighed by how likely the board is
+        to be up then (``_learn_uptime``).
+        """
+        stretches = np.cumsum(ok[::-1])[::-1] / self._gap_slots
+        room = np.clip(1.0 - plays / np.maximum(stretches, 1e-9), 0.0, 1.0)
+        premium = self.patience * np.sqrt(unseen + self.model.spread * unseen ** 2) * room
+        up = self._uptime[np.minimum((starts // self.model.bin_seconds).astype(int), self._uptime.size - 1)]
+        return (seen + unseen + premium) * up
+
     def _replan(self, t: float, obs: np.ndarray, remaining: int) -> tuple[list[float], float]:
         r = self.rules
         c = int(t // r.slot_seconds)
@@ -570,15 +590,8 @@ class Planner:
         seen_total = np.searchsorted(obs, t, side="right")
         past = np.where(lead <= t, seen_total - np.searchsorted(obs, lead, side="left"), 0)
         ahead = np.interp(starts + r.play_seconds, edges, cum) - np.interp(np.maximum(lead, t), edges, cum)
-        # A play kept for later is worth more than its forecast: when its time comes the planner
-        # will see most of its audience before choosing the minute, and will choose a good one.
-        # The premium is ``patience`` standard deviations of what is still unseen of its audience
-        # (Poisson noise and the learned spread of days around the model); playing now has none.
-        # Every later slot is also weighed by how likely the agent is to be up then.
-        premium = self.patience * np.sqrt(ahead + self.model.spread * ahead ** 2)
-        premium[0] = 0.0
-        up = self._uptime[np.minimum((starts // bs).astype(int), self._uptime.size - 1)]
-        up[0] = 1.0
-        values = (past + ahead + premium) * up
+        # Playing now is worth what it is; a later slot what keeping the play for it is worth.
+        values = self._worth(ahead, starts, ok, remaining, past)
+        values[0] = past[0] + ahead[0]
         chosen = best_starts(values, ok, remaining, self._gap_slots)
         return [float(starts[j]) for j in chosen], float(past[0] + ahead[0])

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     registry = load_registry(config.registry)
     try:
-        registry.unit(config.unit)
+        kind = registry.unit(config.unit).kind
     except KeyError as exc:
         print(f"error: {args.config}: unit: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
               f"({rules.calendar.first_day} .. {rules.calendar.last_day}) or --from/--to", file=sys.stderr)
         return 2
     bin_seconds = config.planner.bin_seconds
-    model = (TrafficModel.load_or_prior(args.model, rules.hours, bin_seconds=bin_seconds) if args.model
-             else TrafficModel(rules.hours, bin_seconds=bin_seconds))
+    model = (TrafficModel.load_or_prior(args.model, rules.hours, bin_seconds=bin_seconds, kind=kind) if args.model
+             else TrafficModel(rules.hours, bin_seconds=bin_seconds, kind=kind))
     result = simulate(onsets, rules, first, last, model=model, hold_seconds=config.pir.hold_seconds,
                       bin_seconds=bin_seconds, outages=args.down, manual=args.manual)
     out = result.to_json()
