@@ -560,10 +560,10 @@ class Planner:
         More than its forecast: when its time comes the planner will have seen most of its
         audience before choosing the minute, and will choose a good one. The premium is
         ``patience`` standard deviations of what is still unseen (Poisson noise and the learned
-        spread of days around the model), times the share of choice left after that start: none
-        where the ``plays`` still owed need every gap-long stretch that is left (``ok``), so
-        plays are not put off to a close of day that leaves no choice. Each start is also weighed by how likely the board is
-        to be up then (``_learn_uptime``).
+        spread of days around the model), times the share of the gap-long stretches left after
+        that start that the plays still owed do not need: none when they need every one, so
+        plays are not put off to a close of day that leaves no choice. Each start is also
+        weighed by how likely the board is to be up then (``_learn_uptime``).
         """
         stretches = np.cumsum(ok[::-1])[::-1] / self._gap_slots
         room = np.clip(1.0 - plays / np.maximum(stretches, 1e-9), 0.0, 1.0)
