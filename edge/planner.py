@@ -10,9 +10,12 @@ from 5 minutes before the start until the end) is largest.
 - ``Planner`` is the online form the agent asks every few seconds: it re-plans the rest of
   the day on each call with what it has just seen (the last minutes' onsets are already part
   of a play's audience; a busy lobby stays busy for a while; a surge that has not come yet
-  is probably late, not cancelled), plays ``live`` when that moves a play away from the
-  learned peaks, and plays ``catch-up`` for plays it could not make (agent down, content
-  updating) so the quota is still met. ``manual`` plays count toward the quota.
+  is probably late, not cancelled), prices a play kept for later above its forecast (the
+  minute will be chosen then, on what is seen: an optimal-stopping premium that fades as the
+  day runs out of room), plays ``live`` when that moves a play away from the learned peaks,
+  and plays ``catch-up`` for plays it could not make (agent down, content updating) so the
+  quota is still met. ``manual`` plays count toward the quota. A start is allowed only if the
+  play ends inside its opening interval, whatever second the planner is asked at.
 
 The algorithm and its parameters are described in docs/planner.md.
 """
