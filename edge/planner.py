@@ -270,10 +270,11 @@ class Planner:
                  level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3),
                  max_shift: timedelta = timedelta(minutes=90), shift_prior: float = 0.7,
                  level_spread: float = 0.2, dispersion: float = 2.0, patience: float = 0.3,
-                 uptime_memory: float = 0.5):
+                 uptime_memory: float = 0.5, outage_aversion: float = 4.0):
         self._day: date | None = None
         self.patience = patience
         self.uptime_memory = uptime_memory
+        self.outage_aversion = outage_aversion
         self._uptime = np.ones(DAY_SECONDS // model.bin_seconds)
         self.rules = rules
         self.model = model
@@ -322,6 +323,7 @@ class Planner:
         self._seen_until = 0.0
         self._counts = np.zeros(self._bins.size)     # today's onsets per bin, as seen
         self._cover = np.zeros(self._bins.size)      # seconds of each bin the planner saw
+        self._asked = np.zeros(self._bins.size)      # seconds of each bin the planner was asked in
         self.shift = timedelta(0)
 
     def _learn_uptime(self) -> None:
@@ -335,10 +337,16 @@ class Planner:
             return
         bs = self.model.bin_seconds
         first = int(self._first_call // bs)
-        seen = self._cover >= bs / 2
+        seen = self._asked >= bs / 2
         for s, e in self._spans:
             b = np.arange(max(s, first), e)
             self._uptime[b] = self.uptime_memory * self._uptime[b] + (1 - self.uptime_memory) * seen[b]
+
+    def _mark_up(self, lo: float, hi: float) -> None:
+        """The board was up (asking, never more than ``grace`` apart) from second ``lo`` to ``hi``."""
+        bs = self.model.bin_seconds
+        for b in range(int(lo // bs), min(math.ceil(hi / bs), self._asked.size)):
+            self._asked[b] += min(hi, (b + 1) * bs) - max(lo, b * bs)
 
     def _lay_out(self, day: date) -> None:
         """The day's grid, allowed slots, expectation and model-only plan (the ``peak`` plays)."""
@@ -404,11 +412,12 @@ class Planner:
             return None
         t = self._sec(now)
         self._notice_blocks(t)
+        if self._last_call is not None and t - self._last_call <= self.grace:
+            self._mark_up(self._last_call, t)
         self._last_call = t
         if self._first_call is None:
             self._first_call = t
         obs = np.array(sorted(self._sec(o) for o in recent_onsets if o <= now), dtype=float)
-        self._observe(t, obs)          # also once the quota is met: what was seen teaches the uptime
         remaining = self.rules.quota - len(self._plays)
         if remaining <= 0:
             self._plan, self._issued = [], None
@@ -572,7 +581,8 @@ class Planner:
         room = np.clip(1.0 - plays / np.maximum(stretches, 1e-9), 0.0, 1.0)
         premium = self.patience * np.sqrt(unseen + self.model.spread * unseen ** 2) * room
         up = self._uptime[np.minimum((starts // self.model.bin_seconds).astype(int), self._uptime.size - 1)]
-        return (seen + unseen + premium) * up
+        # Raised to a power: a play lost to an outage costs the day its quota, not only its audience.
+        return (seen + unseen + premium) * up ** self.outage_aversion
 
     def _replan(self, t: float, obs: np.ndarray, remaining: int) -> tuple[list[float], float]:
         r = self.rules
