@@ -487,3 +487,17 @@ def test_no_play_runs_past_the_end_of_an_opening_interval_at_any_cadence(every, 
         end = p.start + timedelta(seconds=play_seconds)
         assert any(a <= p.start and end <= b for a, b in windows), (p.start.time(), end.time(), p.reason)
     assert all(b.start - a.start >= rules.min_gap for a, b in itertools.pairwise(plays))
+
+
+def test_a_board_dark_every_afternoon_keeps_its_plays_before_the_dark_from_the_next_day_on():
+    friday = date(2024, 8, 30)                                   # the last open day before (2/9, 3/9 are holidays)
+    after_three = {}
+    for dark in (True, False):
+        model, row = sloped_model(True, 6.0)                     # Wednesdays busiest at closing
+        planner = Planner(rules_for(), model)
+        run_day(planner, steady_onsets(friday, np.full(288, 2.0)), day=friday,
+                down=(at(friday, 15), at(friday, 18)) if dark else None)
+        plays = run_day(planner, random_onsets(WEDNESDAY, row, 1))
+        assert len(plays) == 10
+        after_three[dark] = sum(1 for t, _ in plays if t >= at(WEDNESDAY, 15))
+    assert after_three[False] >= 3 and after_three[True] == 0, after_three
