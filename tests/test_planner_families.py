@@ -35,3 +35,26 @@ def test_plays_after_15h_follow_the_hindsight_best(family):
     planner, best = result.share_after(15)
     assert abs(planner - best) <= TOLERANCE[family], (planner, best, s["plays_by_hour"])
     assert s["audience_vs_hindsight"] > s["even_vs_hindsight"] + 0.15
+
+
+def busiest_hour(onsets):
+    hours = [t.hour for t in onsets if t.weekday() < 5 and 8 <= t.hour < 17 and t.hour != 12]
+    return max(set(hours), key=hours.count)
+
+
+def test_the_families_are_shaped_as_named_and_deterministic():
+    gen = lambda family, seed=5: generate_onsets(FIRST, 14, seed=seed, family=family)
+    assert gen("late") == gen("late") and gen("late") != gen("late", 6)
+    assert busiest_hour(gen("late")) == 16
+    assert busiest_hour(gen("two-peaks")) in (8, 16)
+    assert busiest_hour(gen("lunch")) in (11, 13, 14)
+    # the wandering lobby's busy hour moves from the morning to the afternoon between weeks 1 and 2
+    wandering = gen("wandering")
+    assert busiest_hour([t for t in wandering if t.date() < FIRST + timedelta(days=7)]) in (8, 9)
+    assert busiest_hour([t for t in wandering if t.date() >= FIRST + timedelta(days=7)]) in (15, 16)
+    # the drifting lobby is busier in its first week than in its last
+    drift = generate_onsets(FIRST, 42, seed=5, family="drift")
+    first, last = (sum(1 for t in drift if (t.date() - FIRST).days // 7 == w) for w in (0, 5))
+    assert first > 1.5 * last
+    with pytest.raises(ValueError, match="late, flat"):
+        generate_onsets(FIRST, 7, family="evening")
