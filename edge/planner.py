@@ -270,11 +270,12 @@ class Planner:
                  level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3),
                  max_shift: timedelta = timedelta(minutes=90), shift_prior: float = 0.7,
                  level_spread: float = 0.2, dispersion: float = 2.0, patience: float = 0.3,
-                 uptime_memory: float = 0.5, outage_aversion: float = 4.0):
+                 uptime_memory: float = 0.5, outage_aversion: float = 4.0, slack: float = 2.0):
         self._day: date | None = None
         self.patience = patience
         self.uptime_memory = uptime_memory
         self.outage_aversion = outage_aversion
+        self.slack = slack
         self._uptime = np.ones(DAY_SECONDS // model.bin_seconds)
         self.rules = rules
         self.model = model
@@ -317,6 +318,7 @@ class Planner:
         self._plan: list[float] = []
         self._last_call: float | None = None
         self._first_call: float | None = None
+        self._cadence = float(self.rules.slot_seconds)     # seconds between calls, as last seen
         self._issued: tuple[float, list[float]] | None = None
         self._block: _Block | None = None
         self._owed = 0
@@ -364,6 +366,9 @@ class Planner:
         self._moves = [self._moved(span) for span in self._spans]
         self._moved_key, self._moved_cache = None, self._bins
         self._gap_slots = math.ceil(r.gap_seconds / r.slot_seconds)
+        self._closes = np.zeros(self._starts.size)           # end of the interval each slot is in
+        for s, e in r.hours.intervals(day.weekday()):
+            self._closes[(self._starts >= _seconds(s)) & (self._starts < _seconds(e))] = _seconds(e)
         values = self._worth(expected_audience(self._bins, bs, self._starts, r.play_seconds), self._starts,
                              self._allowed, r.quota)
         self.baseline = [float(self._starts[j]) for j in best_starts(values, self._allowed, r.quota, self._gap_slots)]
@@ -412,8 +417,10 @@ class Planner:
             return None
         t = self._sec(now)
         self._notice_blocks(t)
-        if self._last_call is not None and t - self._last_call <= self.grace:
-            self._mark_up(self._last_call, t)
+        if self._last_call is not None and t > self._last_call:
+            if t - self._last_call <= self.grace:
+                self._mark_up(self._last_call, t)
+            self._cadence = min(t - self._last_call, self.tolerance)   # an outage is not a cadence
         self._last_call = t
         if self._first_call is None:
             self._first_call = t
@@ -578,7 +585,7 @@ class Planner:
         weighed by how likely the board is to be up then (``_learn_uptime``).
         """
         stretches = np.cumsum(ok[::-1])[::-1] / self._gap_slots
-        room = np.clip(1.0 - plays / np.maximum(stretches, 1e-9), 0.0, 1.0)
+        room = np.clip(1.0 - self.slack * plays / np.maximum(stretches, 1e-9), 0.0, 1.0)
         premium = self.patience * np.sqrt(unseen + self.model.spread * unseen ** 2) * room
         up = self._uptime[np.minimum((starts // self.model.bin_seconds).astype(int), self._uptime.size - 1)]
         # Raised to a power: a play lost to an outage costs the day its quota, not only its audience.
@@ -595,6 +602,12 @@ class Planner:
         ok[0] = _interval_at(t, self._day, r)
         floor = _gap_floor((p[0] for p in self._plays), r.gap_seconds)
         ok &= starts >= floor
+        # A start before the next call is a start the planner will not be asked at: it is now
+        # or from the next call on (asked every 200 s, "in two minutes" would never come).
+        ok[1:] &= starts[1:] >= t + self._cadence - 1e-6
+        # ... and the call that makes it may come up to a cadence late: a later start must leave
+        # that much before its interval closes, or the day's last play may never fit.
+        ok[1:] &= starts[1:] + r.play_seconds + self._cadence <= self._closes[c + 1:]
         if not ok.any():
             return [], 0.0
         bs = self.model.bin_seconds

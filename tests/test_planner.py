@@ -501,3 +501,22 @@ def test_a_board_dark_every_afternoon_keeps_its_plays_before_the_dark_from_the_n
         assert len(plays) == 10
         after_three[dark] = sum(1 for t, _ in plays if t >= at(WEDNESDAY, 15))
     assert after_three[False] >= 3 and after_three[True] == 0, after_three
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(every=st.integers(31, 290), first=st.integers(8 * 60, 14 * 60), seed=st.integers(0, 1000))
+def test_the_quota_is_met_when_asked_seldom_and_late(every, first, seed):
+    # A loaded machine or a simulated clock asks every few minutes; a board switched on at 14:00
+    # still has room for ten plays, and makes them.
+    rules = rules_for()
+    planner = Planner(rules, TrafficModel(WEEKDAYS, kind="ward"))
+    onsets = random_onsets(WEDNESDAY, lobby_row(), seed)
+    plays, now = [], midnight(WEDNESDAY) + timedelta(minutes=first)
+    while now < at(WEDNESDAY, 17, 5):
+        play = planner.next_play(now, recent(onsets, now, planner))
+        if play:
+            planner.record_play(now, now + timedelta(seconds=45), play.reason)
+            plays.append(now)
+        now += timedelta(seconds=every)
+    check_schedule(plays, rules, WEDNESDAY)
+    assert len(plays) == 10
