@@ -605,9 +605,11 @@ class Planner:
         # A start before the next call is a start the planner will not be asked at: it is now
         # or from the next call on (asked every 200 s, "in two minutes" would never come).
         ok[1:] &= starts[1:] >= t + self._cadence - 1e-6
-        # ... and the call that makes it may come up to a cadence late: a later start must leave
-        # that much before its interval closes, or the day's last play may never fit.
-        ok[1:] &= starts[1:] + r.play_seconds + self._cadence <= self._closes[c + 1:]
+        # ... and it is made at the first call from then on: the play from that call must end
+        # before its interval closes, or the day's last play may never fit.
+        cad = self._cadence
+        made_at = t + np.ceil((starts[1:] - t) / cad - 1e-9) * cad
+        ok[1:] &= made_at + r.play_seconds <= self._closes[c + 1:]
         if not ok.any():
             return [], 0.0
         bs = self.model.bin_seconds
@@ -619,5 +621,10 @@ class Planner:
         # Playing now is worth what it is; a later slot what keeping the play for it is worth.
         values = self._worth(ahead, starts, ok, remaining, past)
         values[0] = past[0] + ahead[0]
-        chosen = best_starts(values, ok, remaining, self._gap_slots)
+        # Calls whose period does not divide the slot drift against it: each play may then be
+        # made up to a cadence after its slot, so later plays are planned that much further apart.
+        per_slot = r.slot_seconds / cad
+        drifts = abs(per_slot - round(per_slot)) * cad > 1.0 or cad > r.slot_seconds
+        gap_slots = self._gap_slots + (math.ceil(cad / r.slot_seconds) if drifts else 0)
+        chosen = best_starts(values, ok, remaining, gap_slots)
         return [float(starts[j]) for j in chosen], float(past[0] + ahead[0])
