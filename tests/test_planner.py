@@ -500,7 +500,7 @@ def test_a_board_dark_every_afternoon_keeps_its_plays_before_the_dark_from_the_n
         plays = run_day(planner, random_onsets(WEDNESDAY, row, 1))
         assert len(plays) == 10
         after_three[dark] = sum(1 for t, _ in plays if t >= at(WEDNESDAY, 15))
-    assert after_three[False] >= 3 and after_three[True] == 0, after_three
+    assert after_three[False] >= 2 and after_three[True] == 0, after_three
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
