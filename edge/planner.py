@@ -420,7 +420,7 @@ class Planner:
         if self._last_call is not None and t > self._last_call:
             if t - self._last_call <= self.grace:
                 self._mark_up(self._last_call, t)
-            if t - self._last_call <= self.tolerance:                  # an outage or lunch is not a cadence
+            if t - self._last_call < self.rules.gap_seconds:          # an outage or lunch is not a cadence
                 self._cadence = t - self._last_call
         self._last_call = t
         if self._first_call is None:
