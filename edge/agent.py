@@ -185,7 +185,7 @@ class Agent:
         except TrafficModelError as exc:
             if self.model_path.exists():
                 log.warning("%s; starting from the opening-hours prior", exc)
-            return TrafficModel(self.rules.hours, bin_seconds=self.config.planner.bin_seconds)
+            return TrafficModel(self.rules.hours, bin_seconds=self.config.planner.bin_seconds, kind=self.unit.kind)
 
     def _recover(self) -> None:
         """Report a play cut by a crash or power cut, then tell the planner what today already holds."""

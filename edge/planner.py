@@ -10,9 +10,12 @@ from 5 minutes before the start until the end) is largest.
 - ``Planner`` is the online form the agent asks every few seconds: it re-plans the rest of
   the day on each call with what it has just seen (the last minutes' onsets are already part
   of a play's audience; a busy lobby stays busy for a while; a surge that has not come yet
-  is probably late, not cancelled), plays ``live`` when that moves a play away from the
-  learned peaks, and plays ``catch-up`` for plays it could not make (agent down, content
-  updating) so the quota is still met. ``manual`` plays count toward the quota.
+  is probably late, not cancelled), prices a play kept for later above its forecast (the
+  minute will be chosen then, on what is seen: an optimal-stopping premium that fades as the
+  day runs out of room), plays ``live`` when that moves a play away from the learned peaks,
+  and plays ``catch-up`` for plays it could not make (agent down, content updating) so the
+  quota is still met. ``manual`` plays count toward the quota. A start is allowed only if the
+  play ends inside its opening interval, whatever second the planner is asked at.
 
 The algorithm and its parameters are described in docs/planner.md.
 """
@@ -262,12 +265,18 @@ class Planner:
     early), as of the last call.
     """
 
-    def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=20),
-                 persistence: timedelta = timedelta(minutes=30), smoothing: float = 3.0,
+    def __init__(self, rules: PlanRules, model, *, live_window: timedelta = timedelta(minutes=40),
+                 persistence: timedelta = timedelta(minutes=30), smoothing: float = 8.0,
                  level_prior: float = 100.0, grace: timedelta = timedelta(minutes=3),
                  max_shift: timedelta = timedelta(minutes=90), shift_prior: float = 0.7,
-                 level_spread: float = 0.2, dispersion: float = 2.0):
+                 level_spread: float = 0.2, dispersion: float = 2.0, patience: float = 0.3,
+                 uptime_memory: float = 0.5, outage_aversion: float = 4.0, slack: float = 2.0):
         self._day: date | None = None
+        self.patience = patience
+        self.uptime_memory = uptime_memory
+        self.outage_aversion = outage_aversion
+        self.slack = slack
+        self._uptime = np.ones(DAY_SECONDS // model.bin_seconds)
         self.rules = rules
         self.model = model
         self.live_window = live_window.total_seconds()
@@ -300,19 +309,46 @@ class Planner:
 
     # --- the day's state -----------------------------------------------------------------
     def _start_day(self, day: date) -> None:
+        if self._day is not None:
+            self._learn_uptime()
         self._day = day
         self._lay_out(day)
         self._matched: set[float] = set()
         self._plays: list[tuple[float, float, str]] = []
         self._plan: list[float] = []
         self._last_call: float | None = None
+        self._first_call: float | None = None
+        self._cadence = float(self.rules.slot_seconds)     # seconds between calls, as last seen
         self._issued: tuple[float, list[float]] | None = None
         self._block: _Block | None = None
         self._owed = 0
         self._seen_until = 0.0
         self._counts = np.zeros(self._bins.size)     # today's onsets per bin, as seen
         self._cover = np.zeros(self._bins.size)      # seconds of each bin the planner saw
+        self._asked = np.zeros(self._bins.size)      # seconds of each bin the planner was asked in
         self.shift = timedelta(0)
+
+    def _learn_uptime(self) -> None:
+        """Fold the day that ends into how likely the agent is to be up in each bin of an open day.
+
+        Only the bins of the opening hours after the day's first call count (a board switched on
+        at 10:00 was not down in the morning). A board that goes dark every afternoon at 15:00
+        (a screen on a timer, a switched-off socket) then keeps fewer plays for after 15:00.
+        """
+        if not self._open or self._first_call is None:
+            return
+        bs = self.model.bin_seconds
+        first = int(self._first_call // bs)
+        seen = self._asked >= bs / 2
+        for s, e in self._spans:
+            b = np.arange(max(s, first), e)
+            self._uptime[b] = self.uptime_memory * self._uptime[b] + (1 - self.uptime_memory) * seen[b]
+
+    def _mark_up(self, lo: float, hi: float) -> None:
+        """The board was up (asking, never more than ``grace`` apart) from second ``lo`` to ``hi``."""
+        bs = self.model.bin_seconds
+        for b in range(int(lo // bs), min(math.ceil(hi / bs), self._asked.size)):
+            self._asked[b] += min(hi, (b + 1) * bs) - max(lo, b * bs)
 
     def _lay_out(self, day: date) -> None:
         """The day's grid, allowed slots, expectation and model-only plan (the ``peak`` plays)."""
@@ -330,7 +366,11 @@ class Planner:
         self._moves = [self._moved(span) for span in self._spans]
         self._moved_key, self._moved_cache = None, self._bins
         self._gap_slots = math.ceil(r.gap_seconds / r.slot_seconds)
-        values = expected_audience(self._bins, self.model.bin_seconds, self._starts, r.play_seconds)
+        self._closes = np.zeros(self._starts.size)           # end of the interval each slot is in
+        for s, e in r.hours.intervals(day.weekday()):
+            self._closes[(self._starts >= _seconds(s)) & (self._starts < _seconds(e))] = _seconds(e)
+        values = self._worth(expected_audience(self._bins, bs, self._starts, r.play_seconds), self._starts,
+                             self._allowed, r.quota)
         self.baseline = [float(self._starts[j]) for j in best_starts(values, self._allowed, r.quota, self._gap_slots)]
 
     def _sec(self, moment: datetime) -> float:
@@ -377,16 +417,24 @@ class Planner:
             return None
         t = self._sec(now)
         self._notice_blocks(t)
+        if self._last_call is not None and t > self._last_call:
+            if t - self._last_call <= self.grace:
+                self._mark_up(self._last_call, t)
+            if t - self._last_call < self.rules.gap_seconds:          # an outage or lunch is not a cadence
+                self._cadence = t - self._last_call
         self._last_call = t
+        if self._first_call is None:
+            self._first_call = t
+        obs = np.array(sorted(self._sec(o) for o in recent_onsets if o <= now), dtype=float)
         remaining = self.rules.quota - len(self._plays)
         if remaining <= 0:
             self._plan, self._issued = [], None
             return None
-        obs = np.array(sorted(self._sec(o) for o in recent_onsets if o <= now), dtype=float)
         plan, value_now = self._replan(t, obs, remaining)
         self._plan = plan
         if not plan or plan[0] != t:
-            self._issued = None
+            # An issued play that was not recorded was refused (the agent plays at once what it
+            # is given): it stays owed even when the re-plan now prefers another minute.
             return None
         if self._issued is None:
             self._issued = (t, list(plan))
@@ -525,6 +573,25 @@ class Planner:
         weight = np.exp(-np.clip(mids - t, 0, None) / self.tau)
         return row * (day_ratio + (now_ratio - day_ratio) * weight)
 
+    def _worth(self, unseen: np.ndarray, starts: np.ndarray, ok: np.ndarray, plays: int,
+               seen: np.ndarray | float = 0.0) -> np.ndarray:
+        """What keeping a play for each later start is worth, its audience ``seen`` + ``unseen`` so far.
+
+        More than its forecast: when its time comes the planner will have seen most of its
+        audience before choosing the minute, and will choose a good one. The premium is
+        ``patience`` standard deviations of what is still unseen (Poisson noise and the learned
+        spread of days around the model), times the share of the gap-long stretches left after
+        that start that the plays still owed do not need: none when they need every one, so
+        plays are not put off to a close of day that leaves no choice. Each start is also
+        weighed by how likely the board is to be up then (``_learn_uptime``).
+        """
+        stretches = np.cumsum(ok[::-1])[::-1] / self._gap_slots
+        room = np.clip(1.0 - self.slack * plays / np.maximum(stretches, 1e-9), 0.0, 1.0)
+        premium = self.patience * np.sqrt(unseen + self.model.spread * unseen ** 2) * room
+        up = self._uptime[np.minimum((starts // self.model.bin_seconds).astype(int), self._uptime.size - 1)]
+        # Raised to a power: a play lost to an outage costs the day its quota, not only its audience.
+        return (seen + unseen + premium) * up ** self.outage_aversion
+
     def _replan(self, t: float, obs: np.ndarray, remaining: int) -> tuple[list[float], float]:
         r = self.rules
         c = int(t // r.slot_seconds)
@@ -536,13 +603,29 @@ class Planner:
         ok[0] = _interval_at(t, self._day, r)
         floor = _gap_floor((p[0] for p in self._plays), r.gap_seconds)
         ok &= starts >= floor
+        # A start before the next call is a start the planner will not be asked at: it is now
+        # or from the next call on (asked every 200 s, "in two minutes" would never come).
+        ok[1:] &= starts[1:] >= t + self._cadence - 1e-6
+        # ... and it is made at the first call from then on: the play from that call must end
+        # before its interval closes, or the day's last play may never fit.
+        cad = self._cadence
+        made_at = t + np.ceil((starts[1:] - t) / cad - 1e-9) * cad
+        ok[1:] &= made_at + r.play_seconds <= self._closes[c + 1:]
         if not ok.any():
             return [], 0.0
-        edges, cum = cumulative(self._forecast(t, obs), self.model.bin_seconds)
+        bs = self.model.bin_seconds
+        edges, cum = cumulative(self._forecast(t, obs), bs)
         lead = starts - LEAD_SECONDS
         seen_total = np.searchsorted(obs, t, side="right")
         past = np.where(lead <= t, seen_total - np.searchsorted(obs, lead, side="left"), 0)
         ahead = np.interp(starts + r.play_seconds, edges, cum) - np.interp(np.maximum(lead, t), edges, cum)
-        values = past + ahead
-        chosen = best_starts(values, ok, remaining, self._gap_slots)
-        return [float(starts[j]) for j in chosen], float(values[0])
+        # Playing now is worth what it is; a later slot what keeping the play for it is worth.
+        values = self._worth(ahead, starts, ok, remaining, past)
+        values[0] = past[0] + ahead[0]
+        # Calls whose period does not divide the slot drift against it: each play may then be
+        # made up to a cadence after its slot, so later plays are planned that much further apart.
+        per_slot = r.slot_seconds / cad
+        drifts = abs(per_slot - round(per_slot)) * cad > 1.0 or cad > r.slot_seconds
+        gap_slots = self._gap_slots + (math.ceil(cad / r.slot_seconds) if drifts else 0)
+        chosen = best_starts(values, ok, remaining, gap_slots)
+        return [float(starts[j]) for j in chosen], float(past[0] + ahead[0])

@@ -57,6 +57,7 @@ class DayFigures:
     static_audience: int = 0
     hindsight_audience: int = 0
     down: list = field(default_factory=list)
+    hindsight_starts: list = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
@@ -78,6 +79,26 @@ class SimulationResult:
             return []
         first = self.days[0].day
         return [d for d in self.days if d.open and (d.day - first).days >= self.learning_days]
+
+    def plays_by_hour(self) -> dict[str, dict[int, float]]:
+        """Plays per open day in each hour of the day, the planner's beside the best in hindsight's
+        (scored days only): where the plays went, not only how much they caught."""
+        scored = self.scored_days()
+        days = {d.day for d in scored}
+        out = {"planner": Counter(p.start.hour for p in self.plays if p.start.date() in days),
+               "hindsight": Counter(s.hour for d in scored for s in d.hindsight_starts)}
+        n = max(len(scored), 1)
+        return {k: {h: round(c / n, 2) for h, c in sorted(v.items())} for k, v in out.items()}
+
+    def share_after(self, hour: int) -> tuple[float, float]:
+        """Share of the scored days' plays starting at or after ``hour``: (planner, hindsight)."""
+        by_hour = self.plays_by_hour()
+
+        def share(counts):
+            total = sum(counts.values())
+            return sum(c for h, c in counts.items() if h >= hour) / total if total else 0.0
+
+        return share(by_hour["planner"]), share(by_hour["hindsight"])
 
     def summary(self) -> dict:
         scored = self.scored_days()
@@ -102,6 +123,7 @@ class SimulationResult:
             "even_audience": sum(d.even_audience for d in scored),
             "static_audience": sum(d.static_audience for d in scored),
             "hindsight_audience": best,
+            "plays_by_hour": self.plays_by_hour(),
         }
 
     def to_json(self) -> dict:
@@ -114,7 +136,8 @@ class SimulationResult:
             "plays": [{"start": p.start.isoformat(), "end": p.end.isoformat(timespec="seconds"),
                        "reason": p.reason, "audience": p.audience, "expected": round(p.expected, 2)}
                       for p in self.plays],
-            "days": [{**{k: v for k, v in asdict(d).items() if k != "down"}, "day": d.day.isoformat(),
+            "days": [{**{k: v for k, v in asdict(d).items() if k not in ("down", "hindsight_starts")},
+                      "day": d.day.isoformat(),
                       "down": [[a.isoformat(), b.isoformat()] for a, b in d.down],
                       "ratio": round(d.ratio, 4) if d.ratio is not None else None} for d in self.days],
         }
@@ -220,7 +243,9 @@ def simulate(onsets: Sequence[datetime], rules: PlanRules, first_day: date, last
             fig.audience = sum(p.audience for p in day_plays)
             fig.even_audience = _score(even_schedule(day, rules), secs, base, rules)
             fig.static_audience = _score([p.start for p in static], secs, base, rules)
-            fig.hindsight_audience = sum(a for _, a in hindsight_best(day, day_onsets, rules))
+            best = hindsight_best(day, day_onsets, rules)
+            fig.hindsight_audience = sum(a for _, a in best)
+            fig.hindsight_starts = [s for s, _ in best]
         move(base + timedelta(days=1) - timedelta(seconds=1))
         if reason is None:
             seen = presence.day_bins(day).astype(float)

@@ -3,9 +3,14 @@
 Each weekday keeps one row of expected onsets per bin (288 five-minute bins). A new day of
 that weekday is blended in with an exponential weight per week (``decay`` ** weeks since
 the row was last updated), so recent weeks weigh more. Before any history exists the rows
-hold a prior drawn from the opening hours: a morning surge after opening, a smaller bump
-after lunch, almost nothing while closed. The prior counts as ``prior_weight`` weeks, so
-the first observed week already dominates it.
+hold a prior for the kind of unit (``KIND_PRIORS``: a ward's one-stop desk, a department, a
+clinic, a school, an organisation), drawn inside its opening hours, almost nothing while
+closed. The prior counts as ``prior_weight`` weeks, so the first observed week already
+dominates it.
+
+The model also learns how far real days stray from it (``spread``: the squared coefficient
+of variation of a bin's onsets beyond Poisson noise), which the planner uses to price the
+plays it keeps for later.
 
 Pure arithmetic plus ``save``/``load`` (JSON, written atomically: temp file, fsync, rename).
 """
@@ -33,18 +38,34 @@ def _hours(t: time) -> float:
     return t.hour + t.minute / 60 + t.second / 3600
 
 
-def prior_row(hours: OpeningHours, weekday: int, bin_seconds: int = 300, level: float = 2.0) -> np.ndarray:
-    """Expected onsets per bin before any history: busiest an hour after the morning opening."""
+# The day's shape before any history, per kind of unit (``ihanoi.contract.registry.UnitKind``):
+# bumps (clock hour, width in hours, height over a level of 1) on a flat level. None of them
+# spends the day on the morning: lobbies differ too much for a guess to be worth more than
+# "people come all day"; the first week learned replaces it. docs/planner.md has the table.
+KIND_PRIORS: dict[str | None, tuple[tuple[float, float, float], ...]] = {
+    "ward": ((9.5, 1.0, 0.3), (15.0, 1.0, 0.3)),          # one-stop desk: mid-morning, mid-afternoon
+    "department": ((9.5, 1.2, 0.2), (14.5, 1.2, 0.2)),    # appointments spread over the day
+    "health": ((8.0, 1.0, 0.5), (14.0, 1.0, 0.2)),        # a clinic: early-morning queue
+    "education": ((7.5, 0.5, 0.6), (16.75, 0.5, 0.6)),    # a school: arrivals and pick-up
+    "organisation": (),                                  # mass organisations: flat
+    None: (),                                            # kind unknown: flat
+}
+SPREAD_PRIOR = 0.15          # squared coefficient of variation before any day is seen
+
+
+def prior_row(hours: OpeningHours, weekday: int, bin_seconds: int = 300, level: float = 2.0,
+              kind: str | None = None) -> np.ndarray:
+    """Expected onsets per bin before any history, for a unit of ``kind`` (``KIND_PRIORS``)."""
+    if kind not in KIND_PRIORS:
+        raise ValueError(f"kind={kind!r} is not one of {', '.join(k for k in KIND_PRIORS if k)}")
     n = DAY_SECONDS // bin_seconds
     row = np.full(n, 0.02 * level)
-    intervals = hours.intervals(weekday)
     centres = (np.arange(n) + 0.5) * bin_seconds / 3600
-    for i, (start, end) in enumerate(intervals):
-        s, e = _hours(start), _hours(end)
-        morning = s < 12
-        peak_at, height, base = (s + 1.0, 1.2, 1.0) if morning else (s + 1.0, 0.4, 0.6)
-        inside = (centres >= s) & (centres < e)
-        shape = base + height * np.exp(-0.5 * ((centres - peak_at) / 0.9) ** 2)
+    shape = np.ones(n)
+    for at, width, height in KIND_PRIORS[kind]:
+        shape += height * np.exp(-0.5 * ((centres - at) / width) ** 2)
+    for start, end in hours.intervals(weekday):
+        inside = (centres >= _hours(start)) & (centres < _hours(end))
         row[inside] = level * shape[inside]
     return row
 
@@ -53,7 +74,7 @@ class TrafficModel:
     """Expected onsets per (weekday, bin). ``expected(day)`` is the row for that day's weekday."""
 
     def __init__(self, hours: OpeningHours, bin_seconds: int = 300, decay: float = 0.6,
-                 prior_weight: float = 0.3, prior_level: float = 2.0):
+                 prior_weight: float = 0.3, prior_level: float = 2.0, kind: str | None = None):
         if DAY_SECONDS % bin_seconds:
             raise ValueError(f"bin_seconds={bin_seconds} must divide a day (86400 s)")
         if not 0 < decay <= 1:
@@ -61,10 +82,13 @@ class TrafficModel:
         self.hours = hours
         self.bin_seconds = bin_seconds
         self.decay = decay
-        self.rows = np.stack([prior_row(hours, w, bin_seconds, prior_level) for w in range(7)])
+        self.kind = kind
+        self.rows = np.stack([prior_row(hours, w, bin_seconds, prior_level, kind) for w in range(7)])
         self.weights = np.full(7, float(prior_weight))
         self.last_day: list[date | None] = [None] * 7
         self.days_observed = np.zeros(7, dtype=int)
+        self.spread = SPREAD_PRIOR
+        self._spread_weight = 1.0
 
     @property
     def bins_per_day(self) -> int:
@@ -87,10 +111,22 @@ class TrafficModel:
         old = self.weights[w] * self.decay ** weeks
         known = ~np.isnan(counts)
         row = self.rows[w]
+        self._learn_spread(counts[known], row[known], old)
         row[known] = (old * row[known] + counts[known]) / (old + 1.0)
         self.weights[w] = old + 1.0
         self.last_day[w] = day
         self.days_observed[w] += 1
+
+    def _learn_spread(self, seen: np.ndarray, expected: np.ndarray, weight: float) -> None:
+        """How far the day's open bins strayed from the row, beyond Poisson noise (moment estimate
+        of the squared coefficient of variation), blended in like a row once the row has history."""
+        busy = expected > 0.5
+        if weight < 0.5 or busy.sum() < 12:
+            return        # the row is still mostly the prior: its misses say nothing about the lobby
+        m, y = expected[busy], seen[busy]
+        day = float(np.clip((((y - m) ** 2 - y).sum()) / (m ** 2).sum(), 0.0, 2.0))
+        self.spread = (self._spread_weight * self.spread + day) / (self._spread_weight + 1.0)
+        self._spread_weight = min(self._spread_weight + 1.0, 20.0)
 
     # --- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -98,6 +134,7 @@ class TrafficModel:
             "format": FORMAT,
             "bin_seconds": self.bin_seconds,
             "decay": self.decay,
+            "spread": round(self.spread, 5),
             "weekdays": [
                 {"weight": float(self.weights[w]),
                  "last_day": self.last_day[w].isoformat() if self.last_day[w] else None,
@@ -144,6 +181,10 @@ class TrafficModel:
             if data.get("format") != FORMAT:
                 raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
             model = cls(hours, bin_seconds=int(data["bin_seconds"]), decay=float(data["decay"]))
+            spread = float(data.get("spread", SPREAD_PRIOR))     # files from before it was learned lack it
+            if not 0 <= spread <= 2:
+                raise ValueError(f"spread must be a number from 0 to 2, not {spread}")
+            model.spread, model._spread_weight = spread, 10.0
             days = data["weekdays"]
             if len(days) != 7:
                 raise ValueError("weekdays must hold 7 entries (Monday first)")

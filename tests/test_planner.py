@@ -214,14 +214,17 @@ def test_plays_land_in_the_learned_peak():
     assert len(plays) == 10
     in_peak = [t for t, _ in plays if at(WEDNESDAY, 8, 55) <= t <= at(WEDNESDAY, 10, 5)]
     assert len(in_peak) >= 4                      # as many as the 15-minute gap allows around that hour
-    assert {r for _, r in plays} == {"peak"}      # the day went as learned: nothing live, nothing missed
+    reasons = [r for _, r in plays]
+    # The day went as learned: nothing missed, and most plays where the morning plan put them
+    # (a few are kept for a better moment that a lobby this steady never brings).
+    assert "catch-up" not in reasons and reasons.count("peak") >= 7
 
 
 def test_an_unusually_busy_lobby_brings_a_play_forward_as_live():
     model = learned_model()
     rules = rules_for(quota=5)                    # few enough plays that the plan keeps them for the peak
     usual = run_day(Planner(rules, model), steady_onsets(WEDNESDAY, model.expected(WEDNESDAY)))
-    assert all(at(WEDNESDAY, 8, 50) <= t <= at(WEDNESDAY, 10, 15) for t, _ in usual)
+    assert all(at(WEDNESDAY, 8, 50) <= t <= at(WEDNESDAY, 10, 30) for t, _ in usual)
     per_bin = model.expected(WEDNESDAY)
     per_bin[96:102] = 12                          # a crowd at 8:00-8:30, never seen before
     plays = run_day(Planner(rules, model), steady_onsets(WEDNESDAY, per_bin))
@@ -381,3 +384,139 @@ def test_a_quota_raised_during_the_day_applies_at_once():
     rest = run_day(planner, onsets, start=at(WEDNESDAY, 10))
     assert len(morning) + len(rest) == 13
     check_schedule([t for t, _ in morning + rest], rules_for(quota=13), WEDNESDAY)
+
+
+# --- the decision rule's properties -------------------------------------------------------------
+def sloped_model(rising: bool, slope: float):
+    """A lobby whose traffic rises (or falls) steadily through the opening hours, learned over 3 weeks."""
+    hour = (np.arange(288) + 0.5) / 12
+    open_ = ((hour >= 8) & (hour < 12)) | ((hour >= 13.5) & (hour < 17))
+    along = (hour - 8) / 9 if rising else (17 - hour) / 9
+    row = np.where(open_, 1.0 + slope * along, 0.0)
+    model = TrafficModel(WEEKDAYS)
+    for w in range(3):
+        model.observe_day(WEDNESDAY - timedelta(days=7 * (w + 1)), row)
+    return model, row
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(slope=st.floats(2.0, 8.0), quota=st.integers(1, 10), seed=st.integers(0, 1000))
+def test_a_rising_forecast_keeps_the_first_play_later_than_a_falling_one(slope, quota, seed):
+    first = {}
+    for rising in (True, False):
+        model, row = sloped_model(rising, slope)
+        plays = run_day(Planner(rules_for(quota=quota), model), random_onsets(WEDNESDAY, row, seed))
+        assert len(plays) == quota
+        first[rising] = plays[0][0]
+    assert first[True] > first[False], first
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), peak=st.floats(8.5, 16.5))
+def test_identical_traffic_gives_identical_plays(seed, peak):
+    onsets = random_onsets(WEDNESDAY, lobby_row(peak), seed)
+    runs = [run_day(Planner(rules_for(), learned_model()), onsets) for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0]) == 10
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(quota=st.integers(1, 14), seed=st.integers(0, 10_000), slope=st.floats(-6.0, 6.0),
+       from_minute=st.integers(8 * 60, 15 * 60))
+def test_the_quota_is_met_whenever_the_slots_left_allow_it(quota, seed, slope, from_minute):
+    # Whatever the forecast's shape and whenever the board comes up, the plays still owed fit.
+    model, row = sloped_model(slope >= 0, abs(slope))
+    start = midnight(WEDNESDAY) + timedelta(minutes=from_minute)
+    plays = run_day(Planner(rules_for(quota=quota), model), random_onsets(WEDNESDAY, row, seed), start=start)
+    check_schedule([t for t, _ in plays], rules_for(quota=quota), WEDNESDAY)
+    assert len(plays) == min(quota, fits(rules_for(quota=quota), WEDNESDAY, after=start))
+
+
+# --- a play never runs past closing, whatever the calling cadence ---------------------------------
+def lunch_crowd_model():
+    """A lobby crowded just before the midday closing, quiet in the afternoon."""
+    row = lobby_row(11.7)
+    model = TrafficModel(WEEKDAYS)
+    for w in range(3):
+        model.observe_day(WEDNESDAY - timedelta(days=7 * (w + 1)), row)
+    return model, row
+
+
+def ask_at_cadence(planner, onsets, start, end, every, play_seconds):
+    """Ask the planner every ``every`` seconds from ``start`` (any second, not a whole minute)."""
+    plays, now = [], start
+    while now < end:
+        play = planner.next_play(now, recent(onsets, now, planner))
+        if play:
+            planner.record_play(play.start, play.start + timedelta(seconds=play_seconds), play.reason)
+            plays.append(play)
+        now += timedelta(seconds=every)
+    return plays
+
+
+def test_a_play_that_would_run_into_the_lunch_closing_waits_for_the_afternoon():
+    # The last play began at 11:44:25, so the gap allows the next one from 11:59:25; a 45-s play
+    # then would run to 12:00:10, into the lunch closing. The planner is asked every 7 s.
+    model, row = lunch_crowd_model()
+    rules = rules_for(play_seconds=45.0)
+    planner = Planner(rules, model)
+    onsets = steady_onsets(WEDNESDAY, row)
+    planner.next_play(at(WEDNESDAY, 11, 44, 20), recent(onsets, at(WEDNESDAY, 11, 44, 20), planner))
+    planner.record_play(at(WEDNESDAY, 11, 44, 25), at(WEDNESDAY, 11, 45, 10), "peak")
+    plays = ask_at_cadence(planner, onsets, at(WEDNESDAY, 11, 44, 32), at(WEDNESDAY, 17, 1), 7, 45.0)
+    assert plays, "the afternoon should bring the next play"
+    assert all(p.start >= at(WEDNESDAY, 13, 30) for p in plays), [p.start.time() for p in plays]
+    assert all(p.start + timedelta(seconds=45) <= at(WEDNESDAY, 17) for p in plays)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(every=st.sampled_from([7, 11, 13, 29, 31]), offset=st.integers(0, 59),
+       play_seconds=st.floats(45.0, 240.0), quota=st.integers(8, 20), last=st.integers(0, 900))
+def test_no_play_runs_past_the_end_of_an_opening_interval_at_any_cadence(every, offset, play_seconds, quota, last):
+    model, row = lunch_crowd_model()
+    rules = rules_for(quota=quota, play_seconds=play_seconds)
+    planner = Planner(rules, model)
+    onsets = steady_onsets(WEDNESDAY, row)
+    made = at(WEDNESDAY, 11, 30) + timedelta(seconds=last)         # the morning's last play, at any second
+    planner.next_play(made, recent(onsets, made, planner))
+    planner.record_play(made, made + timedelta(seconds=play_seconds), "peak")
+    plays = []
+    for start, end in ((at(WEDNESDAY, 11, 31), at(WEDNESDAY, 12, 5)), (at(WEDNESDAY, 16, 25), at(WEDNESDAY, 17, 5))):
+        plays += ask_at_cadence(planner, onsets, start + timedelta(seconds=offset), end, every, play_seconds)
+    windows = rules.hours.windows(WEDNESDAY, CAMPAIGN_TZ)
+    for p in plays:
+        end = p.start + timedelta(seconds=play_seconds)
+        assert any(a <= p.start and end <= b for a, b in windows), (p.start.time(), end.time(), p.reason)
+    assert all(b.start - a.start >= rules.min_gap for a, b in itertools.pairwise(plays))
+
+
+def test_a_board_dark_every_afternoon_keeps_its_plays_before_the_dark_from_the_next_day_on():
+    friday = date(2024, 8, 30)                                   # the last open day before (2/9, 3/9 are holidays)
+    after_three = {}
+    for dark in (True, False):
+        model, row = sloped_model(True, 6.0)                     # Wednesdays busiest at closing
+        planner = Planner(rules_for(), model)
+        run_day(planner, steady_onsets(friday, np.full(288, 2.0)), day=friday,
+                down=(at(friday, 15), at(friday, 18)) if dark else None)
+        plays = run_day(planner, random_onsets(WEDNESDAY, row, 1))
+        assert len(plays) == 10
+        after_three[dark] = sum(1 for t, _ in plays if t >= at(WEDNESDAY, 15))
+    assert after_three[False] >= 2 and after_three[True] == 0, after_three
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(every=st.integers(31, 290), first=st.integers(8 * 60, 14 * 60), seed=st.integers(0, 1000))
+def test_the_quota_is_met_when_asked_seldom_and_late(every, first, seed):
+    # A loaded machine or a simulated clock asks every few minutes; a board switched on at 14:00
+    # still has room for ten plays, and makes them.
+    rules = rules_for()
+    planner = Planner(rules, TrafficModel(WEEKDAYS, kind="ward"))
+    onsets = random_onsets(WEDNESDAY, lobby_row(), seed)
+    plays, now = [], midnight(WEDNESDAY) + timedelta(minutes=first)
+    while now < at(WEDNESDAY, 17, 5):
+        play = planner.next_play(now, recent(onsets, now, planner))
+        if play:
+            planner.record_play(now, now + timedelta(seconds=45), play.reason)
+            plays.append(now)
+        now += timedelta(seconds=every)
+    check_schedule(plays, rules, WEDNESDAY)
+    assert len(plays) == 10

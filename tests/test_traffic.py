@@ -2,12 +2,14 @@
 and persistence across a restart."""
 
 import json
+import typing
 from datetime import date, timedelta
 
 import numpy as np
 import pytest
 
-from edge.traffic import TrafficModel, TrafficModelError, bin_index
+from edge.traffic import KIND_PRIORS, TrafficModel, TrafficModelError, bin_index
+from ihanoi.contract.registry import UnitKind
 from ihanoi.contract.hours import OpeningHours
 
 HOURS = OpeningHours(**{d: ("08:00-12:00", "13:30-17:00") for d in ("mon", "tue", "wed", "thu", "fri")})
@@ -18,16 +20,65 @@ def _bin(h, m=0):
     return (h * 3600 + m * 60) // 300
 
 
-def test_prior_is_busy_in_opening_hours_and_heaviest_in_the_morning():
-    row = TrafficModel(HOURS).expected(TUESDAY)
+@pytest.mark.parametrize("kind", [k for k in KIND_PRIORS])
+def test_every_kinds_prior_is_busy_in_opening_hours_and_not_morning_shaped(kind):
+    row = TrafficModel(HOURS, kind=kind).expected(TUESDAY)
     assert row.shape == (288,)
     open_mean = row[_bin(8):_bin(12)].mean()
     assert row[_bin(3)] < open_mean / 20 and row[_bin(12, 30)] < open_mean / 20
-    busiest = int(np.argmax(row))
-    assert _bin(8) <= busiest < _bin(12)
-    assert row[_bin(8):_bin(12)].mean() > row[_bin(13, 30):_bin(17)].mean()
-    sunday = TrafficModel(HOURS).expected(date(2024, 8, 25))
+    morning, afternoon = row[_bin(8):_bin(12)].mean(), row[_bin(13, 30):_bin(17)].mean()
+    assert 0.75 <= morning / afternoon <= 1.33          # no kind spends the day on the morning
+    sunday = TrafficModel(HOURS, kind=kind).expected(date(2024, 8, 25))
     assert sunday.max() < open_mean / 20
+
+
+def test_the_kinds_differ_where_their_lobbies_do():
+    clinic = TrafficModel(HOURS, kind="health").expected(TUESDAY)
+    school = TrafficModel(HOURS, kind="education").expected(TUESDAY)
+    assert _bin(8) <= int(np.argmax(clinic)) < _bin(9, 30)               # the early-morning queue
+    assert school[_bin(16, 30):_bin(17)].mean() > school[_bin(10):_bin(11)].mean() * 1.3   # pick-up
+    assert set(KIND_PRIORS) - {None} == set(typing.get_args(UnitKind))  # every kind of the registry
+
+
+def test_an_unknown_kind_is_refused_with_the_allowed_ones():
+    with pytest.raises(ValueError, match="ward, department, health, education, organisation"):
+        TrafficModel(HOURS, kind="ministry")
+
+
+def test_a_learned_week_replaces_the_prior():
+    model = TrafficModel(HOURS, kind="education")
+    day = np.zeros(288)
+    day[_bin(9):_bin(10)] = 10
+    model.observe_day(TUESDAY, day)
+    row = model.expected(TUESDAY)
+    assert _bin(9) <= int(np.argmax(row)) < _bin(10) and row[_bin(16, 45)] < 1
+
+
+def _noisy_days(model, spread, weeks=8, seed=0):
+    rng = np.random.default_rng(seed)
+    mean = np.where((np.arange(288) >= _bin(8)) & (np.arange(288) < _bin(17)), 6.0, 0.0)
+    for w in range(weeks):
+        level = rng.gamma(1 / spread, spread, 288) if spread else np.ones(288)
+        model.observe_day(TUESDAY + timedelta(days=7 * w), rng.poisson(mean * level))
+    return model
+
+
+def test_the_spread_of_days_around_the_model_is_learned():
+    steady = _noisy_days(TrafficModel(HOURS), 0.0).spread
+    wild = _noisy_days(TrafficModel(HOURS), 0.5).spread
+    assert steady < 0.1 and wild > 0.3 and wild > 3 * steady
+
+
+def test_the_spread_survives_a_restart_and_a_bad_one_is_refused(tmp_path):
+    model = _noisy_days(TrafficModel(HOURS), 0.5)
+    path = tmp_path / "traffic.json"
+    model.save(path)
+    assert TrafficModel.load(path, HOURS).spread == pytest.approx(model.spread, abs=1e-4)
+    data = json.loads(path.read_text())
+    data["spread"] = -1
+    path.write_text(json.dumps(data))
+    with pytest.raises(TrafficModelError, match="spread"):
+        TrafficModel.load(path, HOURS)
 
 
 def test_recent_weeks_weigh_more():

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     registry = load_registry(config.registry)
     try:
-        registry.unit(config.unit)
+        kind = registry.unit(config.unit).kind
     except KeyError as exc:
         print(f"error: {args.config}: unit: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
               f"({rules.calendar.first_day} .. {rules.calendar.last_day}) or --from/--to", file=sys.stderr)
         return 2
     bin_seconds = config.planner.bin_seconds
-    model = (TrafficModel.load_or_prior(args.model, rules.hours, bin_seconds=bin_seconds) if args.model
-             else TrafficModel(rules.hours, bin_seconds=bin_seconds))
+    model = (TrafficModel.load_or_prior(args.model, rules.hours, bin_seconds=bin_seconds, kind=kind) if args.model
+             else TrafficModel(rules.hours, bin_seconds=bin_seconds, kind=kind))
     result = simulate(onsets, rules, first, last, model=model, hold_seconds=config.pir.hold_seconds,
                       bin_seconds=bin_seconds, outages=args.down, manual=args.manual)
     out = result.to_json()
@@ -103,8 +103,18 @@ def run(args: argparse.Namespace) -> int:
               f"{s['audience_vs_hindsight']:.1%} of the best in hindsight ({s['hindsight_audience']}); "
               f"evenly spread {s['even_vs_hindsight']:.1%}, morning plan without live adaptation "
               f"{s['static_vs_hindsight']:.1%}")
+        print(hour_table(s["plays_by_hour"]))
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
     return 0 if not s["violations"] and s["quota_met_every_open_day"] else 1
+
+
+def hour_table(by_hour: dict) -> str:
+    """Two lines: plays per day in each hour of the day, the planner's over the hindsight best's."""
+    hours = sorted(set(by_hour["planner"]) | set(by_hour["hindsight"]))
+    head = "plays/day by hour " + " ".join(f"{h:>4d}" for h in hours)
+    rows = [f"{name:<17} " + " ".join(f"{by_hour[key].get(h, 0):4.1f}" for h in hours)
+            for name, key in (("  planner", "planner"), ("  hindsight best", "hindsight"))]
+    return "\n".join([head, *rows])
 
 
 REASON_COLOURS = {"peak": "tab:blue", "live": "tab:orange", "catch-up": "tab:red", "manual": "tab:purple"}

@@ -6,8 +6,12 @@ its own generated lobby traffic, all on one simulated clock. One board is shown 
 browser through the panel emulator. The registry's LCD/TV boards run as TV agents: mpv with no
 video output (``hdmi.output = "null"``) plays a small copy of the TV promo made at start, and
 the demo asks them for a snapshot as it goes (mpv's picture, shown on the fleet page). After the
-simulated days it prints the per-unit compliance report and, with ``--serve``, serves the
-dashboard.
+simulated days it prints how each day's plays sit against the lobbies' traffic, hour by hour,
+the per-unit compliance report and, with ``--serve``, serves the dashboard.
+
+Every board starts from what it learned of its lobby over the ``--learned-weeks`` before the
+first day (default 3: a board in service, which is what the district sees every day);
+``--learned-weeks 0`` shows a board on its first day, with only its kind's prior.
 
     python -m ihanoi.tools.demo                 # a day of the whole district (about two minutes)
     python -m ihanoi.tools.demo --days 5 --units wards --serve
@@ -25,7 +29,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -167,8 +171,14 @@ class District:
             # Every lobby its own crowd: busier or quieter, its surge earlier or later.
             crowd = LobbyProfile(base_rate=12 + 4 * (n % 5), surge_rate=40 + 10 * (n % 4),
                                  surge_hours_after_open=0.5 + 0.5 * (n % 3))
-            trace = write_trace(folder / f"{device.id}.csv", generate_onsets(
-                self.first, self.args.days, hours=self.registry.hours_of(unit), seed=n, profile=crowd))
+            weeks = self.args.learned_weeks
+            onsets = generate_onsets(self.first - timedelta(days=7 * weeks), 7 * weeks + self.args.days,
+                                     hours=self.registry.hours_of(unit), seed=n, profile=crowd)
+            opening = datetime(self.first.year, self.first.month, self.first.day, tzinfo=CAMPAIGN_TZ)
+            past = [t for t in onsets if t < opening]
+            trace = write_trace(folder / f"{device.id}.csv", [t for t in onsets if t >= opening])
+            if weeks:
+                learn_lobby(past, unit, self.registry, folder / device.id / "traffic.json")
             output = "emulator" if device.id == shown and not self.args.no_emulator else "null"
             if device.screen == "lcd":       # a TV: mpv without a picture output, no HDMI-CEC on a PC
                 screen = f'[hdmi]\noutput = "null"\n\n[hdmi.cec]\nenabled = false\n\n[content]\npack = "{tv_pack}"\n'
@@ -197,6 +207,9 @@ class District:
                  "--start", self.start.isoformat(), "--sim-epoch", repr(self.epoch), "--until", self.until.isoformat(),
                  "--pir-trace", str(trace)],
                 folder / f"{device.id}.log", env_extra)
+        if self.args.learned_weeks:
+            say(f"every board starts from {self.args.learned_weeks} learned week(s) of its lobby's traffic "
+                "(--learned-weeks 0: a board's first day)")
         say(f"{len(self.boards)} agents for {len(self.units)} units, simulated from {self.start:%d/%m/%Y %H:%M} "
             f"to {self.until:%d/%m/%Y %H:%M} at {self.args.speed:g}x (logs: {self.work}/devices/)")
         if self.tv_boards:
@@ -266,6 +279,20 @@ class District:
             time.sleep(0.5)
         say(f"all agents stopped; the collector holds {last} plays")
 
+    def plays_against_traffic(self) -> None:
+        """Per simulated day and hour: the share of the day's onsets (all lobbies) and of its plays."""
+        try:
+            with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5) as db:
+                plays = db.execute("SELECT start FROM plays").fetchall()
+                bins = db.execute("SELECT bin_start, onsets FROM traffic").fetchall()
+        except sqlite3.Error as exc:
+            say(f"no plays-against-traffic table: {exc}")
+            return
+        for day, rows in hours_against_traffic(plays, bins).items():
+            say(f"{day:%d/%m}: where the plays sat against the traffic (all boards, share of the day per hour)")
+            for line in rows:
+                print("    " + line)
+
     def report(self) -> None:
         fmt = ["--format", "table"]
         # The report is made at the end of the simulated days: its notes ("offline since ...")
@@ -318,11 +345,66 @@ class District:
                 proc.kill()
 
 
+def learn_lobby(onsets, unit, registry, path: Path, hold_seconds: float = 8.0) -> None:
+    """What a board of ``unit`` would have learned from ``onsets`` (its past weeks), saved at ``path``."""
+    import numpy as np
+
+    from edge.presence import apply_hold
+    from edge.traffic import TrafficModel
+    from ihanoi.contract.opendays import Calendar
+    from ihanoi.contract.timeofday import bin_of_day
+
+    hours = registry.hours_of(unit)
+    calendar = Calendar(hours=hours, days_off=frozenset(registry.days_off_of(unit)))
+    model = TrafficModel(hours, kind=unit.kind)
+    by_day: dict[date, list[int]] = {}
+    for t in apply_hold(onsets, hold_seconds):
+        by_day.setdefault(t.date(), []).append(bin_of_day(t, model.bin_seconds))
+    for day in sorted(by_day):
+        if calendar.is_open(day):
+            model.observe_day(day, np.bincount(by_day[day], minlength=model.bins_per_day).astype(float))
+    model.save(path)
+
+
+def hours_against_traffic(plays, bins) -> dict[date, list[str]]:
+    """Three lines per day: the open hours, the share of the day's onsets and of its plays in each.
+
+    ``plays``: rows (start,); ``bins``: rows (bin_start, onsets); times as the collector's SQLite
+    keeps them (naive UTC)."""
+    from collections import Counter
+
+    def local(text):
+        return datetime.fromisoformat(str(text)).replace(tzinfo=timezone.utc).astimezone(CAMPAIGN_TZ)
+
+    onsets: dict[date, Counter] = {}
+    for start, n in bins:
+        t = local(start)
+        onsets.setdefault(t.date(), Counter())[t.hour] += n
+    made: dict[date, Counter] = {}
+    for (start,) in plays:
+        t = local(start)
+        made.setdefault(t.date(), Counter())[t.hour] += 1
+    out = {}
+    for day in sorted(made):
+        traffic, count = onsets.get(day, Counter()), made[day]
+        t_total, p_total = max(sum(traffic.values()), 1), max(sum(count.values()), 1)
+        # The hours that matter: a play in them or at least 1 % of the day's onsets (not the night guard).
+        hours = sorted(h for h in set(count) | set(traffic) if count[h] or traffic[h] >= 0.01 * t_total)
+        out[day] = ["hour    " + "".join(f"{h:>5d}" for h in hours),
+                    "traffic " + "".join(f"{100 * traffic[h] / t_total:>4.0f}%" for h in hours),
+                    "plays   " + "".join(f"{100 * count[h] / p_total:>4.0f}%" for h in hours)
+                    + f"   ({p_total} plays; {sum(count[h] for h in hours if h < 12)} before noon)"]
+    return out
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m ihanoi.tools.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--days", type=int, default=1, help="simulated days (default 1)")
     p.add_argument("--first-day", type=date.fromisoformat, default=date(2024, 9, 4),
                    help="first simulated day (default 2024-09-04, a Wednesday of the campaign)")
+    p.add_argument("--learned-weeks", type=int, default=3, metavar="N",
+                   help="weeks of each lobby's traffic learned before the first day (default 3: a board in "
+                        "service; 0: a board's first day, on its kind's prior)")
     p.add_argument("--speed", type=float, default=360, help="simulated seconds per real second (default 360)")
     p.add_argument("--units", default="all", help="all (default), wards, a kind, or unit ids separated by commas")
     p.add_argument("--show", help="the board shown in the emulator (default: the first LED board)")
@@ -349,6 +431,7 @@ def main(argv=None) -> int:
         district.start_collector()
         district.start_agents()
         district.watch()
+        district.plays_against_traffic()
         district.report()
         if args.serve:
             district.serve()

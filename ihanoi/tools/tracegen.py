@@ -7,6 +7,11 @@ log-normal noise correlated over ~30 minutes). Each visitor gives an onset on th
 and one on the way out (after 5-30 minutes inside); staff pass by a few times an hour.
 Holidays and closed weekdays only see the guard. Deterministic for a given seed.
 
+``FAMILIES`` are lobbies shaped unlike that one, to test the planner against: the busiest hour
+late in the afternoon, flat, two peaks, a lunchtime peak, a level drifting ±40 % over the
+weeks, one-off quiet and busy days, a busiest hour that moves week to week. They share the
+noise, the visitors' stay and the staff; ``generate_onsets(..., family=NAME)`` picks one.
+
 ``generate_onsets(...)`` returns datetimes (for tests); ``write_trace`` writes the CSV that
 ``ihanoi-edge simulate --trace`` and ``ihanoi-edge run --pir-trace`` read
 (column ``timestamp``, ISO 8601 with the +07:00 offset).
@@ -54,6 +59,60 @@ class LobbyProfile:
     stay_minutes: tuple[float, float] = (5.0, 30.0)
 
 
+@dataclass(frozen=True)
+class TraceFamily:
+    """A lobby's day as a rate curve, and how it changes from day to day and week to week.
+
+    The rate (visitors/hour) is a base level that runs linearly from ``base[0]`` at the first
+    opening to ``base[1]`` at the last closing, plus Gaussian ``peaks`` (hour, width in hours,
+    extra visitors/hour). ``drift`` runs the level from 1 + drift in the first week to
+    1 - drift in the last; ``odd_days`` makes one day a week quiet (x0.45) and one busy (x1.8);
+    ``wander`` moves every peak by that many hours, one entry per week, cycling.
+    """
+
+    name: str
+    text: str
+    peaks: tuple[tuple[float, float, float], ...] = ()
+    base: tuple[float, float] = (22.0, 22.0)
+    drift: float = 0.0
+    odd_days: bool = False
+    wander: tuple[float, ...] = ()
+
+    def rate(self, day: date, hours: OpeningHours, week: int, weeks: int, factor: float) -> np.ndarray:
+        """Expected visitor arrivals per 5-minute bin of an open ``day`` (week ``week`` of ``weeks``)."""
+        centres = (np.arange(86_400 // BIN) + 0.5) * BIN / 3600
+        intervals = hours.intervals(day.weekday())
+        first, last = _hours_of(intervals[0][0]), _hours_of(intervals[-1][1])
+        along = np.clip((centres - first) / max(last - first, 1e-9), 0, 1)
+        shape = self.base[0] + (self.base[1] - self.base[0]) * along
+        move = self.wander[week % len(self.wander)] if self.wander else 0.0
+        for at, width, extra in self.peaks:
+            shape = shape + extra * np.exp(-0.5 * ((centres - at - move) / width) ** 2)
+        inside = np.zeros(centres.size, dtype=bool)
+        for s, e in intervals:
+            inside |= (centres >= _hours_of(s)) & (centres < _hours_of(e))
+        level = 1 + self.drift * (1 - 2 * week / max(weeks - 1, 1)) if self.drift else 1.0
+        return np.where(inside, shape, 0.0) * level * factor * BIN / 3600
+
+
+FAMILIES = {f.name: f for f in (
+    TraceFamily("morning", "morning surge an hour after opening, a smaller bump after lunch (the generator's own)"),
+    TraceFamily("late", "busiest hour 16:00-17:00, rising through the day",
+                peaks=((16.5, 0.45, 75.0),), base=(14.0, 30.0)),
+    TraceFamily("flat", "flat, slightly rising to 16:00", base=(30.0, 40.0)),
+    TraceFamily("two-peaks", "commuter: 8:00 peak, 10:00 trough, back to 0.8 of it at 16:00",
+                peaks=((8.4, 0.5, 60.0), (16.0, 0.6, 45.0)), base=(18.0, 18.0)),
+    TraceFamily("lunch", "lunchtime peak: before the midday closing and after reopening",
+                peaks=((11.5, 0.45, 60.0), (13.9, 0.4, 50.0)), base=(20.0, 20.0)),
+    TraceFamily("drift", "mid-morning and mid-afternoon peaks, level falling from +40 % to -40 % over the weeks",
+                peaks=((10.0, 0.6, 50.0), (15.0, 0.6, 35.0)), base=(22.0, 22.0), drift=0.4),
+    TraceFamily("odd-days", "mid-morning and mid-afternoon peaks; one quiet and one busy day a week",
+                peaks=((9.5, 0.7, 45.0), (14.5, 0.7, 40.0)), base=(22.0, 22.0), odd_days=True),
+    TraceFamily("wandering", "one busy hour that moves week to week (9:00, 15:30, 11:00, 16:15, 10:00, 14:15)",
+                peaks=((9.0, 0.5, 70.0),), base=(22.0, 22.0), wander=(0.0, 6.5, 2.0, 7.25, 1.0, 5.25)),
+)}
+
+
 def _hours_of(t) -> float:
     return t.hour + t.minute / 60
 
@@ -77,13 +136,18 @@ def day_rate(day: date, hours: OpeningHours, profile: LobbyProfile, shift_hours:
 
 def generate_onsets(first_day: date, days: int, *, hours: OpeningHours = DEFAULT_HOURS, seed: int = 0,
                     profile: LobbyProfile = LobbyProfile(), peak_shift: Mapping[date, float] | None = None,
-                    closed: Sequence[date] | None = None, tz=CAMPAIGN_TZ) -> list[datetime]:
+                    closed: Sequence[date] | None = None, tz=CAMPAIGN_TZ, family: str = "morning") -> list[datetime]:
     """Onsets of ``days`` days from ``first_day``, sorted.
 
     ``peak_shift`` moves a day's morning surge by some hours (e.g. ``{date(2024, 9, 10): 1.0}``);
-    ``closed`` lists extra closed days; Vietnam's public holidays are always closed.
+    ``closed`` lists extra closed days; Vietnam's public holidays are always closed. ``family``
+    names the shape of the day (``FAMILIES``); "morning" is ``profile``'s.
     """
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} is not one of {', '.join(FAMILIES)}")
+    shape = FAMILIES[family]
     rng = np.random.default_rng(seed)
+    odd = _odd_days(first_day, days, seed) if shape.odd_days else {}
     calendar = Calendar(hours=hours, days_off=frozenset(closed or ()))
     peak_shift = peak_shift or {}
     out: list[float] = []
@@ -103,7 +167,12 @@ def generate_onsets(first_day: date, days: int, *, hours: OpeningHours = DEFAULT
             x = profile.noise_corr * x + np.sqrt(1 - profile.noise_corr ** 2) * rng.normal(0, 1)
             noise[b] = x
         busy = np.exp(profile.noise_sigma * noise - profile.noise_sigma ** 2 / 2)
-        rate = day_rate(day, hours, profile, peak_shift.get(day, 0.0)) * level * busy
+        if family == "morning":
+            rate = day_rate(day, hours, profile, peak_shift.get(day, 0.0))
+        else:
+            factor = {0: profile.monday_factor, 4: profile.friday_factor}.get(day.weekday(), 1.0) * odd.get(day, 1.0)
+            rate = shape.rate(day, hours, i // 7, -(-days // 7), factor)
+        rate = rate * level * busy
         arrivals = rng.poisson(rate)
         bins = np.repeat(np.arange(n_bins), arrivals)
         t_in = (bins + rng.uniform(0, 1, bins.size)) * BIN
@@ -117,6 +186,19 @@ def generate_onsets(first_day: date, days: int, *, hours: OpeningHours = DEFAULT
     seconds = np.sort(np.round(np.asarray(out, dtype=float), 3))
     seconds = seconds[seconds < days * 86_400]
     return [origin + timedelta(seconds=float(s)) for s in seconds]
+
+
+def _odd_days(first_day: date, days: int, seed: int) -> dict[date, float]:
+    """One quiet day (x0.45) and one busy day (x1.8) in every week, on weekdays drawn at random."""
+    rng = np.random.default_rng([seed, 17])     # its own stream: the day's draws stay as they were
+    out = {}
+    for week in range(0, days, 7):
+        weekdays = [first_day + timedelta(days=week + k) for k in range(7)]
+        weekdays = [d for d in weekdays if d.weekday() < 5]
+        quiet, busy = rng.choice(len(weekdays), size=2, replace=False)
+        out[weekdays[quiet]] = 0.45
+        out[weekdays[busy]] = 1.8
+    return out
 
 
 def write_trace(path: Path | str, onsets: Sequence[datetime]) -> Path:
@@ -146,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--hours", metavar="NAME", help="a named opening-hours table of the units registry "
                    "(e.g. one-stop-saturday); default Mon-Fri 08:00-12:00, 13:30-17:00")
+    p.add_argument("--family", choices=list(FAMILIES), default="morning",
+                   help="shape of the lobby's days (default morning): " + "; ".join(f"{f.name}: {f.text}" for f in FAMILIES.values()))
     p.add_argument("--shift", type=_shift, action="append", default=[], metavar="DAY=HOURS",
                    help="move that day's morning surge by HOURS (repeatable)")
     args = p.parse_args(argv)
@@ -157,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.hours not in tables:
             p.error(f"--hours {args.hours!r} is not in the registry; known: {', '.join(sorted(tables))}")
         hours = tables[args.hours]
-    onsets = generate_onsets(args.first, args.weeks * 7, hours=hours, seed=args.seed, peak_shift=dict(args.shift))
+    onsets = generate_onsets(args.first, args.weeks * 7, hours=hours, seed=args.seed,
+                              peak_shift=dict(args.shift), family=args.family)
     write_trace(args.out, onsets)
     print(f"{args.out}: {len(onsets)} onsets, {args.first} .. {args.first + timedelta(days=args.weeks * 7 - 1)}")
     return 0
