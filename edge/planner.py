@@ -311,10 +311,12 @@ class Planner:
     def _start_day(self, day: date) -> None:
         if self._day is not None:
             self._learn_uptime()
+        # Today's plays first: health asks ``plays_today`` from its own thread, and may do so while
+        # the day is being laid out.
+        self._plays: list[tuple[float, float, str]] = []
         self._day = day
         self._lay_out(day)
         self._matched: set[float] = set()
-        self._plays: list[tuple[float, float, str]] = []
         self._plan: list[float] = []
         self._last_call: float | None = None
         self._first_call: float | None = None
