@@ -1,0 +1,115 @@
+"""Mutation score of the modules that carry the users' rules (`make mutate`, docs/mutation.md).
+
+mutmut (configured in pyproject.toml, ``[tool.mutmut]``) makes small changes to the code one
+at a time and runs the fast tests that reach the changed function; a change no test notices
+is a *survivor*. Each rule below is run on its own, one after the other, so that a shared
+machine is never asked for more than ``--max-children`` processes, and the score table is
+printed from mutmut's own results in ``mutants/``.
+
+    python bench/mutate.py                 # every rule, in the order below
+    python bench/mutate.py outbox auth     # some of them
+    python bench/mutate.py --report        # only the table of what has been run
+
+A survivor that no test can kill because it changes nothing a user could see is listed in
+``EQUIVALENT`` with its reason (and in docs/mutation.md); it does not count against the score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTANTS = ROOT / "mutants"
+
+# rule -> mutant name patterns (module.x_function or module.xǁClassǁmethod); the planner last,
+# as it is the module most often rewritten.
+RULES: dict[str, list[str]] = {
+    "pins": ["edge.config.x_pir_pin_problem*"],
+    "auth": ["broker.web.auth.*"],
+    "outbox": ["edge.outbox.*"],
+    "collector-validate": ["broker.collector.validate.*", "broker.collector.batch.*"],
+    "collector-commit": ["broker.collector.collector.xǁCollectorǁ_commit*",
+                         "broker.collector.collector.xǁCollectorǁ_ack*",
+                         "broker.collector.collector.xǁCollectorǁ_refused_by_store*"],
+    "presence": ["edge.presence.x_apply_hold*", "edge.presence.xǁPresenceǁ*"],
+    "bundle": ["edge.updates.bundle.x_check_*", "edge.updates.bundle.x_open_bundle*",
+                      "edge.updates.bundle.x_parse_manifest*", "edge.updates.bundle.x__extract*",
+                      "edge.updates.bundle.x__members*", "edge.updates.bundle.x__read_small*"],
+    "installer": ["edge.updates.installer.xǁInstallerǁhandle*",
+                         "edge.updates.installer.xǁInstallerǁ_checked*"],
+    "report": ["broker.report.compliance.*"],
+    "planner": ["edge.planner.x_expected_audience*", "edge.planner.x_actual_audience*",
+                                     "edge.planner.x__interval_at*"],
+}
+
+# Survivors that change nothing a user can see: name -> why (the same list is in docs/mutation.md).
+EQUIVALENT: dict[str, str] = {}
+
+KILLED = {1, 3}
+TIMEOUT = {36, -24, 24, 152, 255}
+
+
+def results() -> dict[str, int | None]:
+    """Every mutant mutmut knows, with the exit code of its test run (None: not run yet)."""
+    codes: dict[str, int | None] = {}
+    for meta in MUTANTS.rglob("*.py.meta"):
+        codes.update(json.loads(meta.read_text("utf-8")).get("exit_code_by_key", {}))
+    return codes
+
+
+def score(rule: str, codes: dict[str, int | None]) -> dict:
+    names = [n for n in codes if any(fnmatch.fnmatchcase(n, p) for p in RULES[rule])]
+    run = [n for n in names if codes[n] is not None]
+    killed = [n for n in run if codes[n] in KILLED or codes[n] in TIMEOUT]
+    equivalent = [n for n in run if n in EQUIVALENT and n not in killed]
+    survivors = sorted(set(run) - set(killed) - set(equivalent))
+    counted = len(run) - len(equivalent)
+    return {"mutants": len(names), "run": len(run), "killed": len(killed), "equivalent": len(equivalent),
+            "survivors": survivors, "score": len(killed) / counted if counted else None}
+
+
+def table(rules: list[str]) -> str:
+    codes = results()
+    lines = [f"{'rule':20} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'survived':>8} {'score':>7}"]
+    for rule in rules:
+        s = score(rule, codes)
+        shown = "-" if s["score"] is None else f"{100 * s['score']:.1f} %"
+        note = "" if s["run"] == s["mutants"] else f"  ({s['mutants'] - s['run']} not run)"
+        lines.append(f"{rule:20} {s['mutants']:>7} {s['killed']:>7} {s['equivalent']:>7} "
+                     f"{len(s['survivors']):>8} {shown:>7}{note}")
+        lines += [f"    survivor: {name}" for name in s["survivors"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rules", nargs="*", help=f"some of: {', '.join(RULES)} (default: all)")
+    parser.add_argument("--report", action="store_true", help="print the table of what has been run, run nothing")
+    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one rule")
+    args = parser.parse_args(argv)
+    unknown = [r for r in args.rules if r not in RULES]
+    if unknown:
+        parser.error(f"unknown rule(s) {unknown}; the rules are: {', '.join(RULES)}")
+    rules = args.rules or list(RULES)
+    if not args.report:
+        for rule in rules:
+            started = time.monotonic()
+            cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *RULES[rule]]
+            try:
+                subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, timeout=args.timeout, check=False)
+            except subprocess.TimeoutExpired:
+                print(f"{rule}: stopped after {args.timeout:.0f} s; the table shows what was run", file=sys.stderr)
+            print(f"{rule}: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(table(rules))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
