@@ -9,6 +9,10 @@ printed from mutmut's own results in ``mutants/``.
     python bench/mutate.py                 # every rule, in the order below
     python bench/mutate.py outbox auth     # some of them
     python bench/mutate.py --report        # only the table of what has been run
+    python bench/mutate.py --resume outbox # only the mutants without a result yet
+
+Fast rules first (their tests take milliseconds), the collector and the report last (theirs
+start a Mosquitto or a store), the planner at the very end.
 
 A survivor that no test can kill because it changes nothing a user could see is listed in
 ``EQUIVALENT`` with its reason (and in docs/mutation.md); it does not count against the score.
@@ -19,6 +23,8 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,21 +37,20 @@ MUTANTS = ROOT / "mutants"
 # as it is the module most often rewritten.
 RULES: dict[str, list[str]] = {
     "pins": ["edge.config.x_pir_pin_problem*"],
-    "auth": ["broker.web.auth.*"],
+    "presence": ["edge.presence.x_apply_hold*", "edge.presence.xǁPresenceǁ*"],
+    "installer": ["edge.updates.installer.xǁInstallerǁhandle*", "edge.updates.installer.xǁInstallerǁ_checked*"],
+    "bundle": ["edge.updates.bundle.x_check_*", "edge.updates.bundle.x_open_bundle*",
+               "edge.updates.bundle.x_parse_manifest*", "edge.updates.bundle.x__extract*",
+               "edge.updates.bundle.x__members*", "edge.updates.bundle.x__read_small*"],
     "outbox": ["edge.outbox.*"],
-    "collector-validate": ["broker.collector.validate.*", "broker.collector.batch.*"],
+    "auth": ["broker.web.auth.*"],
     "collector-commit": ["broker.collector.collector.xǁCollectorǁ_commit*",
                          "broker.collector.collector.xǁCollectorǁ_ack*",
                          "broker.collector.collector.xǁCollectorǁ_refused_by_store*"],
-    "presence": ["edge.presence.x_apply_hold*", "edge.presence.xǁPresenceǁ*"],
-    "bundle": ["edge.updates.bundle.x_check_*", "edge.updates.bundle.x_open_bundle*",
-                      "edge.updates.bundle.x_parse_manifest*", "edge.updates.bundle.x__extract*",
-                      "edge.updates.bundle.x__members*", "edge.updates.bundle.x__read_small*"],
-    "installer": ["edge.updates.installer.xǁInstallerǁhandle*",
-                         "edge.updates.installer.xǁInstallerǁ_checked*"],
+    "collector-validate": ["broker.collector.validate.*", "broker.collector.batch.*"],
     "report": ["broker.report.compliance.*"],
     "planner": ["edge.planner.x_expected_audience*", "edge.planner.x_actual_audience*",
-                                     "edge.planner.x__interval_at*"],
+                "edge.planner.x__interval_at*"],
 }
 
 # Survivors that change nothing a user can see: name -> why (the same list is in docs/mutation.md).
@@ -63,8 +68,12 @@ def results() -> dict[str, int | None]:
     return codes
 
 
+def matches(name: str, rule: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in RULES[rule])
+
+
 def score(rule: str, codes: dict[str, int | None]) -> dict:
-    names = [n for n in codes if any(fnmatch.fnmatchcase(n, p) for p in RULES[rule])]
+    names = [n for n in codes if matches(n, rule)]
     run = [n for n in names if codes[n] is not None]
     killed = [n for n in run if codes[n] in KILLED or codes[n] in TIMEOUT]
     equivalent = [n for n in run if n in EQUIVALENT and n not in killed]
@@ -91,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rules", nargs="*", help=f"some of: {', '.join(RULES)} (default: all)")
     parser.add_argument("--report", action="store_true", help="print the table of what has been run, run nothing")
+    parser.add_argument("--resume", action="store_true", help="run only the mutants that have no result yet")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one rule")
     args = parser.parse_args(argv)
@@ -101,11 +111,24 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report:
         for rule in rules:
             started = time.monotonic()
-            cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *RULES[rule]]
-            try:
-                subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, timeout=args.timeout, check=False)
-            except subprocess.TimeoutExpired:
-                print(f"{rule}: stopped after {args.timeout:.0f} s; the table shows what was run", file=sys.stderr)
+            names = RULES[rule]
+            if args.resume and MUTANTS.exists():
+                codes = results()
+                names = sorted(n for n, code in codes.items() if code is None and matches(n, rule))
+                if not names:
+                    continue
+            cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *names]
+            # its own process group, so that a timeout stops mutmut's forked test runs as well
+            with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True) as proc:
+                try:
+                    proc.wait(timeout=args.timeout)
+                except BaseException:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait()
+                    print(f"{rule}: stopped after {time.monotonic() - started:.0f} s; the table shows what was run",
+                          file=sys.stderr)
+                    if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
+                        raise
             print(f"{rule}: {time.monotonic() - started:.0f} s", file=sys.stderr)
     print(table(rules))
     return 0

@@ -1,0 +1,37 @@
+"""The dashboard's access rules on their own: the role a guard asks for, and the login guard's memory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from broker.web.auth import LoginGuard, requires
+from ihanoi.contract.clock import CAMPAIGN_TZ, SimClock
+
+
+def test_a_guard_names_a_known_role_and_defaults_to_viewer():
+    with pytest.raises(AssertionError):
+        requires("admin")
+    for role in ((), ("viewer",), ("operator",)):
+        assert callable(requires(*role))
+
+
+def test_the_login_guard_forgets_names_whose_failures_are_old_once_it_holds_many():
+    """Names are typed by anyone: past 10 000 of them, the names without a recent failure go,
+    and a name still within its window stays locked."""
+    clock = SimClock(datetime(2024, 9, 3, 8, 0, tzinfo=CAMPAIGN_TZ))
+    guard = LoginGuard(clock, limit=2, window=900)
+    guard.failed("mallory")
+    guard.failed("mallory")
+    for i in range(10_000):
+        guard.failed(f"guess-{i}")
+    assert guard.locked("mallory")
+    clock.advance(600)
+    guard.failed("mallory")
+    clock.advance(400)            # the guesses and mallory's first two failures are now old
+    guard.failed("late")
+    assert len(guard._failures) == 2, "only the names with a failure within the window are kept"
+    assert not guard.locked("mallory") and not guard.locked("late")
+    guard.failed("late")
+    assert guard.locked("late")
