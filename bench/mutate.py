@@ -58,6 +58,10 @@ EQUIVALENT: dict[str, str] = {
     "edge.config.x_pir_pin_problem__mutmut_41":
         "asks hzeller's library instead of Piomatter for the free pins of the 'adafruit-hat' wiring: "
         "Piomatter's AdafruitMatrixBonnet pinout drives exactly the GPIOs of that mapping, at 32 and 64 rows",
+    "edge.presence.xǁPresenceǁ_prune__mutmut_7":
+        "prunes at 1024 old onsets instead of 1025: the threshold only batches the deletion; every onset "
+        "within `keep` is kept either way",
+    "edge.presence.xǁPresenceǁ_prune__mutmut_8": "the same threshold moved to 1026: as above",
 }
 
 KILLED = {1, 3}
