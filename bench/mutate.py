@@ -62,6 +62,10 @@ EQUIVALENT: dict[str, str] = {
         "prunes at 1024 old onsets instead of 1025: the threshold only batches the deletion; every onset "
         "within `keep` is kept either way",
     "edge.presence.xǁPresenceǁ_prune__mutmut_8": "the same threshold moved to 1026: as above",
+    "edge.presence.xǁPresenceǁ_count_day__mutmut_10":
+        "popitem(last=None) instead of last=False: None is false, so the oldest day still goes first",
+    "edge.presence.xǁPresenceǁ_floor__mutmut_20":
+        "int(seconds / bin) instead of int(seconds // bin): the same for the non-negative seconds since midnight",
 }
 
 KILLED = {1, 3}
