@@ -211,3 +211,34 @@ def test_an_installed_bundle_altered_on_disk_is_caught_at_the_next_start(tmp_pat
         damaged.write_bytes(bytes(data))
         restarted = installer(tmp_path, pub)
         assert pack_label(restarted.current_pack()) == "v1", f"a changed byte in {name} went unnoticed"
+
+
+def test_the_same_announcement_again_answers_with_the_install_already_made(tmp_path, keys, server):
+    """A retained command comes again at every reconnect: the answer is the install that was made
+    (its own time), not a new one; after a refusal of another file, still "installed"."""
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    v2 = make_bundle(tmp_path, key, 2, units=[UNIT])
+    desired = desired_for(v2, serve(server, v2), 2)
+    installed = inst.handle(desired)
+    assert installed.state == "installed"
+    assert inst.handle(desired) == installed
+    other = make_bundle(tmp_path, key, 2, units=[UNIT, "phuong-bach-dang"], name="other")
+    assert inst.handle(desired_for(other, serve(server, other), 2)).state == "refused"
+    again = inst.handle(desired)
+    assert (again.state, again.version, again.reason) == ("installed", 2, None)
+
+
+def test_after_state_json_is_lost_the_installed_bundle_is_still_the_installed_one(tmp_path, keys, server):
+    key, pub = keys
+    inst = installer(tmp_path, pub)
+    v1 = make_bundle(tmp_path, key, 1, units=[UNIT])
+    desired = desired_for(v1, serve(server, v1), 1)
+    assert inst.handle(desired).state == "installed"
+    (inst.store.root / "state.json").unlink()
+    requests = len(server.ranges)
+    restarted = installer(tmp_path, pub)
+    assert restarted.installed_version == 1
+    result = restarted.handle(desired)
+    assert (result.state, result.version, result.reason) == ("installed", 1, None)
+    assert len(server.ranges) == requests
