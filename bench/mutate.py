@@ -66,6 +66,10 @@ EQUIVALENT: dict[str, str] = {
         "popitem(last=None) instead of last=False: None is false, so the oldest day still goes first",
     "edge.presence.xǁPresenceǁ_floor__mutmut_20":
         "int(seconds / bin) instead of int(seconds // bin): the same for the non-negative seconds since midnight",
+    "edge.updates.installer.xǁInstallerǁhandle__mutmut_51":
+        "a not-newer refusal without its SHA-256: `_refuse` then remembers it only as the last result, "
+        "exactly as by_file=False does",
+    "edge.updates.installer.xǁInstallerǁhandle__mutmut_54": "by_file=None instead of False: both are false",
 }
 
 KILLED = {1, 3}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 
 import pytest
 
@@ -246,3 +247,26 @@ def test_after_state_json_is_lost_the_installed_bundle_is_still_the_installed_on
     result = restarted.handle(desired)
     assert (result.state, result.version, result.bundle, result.reason) == ("installed", 1, "ihanoi-promo", None)
     assert len(server.ranges) == requests
+
+
+def test_an_install_reports_its_steps_and_a_not_newer_refusal_is_judged_again_each_time(tmp_path, keys, server,
+                                                                                      caplog):
+    """The download is announced as a step and logged; "not newer" depends on what is installed,
+    not on the file, so it is never remembered as a refused file."""
+    key, pub = keys
+    steps = []
+    inst = installer(tmp_path, pub, on_step=lambda step, version: steps.append((step, version)))
+    v5 = make_bundle(tmp_path, key, 5, units=[UNIT])
+    url = serve(server, v5)
+    with caplog.at_level("INFO", logger="edge.updates.installer"):
+        assert inst.handle(desired_for(v5, url, 5)).state == "installed"
+    assert steps[0] == ("download", 5)
+    assert f"downloading bundle ihanoi-promo v5 ({v5.stat().st_size} bytes) from {url}" in caplog.text
+    other = make_bundle(tmp_path, key, 5, units=[UNIT, "phuong-bach-dang"], name="other")
+    desired = desired_for(other, serve(server, other), 5)
+    first = inst.handle(desired)
+    assert (first.state, first.version, first.bundle, first.reason) == ("refused", 5, "ihanoi-promo", "not-newer")
+    assert first.detail == "announced version 5 is not above 5, the highest installed here"
+    assert desired.sha256 not in [r["sha256"] for r in inst.store.read_state().get("refused", [])]
+    again = inst.handle(desired)
+    assert datetime.fromisoformat(again.at) > datetime.fromisoformat(first.at), "judged again, not answered from memory"
