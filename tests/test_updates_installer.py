@@ -163,13 +163,15 @@ def test_a_corrupt_partial_download_restarts_from_zero(tmp_path, keys, server):
     assert server.ranges == ["bytes=1000-", None]
 
 
-def test_an_unreachable_server_leaves_the_device_as_it_was(tmp_path, keys):
+def test_an_unreachable_server_leaves_the_device_as_it_was(tmp_path, keys, caplog):
     key, pub = keys
     inst = installer(tmp_path, pub, fallback=tmp_path / "builtin")
     path = make_bundle(tmp_path, key, 1)
     desired = desired_for(path, "http://127.0.0.1:9/bundles/x.tar", 1)
-    result = inst.handle(desired)
+    with caplog.at_level("WARNING", logger="edge.updates.installer"):
+        result = inst.handle(desired)
     assert (result.state, result.reason) == ("failed", "download")
+    assert "http://127.0.0.1:9/bundles/x.tar: cannot download" in caplog.text and result.detail in caplog.text
     assert inst.current_pack() == tmp_path / "builtin"
     # a local file (a USB stick) installs the same way
     assert inst.handle(desired.model_copy(update={"url": path.as_uri()})).state == "installed"
@@ -258,15 +260,21 @@ def test_an_install_reports_its_steps_and_a_not_newer_refusal_is_judged_again_ea
     inst = installer(tmp_path, pub, on_step=lambda step, version: steps.append((step, version)))
     v5 = make_bundle(tmp_path, key, 5, units=[UNIT])
     url = serve(server, v5)
-    with caplog.at_level("INFO", logger="edge.updates.installer"):
+    with caplog.at_level("INFO", logger="edge.updates"):
         assert inst.handle(desired_for(v5, url, 5)).state == "installed"
     assert steps[0] == ("download", 5)
-    assert f"downloading bundle ihanoi-promo v5 ({v5.stat().st_size} bytes) from {url}" in caplog.text
-    other = make_bundle(tmp_path, key, 5, units=[UNIT, "phuong-bach-dang"], name="other")
-    desired = desired_for(other, serve(server, other), 5)
+    size = v5.stat().st_size
+    assert f"downloading bundle ihanoi-promo v5 ({size} bytes) from {url}" in caplog.text
+    assert f"bundle ihanoi-promo v5: {size} of {size} bytes (100 %)" in caplog.text, "the download's progress is logged"
+    # a caller's own progress callback is used instead
+    v6, seen = make_bundle(tmp_path, key, 6, units=[UNIT]), []
+    assert inst.handle(desired_for(v6, serve(server, v6), 6), progress=lambda done, total: seen.append(done)).version == 6
+    assert seen[-1] == v6.stat().st_size
+    other = make_bundle(tmp_path, key, 6, units=[UNIT, "phuong-bach-dang"], name="other")
+    desired = desired_for(other, serve(server, other), 6)
     first = inst.handle(desired)
-    assert (first.state, first.version, first.bundle, first.reason) == ("refused", 5, "ihanoi-promo", "not-newer")
-    assert first.detail == "announced version 5 is not above 5, the highest installed here"
+    assert (first.state, first.version, first.bundle, first.reason) == ("refused", 6, "ihanoi-promo", "not-newer")
+    assert first.detail == "announced version 6 is not above 6, the highest installed here"
     assert desired.sha256 not in [r["sha256"] for r in inst.store.read_state().get("refused", [])]
     again = inst.handle(desired)
     assert datetime.fromisoformat(again.at) > datetime.fromisoformat(first.at), "judged again, not answered from memory"
