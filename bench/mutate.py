@@ -10,6 +10,7 @@ printed from mutmut's own results in ``mutants/``.
     python bench/mutate.py outbox auth     # some of them
     python bench/mutate.py --report        # only the table of what has been run
     python bench/mutate.py --resume outbox # only the mutants without a result yet
+    python bench/mutate.py --survivors     # the survivors again, after new tests
 
 Fast rules first (their tests take milliseconds), the collector and the report last (theirs
 start a Mosquitto or a store), the planner at the very end.
@@ -70,6 +71,10 @@ EQUIVALENT: dict[str, str] = {
         "a not-newer refusal without its SHA-256: `_refuse` then remembers it only as the last result, "
         "exactly as by_file=False does",
     "edge.updates.installer.xǁInstallerǁhandle__mutmut_54": "by_file=None instead of False: both are false",
+    "edge.updates.installer.xǁInstallerǁhandle__mutmut_124":
+        "install_file without the announced SHA-256 hashes the file itself: the download already checked "
+        "that it is the announced one",
+    "edge.updates.installer.xǁInstallerǁhandle__mutmut_126": "the same, the argument left out",
 }
 
 KILLED = {1, 3}
@@ -117,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rules", nargs="*", help=f"some of: {', '.join(RULES)} (default: all)")
     parser.add_argument("--report", action="store_true", help="print the table of what has been run, run nothing")
     parser.add_argument("--resume", action="store_true", help="run only the mutants that have no result yet")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run again only the survivors and the mutants without a result (after new tests)")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one rule")
     args = parser.parse_args(argv)
@@ -128,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         for rule in rules:
             started = time.monotonic()
             names = RULES[rule]
-            if args.resume and MUTANTS.exists():
+            if (args.resume or args.survivors) and MUTANTS.exists():
                 codes = results()
-                names = sorted(n for n, code in codes.items() if code is None and matches(n, rule))
+                again = {None} | ({0, 33} if args.survivors else set())
+                names = sorted(n for n, code in codes.items() if code in again and matches(n, rule)
+                               and n not in EQUIVALENT)
                 if not names:
                     continue
             cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *names]

@@ -170,8 +170,9 @@ def test_an_unreachable_server_leaves_the_device_as_it_was(tmp_path, keys, caplo
     desired = desired_for(path, "http://127.0.0.1:9/bundles/x.tar", 1)
     with caplog.at_level("WARNING", logger="edge.updates.installer"):
         result = inst.handle(desired)
-    assert (result.state, result.reason) == ("failed", "download")
-    assert "http://127.0.0.1:9/bundles/x.tar: cannot download" in caplog.text and result.detail in caplog.text
+    assert (result.state, result.version, result.bundle, result.reason) == ("failed", 1, "ihanoi-promo", "download")
+    assert result.detail.startswith("http://127.0.0.1:9/bundles/x.tar: cannot download")
+    assert result.detail in caplog.text
     assert inst.current_pack() == tmp_path / "builtin"
     # a local file (a USB stick) installs the same way
     assert inst.handle(desired.model_copy(update={"url": path.as_uri()})).state == "installed"
@@ -194,7 +195,7 @@ def test_an_announcement_no_newer_than_the_installed_bundle_is_refused_before_an
     assert pack_label(inst.current_pack()) == "v5"
 
 
-def test_an_installed_bundle_altered_on_disk_is_caught_at_the_next_start(tmp_path, keys, server):
+def test_an_installed_bundle_altered_on_disk_is_caught_at_the_next_start(tmp_path, keys, server, caplog):
     """After a power cut every file of the installed bundle is checked again: whichever one is
     damaged, the board falls back to the previous bundle instead of playing it."""
     from edge.updates.manifest import PACK_DIR
@@ -216,8 +217,11 @@ def test_an_installed_bundle_altered_on_disk_is_caught_at_the_next_start(tmp_pat
         data = bytearray(damaged.read_bytes())
         data[len(data) // 2] ^= 0x01
         damaged.write_bytes(bytes(data))
+        caplog.clear()
         restarted = installer(tmp_path, pub)
         assert pack_label(restarted.current_pack()) == "v1", f"a changed byte in {name} went unnoticed"
+        assert (f"the current bundle {tmp_path / 'device' / 'content' / 'bundles' / '2'} cannot be used: "
+                f"tampered: {damaged} is missing or differs from the signed manifest") in caplog.text
 
 
 def test_the_same_announcement_again_answers_with_the_install_already_made(tmp_path, keys, server):
