@@ -282,3 +282,24 @@ def test_an_install_reports_its_steps_and_a_not_newer_refusal_is_judged_again_ea
     assert desired.sha256 not in [r["sha256"] for r in inst.store.read_state().get("refused", [])]
     again = inst.handle(desired)
     assert datetime.fromisoformat(again.at) > datetime.fromisoformat(first.at), "judged again, not answered from memory"
+
+
+def test_a_bundle_server_with_the_districts_own_certificate_is_trusted_through_ca_file(tmp_path, keys):
+    """HTTPS to a server whose certificate no public CA signed: refused without the CA file, installed with it."""
+    import subprocess
+
+    cert, private = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(private), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = BundleServer(tmp_path / "served", tls=(cert, private))
+    try:
+        key, pub = keys
+        path = make_bundle(tmp_path, key, 1, units=[UNIT])
+        desired = desired_for(path, serve(server, path), 1)
+        assert desired.url.startswith("https://")
+        result = installer(tmp_path / "no-ca", pub).handle(desired)
+        assert (result.state, result.reason) == ("failed", "download") and "CERTIFICATE_VERIFY_FAILED" in result.detail
+        assert installer(tmp_path / "with-ca", pub, ca_file=cert).handle(desired).state == "installed"
+    finally:
+        server.close()
