@@ -160,3 +160,31 @@ def test_cli_build_then_verify_as_a_device(tmp_path, capsys):
     assert content_cli(["build", str(broken), "--key", str(tmp_path / "k" / "tech.key"), "--version", "8",
                         "--all", "--panel", "p4-128x32", "--out", str(tmp_path / "c.tar")]) == 2
     assert "title.png" in capsys.readouterr().err and not (tmp_path / "c.tar").exists()
+
+
+def test_an_installed_folder_with_a_file_or_its_manifest_gone_is_refused_as_tampered(tmp_path, keys):
+    """The re-check after a power cut: a missing pack file, or a missing manifest or signature,
+    is "tampered", naming what is missing."""
+    key, pub = keys
+    trusted = load_trusted([pub])
+    staging = tmp_path / "staging"
+    bundles.open_bundle(make_bundle(tmp_path, key, 4), staging, trusted)
+    gone = staging / "pack" / "title.png"
+    gone.unlink()
+    with pytest.raises(BundleRefused) as info:
+        bundles.check_folder(staging, trusted)
+    assert (info.value.reason, info.value.detail) == ("tampered", f"{gone} is missing or differs from the signed manifest")
+    for name in ("manifest.sig", "manifest.json"):
+        (staging / name).unlink()
+        with pytest.raises(BundleRefused) as info:
+            bundles.check_folder(staging, trusted)
+        assert (info.value.reason, info.value.detail) == (
+            "tampered", f"{staging} is incomplete (No such file or directory: {staging / name})")
+
+
+def test_a_manifest_that_is_not_one_is_refused_as_a_bad_bundle():
+    for body in (b"{}", b"not json", json.dumps({"schema": "ihanoi.bundle/1"}).encode()):
+        with pytest.raises(BundleRefused) as info:
+            bundles.parse_manifest(body)
+        assert info.value.reason == "bad-bundle"
+        assert info.value.detail.startswith("manifest.json is not a bundle manifest (") and len(info.value.detail) > 40
