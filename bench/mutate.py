@@ -75,6 +75,11 @@ EQUIVALENT: dict[str, str] = {
         "install_file without the announced SHA-256 hashes the file itself: the download already checked "
         "that it is the announced one",
     "edge.updates.installer.xǁInstallerǁhandle__mutmut_126": "the same, the argument left out",
+    "edge.updates.bundle.x__extract__mutmut_16":
+        "reads a member in one piece instead of 64 KiB chunks: the same bytes written and hashed",
+    "edge.updates.bundle.x_check_policy__mutmut_11":
+        "an absent unit is matched as 'XXXX' instead of '': no target is named either",
+    "edge.updates.bundle.x_check_policy__mutmut_13": "the same for an absent device",
 }
 
 KILLED = {1, 3}

@@ -188,3 +188,28 @@ def test_a_manifest_that_is_not_one_is_refused_as_a_bad_bundle():
             bundles.parse_manifest(body)
         assert info.value.reason == "bad-bundle"
         assert info.value.detail.startswith("manifest.json is not a bundle manifest (") and len(info.value.detail) > 40
+
+
+def test_a_pack_with_nested_folders_extracts_whole(tmp_path, keys):
+    from edge.updates.manifest import Targets
+    from tests.updates_kit import CREATED, make_pack
+
+    key, pub = keys
+    pack = make_pack(tmp_path / "pack", "v2")
+    deep = pack / "assets" / "fonts" / "licence.txt"
+    deep.parent.mkdir(parents=True)
+    deep.write_text("OFL", encoding="utf-8")
+    path = tmp_path / "nested.tar"
+    bundles.build(pack, path, key, 2, Targets(units="all"), CREATED)
+    bundles.open_bundle(path, tmp_path / "staging", load_trusted([pub]))
+    assert (tmp_path / "staging" / "pack" / "assets" / "fonts" / "licence.txt").read_text(encoding="utf-8") == "OFL"
+
+
+def test_refusals_say_what_to_do(tmp_path, keys):
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 5)
+    unsigned = rewrite(good, tmp_path / "unsigned.tar", lambda n, d: None if n == "manifest.sig" else d)
+    assert refused(unsigned, tmp_path, trusted).detail == "the bundle has no manifest.sig; only signed bundles are installed"
+    assert refused(good, tmp_path, trusted, floor=7).detail == (
+        "bundle version 5 is not above 7, the highest this device has installed; build a new version to replace it")
