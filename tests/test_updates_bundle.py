@@ -213,3 +213,16 @@ def test_refusals_say_what_to_do(tmp_path, keys):
     assert refused(unsigned, tmp_path, trusted).detail == "the bundle has no manifest.sig; only signed bundles are installed"
     assert refused(good, tmp_path, trusted, floor=7).detail == (
         "bundle version 5 is not above 7, the highest this device has installed; build a new version to replace it")
+
+
+def test_signature_refusals_name_the_trusted_keys(tmp_path, keys):
+    key, pub = keys
+    other_key, other_pub = make_keys(tmp_path / "new", "new")
+    trusted = load_trusted([pub, other_pub])
+    good = make_bundle(tmp_path, key, 3)
+    assert refused(good, tmp_path, ()).detail == "this device trusts no key (content.trusted_keys is empty)"
+    assert refused(good, tmp_path, ()).reason == "bad-signature"
+    stranger, _ = make_keys(tmp_path / "stranger", "stranger")
+    detail = refused(make_bundle(tmp_path, stranger, 4), tmp_path, trusted).detail
+    ids = ", ".join(k.id for k in trusted)
+    assert len(trusted) == 2 and detail.endswith(f"which this device does not trust (trusted: {ids})")
