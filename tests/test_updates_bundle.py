@@ -226,3 +226,25 @@ def test_signature_refusals_name_the_trusted_keys(tmp_path, keys):
     detail = refused(make_bundle(tmp_path, stranger, 4), tmp_path, trusted).detail
     ids = ", ".join(k.id for k in trusted)
     assert len(trusted) == 2 and detail.endswith(f"which this device does not trust (trusted: {ids})")
+
+
+def test_an_archive_without_a_manifest_or_with_an_oversized_one_or_compressed_is_a_bad_bundle(tmp_path, keys):
+    import gzip
+
+    from edge.updates.bundle import MAX_MANIFEST
+
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 3)
+    bare = rewrite(good, tmp_path / "bare.tar", lambda n, d: None if n == "manifest.json" else d)
+    err = refused(bare, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("bad-bundle", "the archive has no manifest.json; is it a bundle?")
+    for name in ("manifest.json", "manifest.sig"):
+        big = rewrite(good, tmp_path / "big.tar", lambda n, d: d + b" " * MAX_MANIFEST if n == name else d)
+        err = refused(big, tmp_path, trusted)
+        assert err.reason == "bad-bundle" and err.detail.startswith(f"{name} is ")
+        assert err.detail.endswith(f"the limit is {MAX_MANIFEST}")
+    packed = tmp_path / "bundle.tar.gz"
+    packed.write_bytes(gzip.compress(good.read_bytes()))
+    err = refused(packed, tmp_path, trusted)
+    assert err.reason == "bad-bundle" and err.detail.startswith("bundle.tar.gz is not a readable tar archive")
