@@ -173,7 +173,8 @@ def test_an_installed_folder_with_a_file_or_its_manifest_gone_is_refused_as_tamp
     gone.unlink()
     with pytest.raises(BundleRefused) as info:
         bundles.check_folder(staging, trusted)
-    assert (info.value.reason, info.value.detail) == ("tampered", f"{gone} is missing or differs from the signed manifest")
+    assert (info.value.reason, info.value.detail) == (
+        "tampered", f"{gone} is missing or differs from the signed manifest")
     for name in ("manifest.sig", "manifest.json"):
         (staging / name).unlink()
         with pytest.raises(BundleRefused) as info:
@@ -210,7 +211,8 @@ def test_refusals_say_what_to_do(tmp_path, keys):
     trusted = load_trusted([pub])
     good = make_bundle(tmp_path, key, 5)
     unsigned = rewrite(good, tmp_path / "unsigned.tar", lambda n, d: None if n == "manifest.sig" else d)
-    assert refused(unsigned, tmp_path, trusted).detail == "the bundle has no manifest.sig; only signed bundles are installed"
+    assert refused(unsigned, tmp_path, trusted).detail == (
+        "the bundle has no manifest.sig; only signed bundles are installed")
     assert refused(good, tmp_path, trusted, floor=7).detail == (
         "bundle version 5 is not above 7, the highest this device has installed; build a new version to replace it")
 

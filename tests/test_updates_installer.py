@@ -272,7 +272,8 @@ def test_an_install_reports_its_steps_and_a_not_newer_refusal_is_judged_again_ea
     assert f"bundle ihanoi-promo v5: {size} of {size} bytes (100 %)" in caplog.text, "the download's progress is logged"
     # a caller's own progress callback is used instead
     v6, seen = make_bundle(tmp_path, key, 6, units=[UNIT]), []
-    assert inst.handle(desired_for(v6, serve(server, v6), 6), progress=lambda done, total: seen.append(done)).version == 6
+    result = inst.handle(desired_for(v6, serve(server, v6), 6), progress=lambda done, total: seen.append(done))
+    assert result.version == 6
     assert seen[-1] == v6.stat().st_size
     other = make_bundle(tmp_path, key, 6, units=[UNIT, "phuong-bach-dang"], name="other")
     desired = desired_for(other, serve(server, other), 6)
