@@ -35,3 +35,37 @@ def test_the_login_guard_forgets_names_whose_failures_are_old_once_it_holds_many
     assert not guard.locked("mallory") and not guard.locked("late")
     guard.failed("late")
     assert guard.locked("late")
+
+
+def test_by_default_five_wrong_passwords_lock_a_name_for_fifteen_minutes():
+    clock = SimClock(datetime(2024, 9, 3, 8, 0, tzinfo=CAMPAIGN_TZ))
+    guard = LoginGuard(clock)
+    for _ in range(4):
+        guard.failed("alice")
+    assert not guard.locked("alice")
+    guard.failed("alice")
+    assert guard.locked("alice") and not guard.locked("bob")
+    clock.advance(899)
+    assert guard.locked("alice")
+    clock.advance(1)
+    assert not guard.locked("alice")
+    guard.failed("bob")
+    guard.succeeded("bob")
+    for _ in range(4):
+        guard.failed("bob")
+    assert not guard.locked("bob"), "a successful login forgets the earlier failures"
+
+
+def test_by_default_ten_thousand_sessions_are_kept():
+    from broker.web.auth import SessionBook
+    from broker.web.users import User, Users, hash_password
+
+    clock = SimClock(datetime(2024, 9, 3, 8, 0, tzinfo=CAMPAIGN_TZ))
+    carol = User(name="carol", role="viewer", password=hash_password("mat-khau-1"))
+    book = SessionBook(clock, lifetime_s=3600)
+    first = book.open(carol)
+    for _ in range(9_999):
+        book.open(carol)
+    assert len(book) == 10_000 and book.user(first, Users((carol,))) == carol
+    book.open(carol)
+    assert len(book) == 10_000 and book.user(first, Users((carol,))) is None, "the oldest goes first"
