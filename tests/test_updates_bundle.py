@@ -250,3 +250,50 @@ def test_an_archive_without_a_manifest_or_with_an_oversized_one_or_compressed_is
     packed.write_bytes(gzip.compress(good.read_bytes()))
     err = refused(packed, tmp_path, trusted)
     assert err.reason == "bad-bundle" and err.detail.startswith("bundle.tar.gz is not a readable tar archive")
+
+
+def test_every_file_of_the_manifest_must_be_there_whole_and_nothing_else(tmp_path, keys):
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 3)
+    size = {m.name: m.size for m in tarfile.open(good)}["pack/title.png"]
+    missing = rewrite(good, tmp_path / "missing.tar", lambda n, d: None if n == "pack/title.png" else d)
+    err = refused(missing, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("tampered", "file title.png is listed in the manifest but missing")
+    longer = rewrite(good, tmp_path / "longer.tar", lambda n, d: d + b"!" if n == "pack/title.png" else d)
+    err = refused(longer, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("tampered", f"file title.png is {size + 1} bytes, the manifest says {size}")
+    extra = tmp_path / "extra.tar"
+    with tarfile.open(good) as src, tarfile.open(extra, "w") as out:
+        for member in src:
+            out.addfile(member, src.extractfile(member))
+        for name in ("pack/b.txt", "pack/a.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            out.addfile(info, io.BytesIO(b"x"))
+    err = refused(extra, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("tampered", "files not in the signed manifest: pack/a.txt, pack/b.txt")
+
+
+def test_folders_in_the_archive_are_passed_over_and_links_refused(tmp_path, keys):
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 3)
+    with_dirs = tmp_path / "dirs.tar"
+    with tarfile.open(good) as src, tarfile.open(with_dirs, "w") as out:
+        folder = tarfile.TarInfo("pack")
+        folder.type = tarfile.DIRTYPE
+        out.addfile(folder)
+        for member in src:
+            out.addfile(member, src.extractfile(member))
+    assert bundles.open_bundle(with_dirs, tmp_path / "staging", trusted).version == 3
+    linked = tmp_path / "linked.tar"
+    with tarfile.open(good) as src, tarfile.open(linked, "w") as out:
+        for member in src:
+            out.addfile(member, src.extractfile(member))
+        link = tarfile.TarInfo("pack/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        out.addfile(link)
+    err = refused(linked, tmp_path, trusted)
+    assert (err.reason, err.detail) == (
+        "bad-bundle", "pack/passwd is a link or device file; bundles hold plain files only")
