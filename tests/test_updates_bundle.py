@@ -297,3 +297,27 @@ def test_folders_in_the_archive_are_passed_over_and_links_refused(tmp_path, keys
     err = refused(linked, tmp_path, trusted)
     assert (err.reason, err.detail) == (
         "bad-bundle", "pack/passwd is a link or device file; bundles hold plain files only")
+
+
+def test_a_name_twice_in_the_archive_is_a_bad_bundle_and_the_size_limit_is_inclusive(tmp_path, keys):
+    from edge.updates.bundle import MAX_MANIFEST
+
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 3)
+    twice = tmp_path / "twice.tar"
+    with tarfile.open(good) as src, tarfile.open(twice, "w") as out:
+        for member in src:
+            out.addfile(member, src.extractfile(member))
+        info = tarfile.TarInfo("pack/title.png")
+        info.size = 1
+        out.addfile(info, io.BytesIO(b"x"))
+    err = refused(twice, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("bad-bundle", "pack/title.png appears twice in the archive")
+    # a signature of exactly the limit is read (and then fails as a signature), one byte more is not
+    at_limit = rewrite(good, tmp_path / "limit.tar", lambda n, d: b"s" * MAX_MANIFEST if n == "manifest.sig" else d)
+    assert refused(at_limit, tmp_path, trusted).reason == "bad-signature"
+    over = rewrite(good, tmp_path / "over.tar", lambda n, d: b"s" * (MAX_MANIFEST + 1) if n == "manifest.sig" else d)
+    err = refused(over, tmp_path, trusted)
+    assert (err.reason, err.detail) == (
+        "bad-bundle", f"manifest.sig is {MAX_MANIFEST + 1} bytes; the limit is {MAX_MANIFEST}")
