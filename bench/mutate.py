@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import ast
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,6 +84,11 @@ EQUIVALENT: dict[str, str] = {
     "edge.updates.bundle.x_check_policy__mutmut_13": "the same for an absent device",
 }
 
+# SQLite reads keywords and table and column names whatever their letter case: a mutant that
+# only changes the case of an SQL statement is equivalent (found by comparing the two functions).
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|BEGIN|COMMIT|ROLLBACK)\b", re.IGNORECASE)
+SQL_CASE_ONLY = "changes only the letter case of an SQL statement, which SQLite reads the same"
+
 KILLED = {1, 3}
 TIMEOUT = {36, -24, 24, 152, 255}
 
@@ -94,6 +101,36 @@ def results() -> dict[str, int | None]:
     return codes
 
 
+class _LowerSql(ast.NodeTransformer):
+    def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        if isinstance(node.value, str) and SQL.match(node.value):
+            return ast.Constant(node.value.lower())
+        return node
+
+
+def _functions(module: str) -> dict[str, ast.FunctionDef]:
+    path = MUTANTS / (module.replace(".", "/") + ".py")
+    tree = ast.parse(path.read_text("utf-8"))
+    return {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+
+
+def sql_case_only(name: str, cache: dict) -> bool:
+    """Whether mutant ``name`` differs from its original only in the case of SQL text."""
+    module, _, function = name.rpartition(".x")
+    functions = cache.setdefault(module, _functions(module))
+    mutant, original = functions.get("x" + function), functions.get("x" + function.rsplit("__mutmut_", 1)[0]
+                                                                      + "__mutmut_orig")
+    if mutant is None or original is None:
+        return False
+    same = [ast.dump(f.args) + ast.dump(_LowerSql().visit(ast.Module(body=f.body, type_ignores=[])))
+            for f in (mutant, original)]
+    return same[0] == same[1]
+
+
+def equivalent(name: str, cache: dict) -> str | None:
+    return EQUIVALENT.get(name) or (SQL_CASE_ONLY if sql_case_only(name, cache) else None)
+
+
 def matches(name: str, rule: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in RULES[rule])
 
@@ -102,10 +139,11 @@ def score(rule: str, codes: dict[str, int | None]) -> dict:
     names = [n for n in codes if matches(n, rule)]
     run = [n for n in names if codes[n] is not None]
     killed = [n for n in run if codes[n] in KILLED or codes[n] in TIMEOUT]
-    equivalent = [n for n in run if n in EQUIVALENT and n not in killed]
-    survivors = sorted(set(run) - set(killed) - set(equivalent))
-    counted = len(run) - len(equivalent)
-    return {"mutants": len(names), "run": len(run), "killed": len(killed), "equivalent": len(equivalent),
+    cache: dict = {}
+    same = [n for n in run if n not in killed and equivalent(n, cache)]
+    survivors = sorted(set(run) - set(killed) - set(same))
+    counted = len(run) - len(same)
+    return {"mutants": len(names), "run": len(run), "killed": len(killed), "equivalent": len(same),
             "survivors": survivors, "score": len(killed) / counted if counted else None}
 
 

@@ -236,3 +236,42 @@ def test_a_new_outbox_starts_at_seq_1_with_nothing_dropped_and_says_whose_it_is(
     assert str(info.value) == (f"{tmp_path / 'o.db'} belongs to device 'hbt-bach-mai-01', not 'hbt-vinh-tuy-01'; "
                                "move it away or fix the device id in the config")
     assert Outbox(tmp_path / "o.db", "hbt-bach-mai-01").depth() == 1, "the refusal changed nothing"
+
+
+def _damage(box: Outbox, path) -> None:
+    """The file is overwritten under a running outbox (what a failing SD card looks like)."""
+    box.db._db.close()
+    path.write_bytes(b"not a database" * 500)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.unlink()
+    box.db._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+
+
+def test_the_callers_own_rows_are_written_with_the_event_also_after_a_reset(tmp_path):
+    path = tmp_path / "o.db"
+    box = Outbox(path, "hbt-bach-mai-01")
+    written = []
+
+    def also(db, seq):
+        db.execute("CREATE TABLE IF NOT EXISTS mine (seq INTEGER)")
+        db.execute("INSERT INTO mine VALUES (?)", (seq,))
+        written.append(seq)
+
+    start = T0 + timedelta(minutes=1)
+    fields = dict(content=CONTENT, start=start, end=start + timedelta(seconds=45), completed=True, audience=2,
+                  reason="peak")
+    assert box.commit("play", also=also, **fields) == 1 and box.commit("play", also=also, **fields) == 2
+    assert written == [1, 2] and box.db.query("SELECT seq FROM mine") == [(1,), (2,)]
+    _damage(box, path)
+    assert box.commit("play", also=also, **fields) == 1
+    assert written == [1, 2, 1] and box.db.query("SELECT seq FROM mine") == [(1,)]
+    assert "was corrupt (file is not a database)" in box.reset_note
+
+
+def test_at_most_a_hundred_rows_are_handed_out_at_once_by_default(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    for i in range(101):
+        box.commit("traffic", bin_start=T0 + timedelta(minutes=5 * i), bin_seconds=300, onsets=i)
+    assert [p.seq for p in box.pending()] == list(range(1, 101))
