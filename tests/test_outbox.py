@@ -275,3 +275,14 @@ def test_at_most_a_hundred_rows_are_handed_out_at_once_by_default(tmp_path):
     for i in range(101):
         box.commit("traffic", bin_start=T0 + timedelta(minutes=5 * i), bin_seconds=300, onsets=i)
     assert [p.seq for p in box.pending()] == list(range(1, 101))
+
+
+def test_an_outbox_exactly_full_drops_nothing_and_one_more_event_says_what_it_dropped(tmp_path, caplog):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01", max_events=10)
+    with caplog.at_level("WARNING", logger="edge.outbox"):
+        for i in range(10):
+            play(box, i)
+        assert box.dropped() == 0 and "outbox full" not in caplog.text
+        play(box, 10)
+    assert box.dropped() == 1 and box.depth() == 10
+    assert "outbox full (10 events): dropped the 1 oldest" in caplog.text
