@@ -160,10 +160,29 @@ def table(rules: list[str]) -> str:
     return "\n".join(lines)
 
 
+def markdown(rules: list[str]) -> str:
+    """The score table and the equivalent mutants, as docs/mutation.md shows them."""
+    codes, cache = results(), {}
+    lines = ["| rule | mutants | killed | equivalent | survived | score |", "|---|---:|---:|---:|---:|---:|"]
+    same: list[tuple[str, str]] = []
+    for rule in rules:
+        s = score(rule, codes)
+        shown = "not run" if s["score"] is None else f"{100 * s['score']:.1f} %"
+        note = "" if s["run"] == s["mutants"] else f" ({s['mutants'] - s['run']} not run)"
+        lines.append(f"| `{rule}` | {s['mutants']} | {s['killed']} | {s['equivalent']} | {len(s['survivors'])} "
+                     f"| {shown}{note} |")
+        same += [(n, equivalent(n, cache) or "") for n in codes if matches(n, rule) and codes[n] is not None
+                 and codes[n] not in KILLED | TIMEOUT and equivalent(n, cache)]
+    lines += ["", "| mutant | why it is equivalent |", "|---|---|"]
+    lines += [f"| `{name}` | {why} |" for name, why in sorted(same)]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rules", nargs="*", help=f"some of: {', '.join(RULES)} (default: all)")
     parser.add_argument("--report", action="store_true", help="print the table of what has been run, run nothing")
+    parser.add_argument("--markdown", action="store_true", help="with --report: the table and the equivalents in Markdown")
     parser.add_argument("--resume", action="store_true", help="run only the mutants that have no result yet")
     parser.add_argument("--survivors", action="store_true",
                         help="run again only the survivors and the mutants without a result (after new tests)")
@@ -198,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                     if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
                         raise
             print(f"{rule}: {time.monotonic() - started:.0f} s", file=sys.stderr)
-    print(table(rules))
+    print(markdown(rules) if args.markdown else table(rules))
     return 0
 
 
