@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rules", nargs="*", help=f"some of: {', '.join(RULES)} (default: all)")
     parser.add_argument("--report", action="store_true", help="print the table of what has been run, run nothing")
-    parser.add_argument("--markdown", action="store_true", help="with --report: the table and the equivalents in Markdown")
+    parser.add_argument("--markdown", action="store_true",
+                        help="with --report: the table and the equivalents in Markdown")
     parser.add_argument("--resume", action="store_true", help="run only the mutants that have no result yet")
     parser.add_argument("--survivors", action="store_true",
                         help="run again only the survivors and the mutants without a result (after new tests)")
