@@ -255,3 +255,31 @@ def test_the_adapter_hands_the_collector_plain_values():
     msg.payload, msg.qos = b"{}", 1
     client._on_message(client._client, None, msg)
     assert got == [("ihanoi/v1/dev/d/play", b"{}", 9, 1)]
+
+
+def test_every_committed_message_is_counted_by_kind_and_reason(db_url, registry):
+    """What the collector received, stored, found twice, quarantined and applied, as its metrics say."""
+    collector, client = unit_collector(db_url, registry)
+    collector.start()
+    try:
+        stream = uuid.uuid4()
+        mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(seq, stream)) for seq in (1, 2, 2)]
+        mids.append(client.deliver(TOPICS.up(DEVICE, "play"), b"{not json"))
+        online = protocol.State(device=DEVICE, state="online", since=NOW - timedelta(minutes=1))
+        mids.append(client.deliver(TOPICS.up(DEVICE, "state"), online.to_json()))
+        assert eventually(lambda: sorted(client.acked_mids()) == sorted(mids), 10)
+        value = collector.metrics.value
+        assert value("ihanoi_collector_messages_received_total", kind="play") == 4
+        assert value("ihanoi_collector_messages_received_total", kind="state") == 1
+        assert value("ihanoi_collector_events_stored_total", kind="play") == 2
+        assert value("ihanoi_collector_events_duplicate_total", kind="play") == 1
+        assert value("ihanoi_collector_messages_quarantined_total", reason="bad-json") == 1
+        assert value("ihanoi_collector_states_total") == 1
+        assert value("ihanoi_collector_batch_messages_sum") == 5
+        batches = value("ihanoi_collector_batch_messages_count")
+        assert batches >= 1 and value("ihanoi_collector_batch_commit_seconds_count") == batches
+        assert value("ihanoi_collector_commit_failures_total") == 0
+        assert collector.store.count("play") == 2
+    finally:
+        collector.stop()
+        collector.store.close()
