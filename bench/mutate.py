@@ -117,7 +117,9 @@ def _functions(module: str) -> dict[str, ast.FunctionDef]:
 def sql_case_only(name: str, cache: dict) -> bool:
     """Whether mutant ``name`` differs from its original only in the case of SQL text."""
     module, _, function = name.rpartition(".x")
-    functions = cache.setdefault(module, _functions(module))
+    if module not in cache:
+        cache[module] = _functions(module)
+    functions = cache[module]
     mutant, original = functions.get("x" + function), functions.get("x" + function.rsplit("__mutmut_", 1)[0]
                                                                       + "__mutmut_orig")
     if mutant is None or original is None:
