@@ -77,6 +77,8 @@ EQUIVALENT: dict[str, str] = {
         "install_file without the announced SHA-256 hashes the file itself: the download already checked "
         "that it is the announced one",
     "edge.updates.installer.xǁInstallerǁhandle__mutmut_126": "the same, the argument left out",
+    "edge.updates.installer.xǁInstallerǁhandle__mutmut_102":
+        "log.warning(exc) instead of log.warning('%s', exc): the same line is logged",
     "edge.updates.bundle.x__extract__mutmut_16":
         "reads a member in one piece instead of 64 KiB chunks: the same bytes written and hashed",
     "edge.updates.bundle.x_check_policy__mutmut_11":
@@ -86,7 +88,7 @@ EQUIVALENT: dict[str, str] = {
 
 # SQLite reads keywords and table and column names whatever their letter case: a mutant that
 # only changes the case of an SQL statement is equivalent (found by comparing the two functions).
-SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|BEGIN|COMMIT|ROLLBACK)\b", re.IGNORECASE)
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|PRAGMA|BEGIN|COMMIT|ROLLBACK)\b", re.IGNORECASE)
 SQL_CASE_ONLY = "changes only the letter case of an SQL statement, which SQLite reads the same"
 
 KILLED = {1, 3}

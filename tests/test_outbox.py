@@ -250,8 +250,14 @@ def _damage(box: Outbox, path) -> None:
 
 
 def test_the_callers_own_rows_are_written_with_the_event_also_after_a_reset(tmp_path):
+    from edge.localdb import LocalDB
+
+    shared = LocalDB(tmp_path / "board.db", SimClock(T0))          # the play log's file, shared
+    assert Outbox(shared, "hbt-bach-mai-01").db is shared
     path = tmp_path / "o.db"
-    box = Outbox(path, "hbt-bach-mai-01")
+    changes = []
+    box = Outbox(path, "hbt-bach-mai-01", clock=SimClock(T0), on_change=lambda: changes.append(1))
+    assert box.max_events == 200_000
     written = []
 
     def also(db, seq):
@@ -263,11 +269,12 @@ def test_the_callers_own_rows_are_written_with_the_event_also_after_a_reset(tmp_
     fields = dict(content=CONTENT, start=start, end=start + timedelta(seconds=45), completed=True, audience=2,
                   reason="peak")
     assert box.commit("play", also=also, **fields) == 1 and box.commit("play", also=also, **fields) == 2
-    assert written == [1, 2] and box.db.query("SELECT seq FROM mine") == [(1,), (2,)]
+    assert written == [1, 2] and box.db.query("SELECT seq FROM mine") == [(1,), (2,)] and len(changes) == 2
     _damage(box, path)
     assert box.commit("play", also=also, **fields) == 1
     assert written == [1, 2, 1] and box.db.query("SELECT seq FROM mine") == [(1,)]
-    assert "was corrupt (file is not a database)" in box.reset_note
+    assert box.reset_note == ("o.db was corrupt (file is not a database); moved to o.db.corrupt-20240903T090000 "
+                              "and a fresh one started")
 
 
 def test_at_most_a_hundred_rows_are_handed_out_at_once_by_default(tmp_path):
