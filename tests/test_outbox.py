@@ -292,4 +292,4 @@ def test_an_outbox_exactly_full_drops_nothing_and_one_more_event_says_what_it_dr
         assert box.dropped() == 0 and "outbox full" not in caplog.text
         play(box, 10)
     assert box.dropped() == 1 and box.depth() == 10
-    assert "outbox full (10 events): dropped the 1 oldest" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == ["outbox full (10 events): dropped the 1 oldest"]
