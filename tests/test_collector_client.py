@@ -283,3 +283,43 @@ def test_every_committed_message_is_counted_by_kind_and_reason(db_url, registry)
     finally:
         collector.stop()
         collector.store.close()
+
+
+class _Waits(threading.Event):
+    """The collector's stop event, whose timed waits return at once and are recorded."""
+
+    def __init__(self):
+        super().__init__()
+        self.delays: list[float] = []
+
+    def wait(self, timeout=None):
+        if timeout is None or self.is_set():
+            return super().wait(timeout)
+        self.delays.append(timeout)
+        return False
+
+
+def test_a_database_away_is_retried_doubling_the_wait_up_to_ten_seconds_and_said_each_time(db_url, registry,
+                                                                                         caplog):
+    clients = FakeClients()
+    gate = GatedStore(open_store(db_url), lambda: clients.client, failures=7)
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20}, "database": {"url": db_url}})
+    collector = Collector(config, registry, gate, clock=SimClock(NOW), client_factory=clients)
+    waits = collector._stop = _Waits()
+    collector.start()
+    client = clients.client
+    try:
+        with caplog.at_level("ERROR", logger="broker.collector"):
+            mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, uuid.uuid4()))]
+            assert eventually(lambda: client.acked_mids() == mids, 20)
+        assert waits.delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+        said = [r.getMessage() for r in caplog.records if r.name == "broker.collector"]
+        assert said[0] == ("could not commit a batch of 1 messages (OperationalError: (builtins.Exception) could not "
+                           "connect to server: Connection refused); retrying in 0.5s — nothing was acknowledged, so "
+                           "nothing is lost")
+        assert [line.split("retrying in ")[1].split("s ")[0] for line in said] == [
+            "0.5", "1.0", "2.0", "4.0", "8.0", "10.0", "10.0"]
+        assert collector.metrics.value("ihanoi_collector_commit_failures_total") == 7
+    finally:
+        collector.stop()
+        gate.store.close()
