@@ -77,6 +77,9 @@ EQUIVALENT: dict[str, str] = {
         "install_file without the announced SHA-256 hashes the file itself: the download already checked "
         "that it is the announced one",
     "edge.updates.installer.xǁInstallerǁhandle__mutmut_126": "the same, the argument left out",
+    "broker.web.auth.xǁLoginGuardǁfailed__mutmut_3":
+        "forgets old names at 10 000 instead of past 10 000: the table stays bounded; no login is answered otherwise",
+    "broker.web.auth.xǁLoginGuardǁfailed__mutmut_4": "the same bound moved to 10 001: as above",
     "edge.updates.installer.xǁInstallerǁhandle__mutmut_102":
         "log.warning(exc) instead of log.warning('%s', exc): the same line is logged",
     "edge.updates.bundle.x__extract__mutmut_16":

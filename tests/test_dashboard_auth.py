@@ -49,6 +49,7 @@ def test_by_default_five_wrong_passwords_lock_a_name_for_fifteen_minutes():
     assert guard.locked("alice")
     clock.advance(1)
     assert not guard.locked("alice")
+    guard.succeeded("carol")                  # a first login, with no failure before it
     guard.failed("bob")
     guard.succeeded("bob")
     for _ in range(4):
