@@ -80,6 +80,10 @@ EQUIVALENT: dict[str, str] = {
     "broker.web.auth.xǁLoginGuardǁfailed__mutmut_3":
         "forgets old names at 10 000 instead of past 10 000: the table stays bounded; no login is answered otherwise",
     "broker.web.auth.xǁLoginGuardǁfailed__mutmut_4": "the same bound moved to 10 001: as above",
+    "broker.web.auth.xǁSessionBookǁopen__mutmut_2":
+        "secrets.token_urlsafe(None) instead of (32): None is the library's default of 32 bytes",
+    "broker.web.auth.xǁSessionBookǁopen__mutmut_3":
+        "a session id of 33 random bytes instead of 32: as unguessable; nothing depends on its length",
     "edge.updates.installer.xǁInstallerǁhandle__mutmut_102":
         "log.warning(exc) instead of log.warning('%s', exc): the same line is logged",
     "edge.updates.bundle.x__extract__mutmut_16":
