@@ -80,6 +80,9 @@ EQUIVALENT: dict[str, str] = {
     "broker.web.auth.xǁLoginGuardǁfailed__mutmut_3":
         "forgets old names at 10 000 instead of past 10 000: the table stays bounded; no login is answered otherwise",
     "broker.web.auth.xǁLoginGuardǁfailed__mutmut_4": "the same bound moved to 10 001: as above",
+    "broker.web.auth.xǁSessionBookǁopen__mutmut_8":
+        "a full book also drops sessions exactly `lifetime_s` old by age rather than as the oldest: they are "
+        "expired for `user()` either way (>= lifetime), only the count of dead entries differs",
     "broker.web.auth.xǁSessionBookǁopen__mutmut_2":
         "secrets.token_urlsafe(None) instead of (32): None is the library's default of 32 bytes",
     "broker.web.auth.xǁSessionBookǁopen__mutmut_3":
