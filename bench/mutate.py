@@ -80,6 +80,15 @@ EQUIVALENT: dict[str, str] = {
     "broker.web.auth.xǁLoginGuardǁfailed__mutmut_3":
         "forgets old names at 10 000 instead of past 10 000: the table stays bounded; no login is answered otherwise",
     "broker.web.auth.xǁLoginGuardǁfailed__mutmut_4": "the same bound moved to 10 001: as above",
+    "broker.web.auth.x_check_csrf__mutmut_4": "a form without a token read as None instead of '': refused alike",
+    "broker.web.auth.x_check_csrf__mutmut_6": "the same, the default left out",
+    "broker.web.auth.x_check_csrf__mutmut_9":
+        "a form without a token read as 'XXXX': no session holds that token (they are random), so refused alike",
+    "broker.web.auth.x_check_csrf__mutmut_24":
+        "a session without a token compared as 'XXXX' instead of '': only a form sending that very constant "
+        "could tell, and a session gets its random token with its first page",
+    "broker.web.auth.xǁSessionBookǁopen__mutmut_21":
+        "a session of a user without a password: a session is opened only by a form login, which needs one",
     "broker.web.auth.xǁSessionBookǁopen__mutmut_8":
         "a full book also drops sessions exactly `lifetime_s` old by age rather than as the oldest: they are "
         "expired for `user()` either way (>= lifetime), only the count of dead entries differs",

@@ -72,3 +72,12 @@ def test_by_default_ten_thousand_sessions_are_kept():
     book.open(carol)
     assert len(book) == 10_000 and book.user(first, Users((carol,))) is None, "the oldest goes first"
     assert book.user(second, Users((carol,))) == carol, "and only as many as needed"
+
+
+def test_after_login_only_a_path_on_this_site_is_followed():
+    from broker.web.auth import safe_next
+
+    for target in ("/fleet", "/compliance?from=02/09/2024&to=06/09/2024", "/"):
+        assert safe_next(target) == target
+    for target in (None, "", "fleet", "https://evil.example/", "//evil.example/", "/\\evil.example", "\\\\evil"):
+        assert safe_next(target) == "/compliance", target
