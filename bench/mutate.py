@@ -170,15 +170,20 @@ def score(rule: str, codes: dict[str, int | None]) -> dict:
             "survivors": survivors, "score": len(killed) / counted if counted else None}
 
 
+def _shown(rule: str, codes: dict) -> tuple[dict, str, str]:
+    """A rule's score, its score as text, and how many of its mutants are still to run."""
+    s = score(rule, codes)
+    shown = "-" if s["score"] is None else f"{100 * s['score']:.1f} %"
+    return s, shown, "" if s["run"] == s["mutants"] else f"({s['mutants'] - s['run']} not run)"
+
+
 def table(rules: list[str]) -> str:
     codes = results()
     lines = [f"{'rule':20} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'survived':>8} {'score':>7}"]
     for rule in rules:
-        s = score(rule, codes)
-        shown = "-" if s["score"] is None else f"{100 * s['score']:.1f} %"
-        note = "" if s["run"] == s["mutants"] else f"  ({s['mutants'] - s['run']} not run)"
+        s, shown, note = _shown(rule, codes)
         lines.append(f"{rule:20} {s['mutants']:>7} {s['killed']:>7} {s['equivalent']:>7} "
-                     f"{len(s['survivors']):>8} {shown:>7}{note}")
+                     f"{len(s['survivors']):>8} {shown:>7} {note}".rstrip())
         lines += [f"    survivor: {name}" for name in s["survivors"]]
     return "\n".join(lines)
 
@@ -189,11 +194,9 @@ def markdown(rules: list[str]) -> str:
     lines = ["| rule | mutants | killed | equivalent | survived | score |", "|---|---:|---:|---:|---:|---:|"]
     same: list[tuple[str, str]] = []
     for rule in rules:
-        s = score(rule, codes)
-        shown = "not run" if s["score"] is None else f"{100 * s['score']:.1f} %"
-        note = "" if s["run"] == s["mutants"] else f" ({s['mutants'] - s['run']} not run)"
+        s, shown, note = _shown(rule, codes)
         lines.append(f"| `{rule}` | {s['mutants']} | {s['killed']} | {s['equivalent']} | {len(s['survivors'])} "
-                     f"| {shown}{note} |")
+                     f"| {shown} {note} |".replace("  |", " |"))
         same += [(n, equivalent(n, cache) or "") for n in codes if matches(n, rule) and codes[n] is not None
                  and codes[n] not in KILLED | TIMEOUT and equivalent(n, cache)]
     lines += ["", "| mutant | why it is equivalent |", "|---|---|"]

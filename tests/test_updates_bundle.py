@@ -41,6 +41,26 @@ def rewrite(src, dest, change):
     return dest
 
 
+def entry(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = ""):
+    """One tar member to add to a bundle: a plain file with ``data``, or a folder or a link."""
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    return info, (io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+def with_members(src, dest, *after, before=()):
+    """Copy a bundle tar member by member, with members added ``before`` and ``after`` its own."""
+    with tarfile.open(src) as tar, tarfile.open(dest, "w") as out:
+        for info, data in before:
+            out.addfile(info, data)
+        for member in tar:
+            out.addfile(member, tar.extractfile(member))
+        for info, data in after:
+            out.addfile(info, data)
+    return dest
+
+
 def test_a_signed_bundle_extracts_with_every_file_checked(tmp_path, keys):
     key, pub = keys
     path = make_bundle(tmp_path, key, 4, units=["phuong-bach-mai"])
@@ -95,13 +115,7 @@ def test_unknown_key_unsigned_and_not_a_bundle_are_refused(tmp_path, keys):
 def test_files_outside_the_signed_list_are_refused(tmp_path, keys):
     key, pub = keys
     path = make_bundle(tmp_path, key, 2)
-    extra = tmp_path / "extra.tar"
-    with tarfile.open(path) as src, tarfile.open(extra, "w") as out:
-        for member in src:
-            out.addfile(member, src.extractfile(member))
-        info = tarfile.TarInfo("pack/../../evil.sh")
-        info.size = 4
-        out.addfile(info, io.BytesIO(b"boom"))
+    extra = with_members(path, tmp_path / "extra.tar", entry("pack/../../evil.sh", b"boom"))
     err = refused(extra, tmp_path, load_trusted([pub]))
     assert err.reason == "tampered" and "evil.sh" in err.detail
     assert not (tmp_path / "evil.sh").exists()
@@ -263,14 +277,7 @@ def test_every_file_of_the_manifest_must_be_there_whole_and_nothing_else(tmp_pat
     longer = rewrite(good, tmp_path / "longer.tar", lambda n, d: d + b"!" if n == "pack/title.png" else d)
     err = refused(longer, tmp_path, trusted)
     assert (err.reason, err.detail) == ("tampered", f"file title.png is {size + 1} bytes, the manifest says {size}")
-    extra = tmp_path / "extra.tar"
-    with tarfile.open(good) as src, tarfile.open(extra, "w") as out:
-        for member in src:
-            out.addfile(member, src.extractfile(member))
-        for name in ("pack/b.txt", "pack/a.txt"):
-            info = tarfile.TarInfo(name)
-            info.size = 1
-            out.addfile(info, io.BytesIO(b"x"))
+    extra = with_members(good, tmp_path / "extra.tar", entry("pack/b.txt", b"x"), entry("pack/a.txt", b"x"))
     err = refused(extra, tmp_path, trusted)
     assert (err.reason, err.detail) == ("tampered", "files not in the signed manifest: pack/a.txt, pack/b.txt")
 
@@ -279,21 +286,9 @@ def test_folders_in_the_archive_are_passed_over_and_links_refused(tmp_path, keys
     key, pub = keys
     trusted = load_trusted([pub])
     good = make_bundle(tmp_path, key, 3)
-    with_dirs = tmp_path / "dirs.tar"
-    with tarfile.open(good) as src, tarfile.open(with_dirs, "w") as out:
-        folder = tarfile.TarInfo("pack")
-        folder.type = tarfile.DIRTYPE
-        out.addfile(folder)
-        for member in src:
-            out.addfile(member, src.extractfile(member))
+    with_dirs = with_members(good, tmp_path / "dirs.tar", before=[entry("pack", kind=tarfile.DIRTYPE)])
     assert bundles.open_bundle(with_dirs, tmp_path / "staging", trusted).version == 3
-    linked = tmp_path / "linked.tar"
-    with tarfile.open(good) as src, tarfile.open(linked, "w") as out:
-        for member in src:
-            out.addfile(member, src.extractfile(member))
-        link = tarfile.TarInfo("pack/passwd")
-        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
-        out.addfile(link)
+    linked = with_members(good, tmp_path / "linked.tar", entry("pack/passwd", kind=tarfile.SYMTYPE, link="/etc/passwd"))
     err = refused(linked, tmp_path, trusted)
     assert (err.reason, err.detail) == (
         "bad-bundle", "pack/passwd is a link or device file; bundles hold plain files only")
@@ -305,13 +300,7 @@ def test_a_name_twice_in_the_archive_is_a_bad_bundle_and_the_size_limit_is_inclu
     key, pub = keys
     trusted = load_trusted([pub])
     good = make_bundle(tmp_path, key, 3)
-    twice = tmp_path / "twice.tar"
-    with tarfile.open(good) as src, tarfile.open(twice, "w") as out:
-        for member in src:
-            out.addfile(member, src.extractfile(member))
-        info = tarfile.TarInfo("pack/title.png")
-        info.size = 1
-        out.addfile(info, io.BytesIO(b"x"))
+    twice = with_members(good, tmp_path / "twice.tar", entry("pack/title.png", b"x"))
     err = refused(twice, tmp_path, trusted)
     assert (err.reason, err.detail) == ("bad-bundle", "pack/title.png appears twice in the archive")
     # a signature of exactly the limit is read (and then fails as a signature), one byte more is not
