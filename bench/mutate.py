@@ -89,6 +89,8 @@ EQUIVALENT: dict[str, str] = {
         "could tell, and a session gets its random token with its first page",
     "broker.web.auth.xǁSessionBookǁopen__mutmut_21":
         "a session of a user without a password: a session is opened only by a form login, which needs one",
+    "broker.web.auth.xǁSessionBookǁuser__mutmut_17":
+        "the same for a user without a password when the session is checked: form logins always have one",
     "broker.web.auth.xǁSessionBookǁopen__mutmut_8":
         "a full book also drops sessions exactly `lifetime_s` old by age rather than as the oldest: they are "
         "expired for `user()` either way (>= lifetime), only the count of dead entries differs",
