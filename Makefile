@@ -2,6 +2,7 @@
 #   make demo    a simulated district on this machine (local Mosquitto, collector, agents, panel emulator)
 #   make test    the whole test suite (starts its own Mosquitto and PostgreSQL where needed)
 #   make bench   the benchmarks in bench/ (figures in the README come from here)
+#   make mutate  mutation score of the modules that carry the rules (docs/mutation.md; slow, not in CI)
 # Both install what they need first: Debian packages (with sudo when not root) and a venv in .venv.
 
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ export IHANOI_RGBMATRIX_TARBALL
 DEMO_ARGS ?= --serve
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: system-deps venv test demo bench check clean
+.PHONY: system-deps venv test demo bench check clean mutate
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -51,8 +52,14 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 
+# Mutation testing, one rule after the other (MUTATE_ARGS="outbox auth" for some, "--report" for the table).
+MUTATE_ARGS ?=
+mutate: $(STAMP)
+	$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q -e '.[mutate]'
+	$(PY) bench/mutate.py $(MUTATE_ARGS)
+
 check: $(STAMP)
 	$(VENV)/bin/ihanoi-edge check-config --skip-files firmware_config/devices/hbt-bach-mai-01.toml
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build *.egg-info mutants

@@ -145,7 +145,7 @@ def test_a_stopped_collector_acknowledges_nothing_it_could_not_commit(db_url, re
     assert client.acked == [] and gate.calls >= 1
 
 
-def test_data_the_database_refuses_in_any_way_is_quarantined_not_retried(db_url, registry):
+def test_data_the_database_refuses_in_any_way_is_quarantined_not_retried(db_url, registry, caplog):
     """Not only DataError: an error while binding a value (SQLAlchemy's StatementError, an
     OverflowError inside) or a plain ValueError is about the data, and would be retried forever
     if it were taken for a database that is away."""
@@ -173,9 +173,13 @@ def test_data_the_database_refuses_in_any_way_is_quarantined_not_retried(db_url,
         assert eventually(lambda: len(client.acked) == 5, 20)
         assert sorted(client.acked_mids()) == mids
         assert store.count("play") == 3
-        refused = sorted((r.payload, r.reason, r.detail.split(":")[0]) for r in store.quarantined())
-        assert refused == [(play_payload(2, stream), "store-rejected", "StatementError"),
-                           (play_payload(4, stream), "store-rejected", "ValueError")]
+        refused = sorted((r.payload, r.reason, r.detail) for r in store.quarantined())
+        assert refused == [(play_payload(2, stream), "store-rejected", "StatementError: date value out of range"),
+                           (play_payload(4, stream), "store-rejected", "ValueError: naive datetime")]
+        said = [r.getMessage() for r in caplog.records if "the database refused" in r.getMessage()]
+        assert said in ([f"the database refused a message on {TOPICS.up(DEVICE, 'play')}: {detail} (further "
+                         "'store-rejected' messages are counted, not logged)"]
+                        for detail in ("StatementError: date value out of range", "ValueError: naive datetime"))
         assert collector.metrics.value("ihanoi_collector_commit_failures_total") == 0
     finally:
         collector.stop()
@@ -278,12 +282,80 @@ def test_a_receipt_the_client_cannot_take_is_counted_and_the_events_are_still_st
         assert eventually(lambda: sorted(client.acked_mids()) == mids, 10)
         assert collector.store.count("play") == 3
         assert client.published == []
-        assert collector.metrics.receipts_skipped._value.get() >= 1
-        assert collector.metrics.receipts._value.get() == 0
+        assert collector.metrics.value("ihanoi_collector_receipts_skipped_total") >= 1
+        assert collector.metrics.value("ihanoi_collector_receipts_sent_total") == 0
         client.refuse_publish = False
         client.deliver(TOPICS.up(DEVICE, "play"), play_payload(4, stream))
         assert eventually(lambda: len(client.published) == 1, 10)
-        assert collector.metrics.receipts._value.get() == 1
+        assert collector.metrics.value("ihanoi_collector_receipts_sent_total") == 1
     finally:
         collector.stop()
         collector.store.close()
+
+
+def test_every_committed_message_is_counted_by_kind_and_reason(db_url, registry):
+    """What the collector received, stored, found twice, quarantined and applied, as its metrics say."""
+    collector, client = unit_collector(db_url, registry)
+    collector.start()
+    try:
+        stream = uuid.uuid4()
+        mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(seq, stream)) for seq in (1, 2, 2)]
+        mids.append(client.deliver(TOPICS.up(DEVICE, "play"), b"{not json"))
+        online = protocol.State(device=DEVICE, state="online", since=NOW - timedelta(minutes=1))
+        mids.append(client.deliver(TOPICS.up(DEVICE, "state"), online.to_json()))
+        assert eventually(lambda: sorted(client.acked_mids()) == sorted(mids), 10)
+        value = collector.metrics.value
+        assert value("ihanoi_collector_messages_received_total", kind="play") == 4
+        assert value("ihanoi_collector_messages_received_total", kind="state") == 1
+        assert value("ihanoi_collector_events_stored_total", kind="play") == 2
+        assert value("ihanoi_collector_events_duplicate_total", kind="play") == 1
+        assert value("ihanoi_collector_messages_quarantined_total", reason="bad-json") == 1
+        assert value("ihanoi_collector_states_total") == 1
+        assert value("ihanoi_collector_batch_messages_sum") == 5
+        batches = value("ihanoi_collector_batch_messages_count")
+        assert batches >= 1 and value("ihanoi_collector_batch_commit_seconds_count") == batches
+        assert value("ihanoi_collector_commit_failures_total") == 0
+        assert collector.store.count("play") == 2
+    finally:
+        collector.stop()
+        collector.store.close()
+
+
+class _Waits(threading.Event):
+    """The collector's stop event, whose timed waits return at once and are recorded."""
+
+    def __init__(self):
+        super().__init__()
+        self.delays: list[float] = []
+
+    def wait(self, timeout=None):
+        if timeout is None or self.is_set():
+            return super().wait(timeout)
+        self.delays.append(timeout)
+        return False
+
+
+def test_a_database_away_is_retried_doubling_the_wait_up_to_ten_seconds_and_said_each_time(db_url, registry,
+                                                                                         caplog):
+    clients = FakeClients()
+    gate = GatedStore(open_store(db_url), lambda: clients.client, failures=7)
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20}, "database": {"url": db_url}})
+    collector = Collector(config, registry, gate, clock=SimClock(NOW), client_factory=clients)
+    waits = collector._stop = _Waits()
+    collector.start()
+    client = clients.client
+    try:
+        with caplog.at_level("ERROR", logger="broker.collector"):
+            mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, uuid.uuid4()))]
+            assert eventually(lambda: client.acked_mids() == mids, 20)
+        assert waits.delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+        said = [r.getMessage() for r in caplog.records if r.name == "broker.collector"]
+        assert said[0] == ("could not commit a batch of 1 messages (OperationalError: (builtins.Exception) could not "
+                           "connect to server: Connection refused); retrying in 0.5s — nothing was acknowledged, so "
+                           "nothing is lost")
+        assert [line.split("retrying in ")[1].split("s ")[0] for line in said] == [
+            "0.5", "1.0", "2.0", "4.0", "8.0", "10.0", "10.0"]
+        assert collector.metrics.value("ihanoi_collector_commit_failures_total") == 7
+    finally:
+        collector.stop()
+        gate.store.close()

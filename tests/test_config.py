@@ -270,3 +270,36 @@ def test_piomatter_refuses_a_profile_it_cannot_honour_naming_the_field(tmp_path)
     text = GOOD.replace('output = "recorder"', 'output = "piomatter"').replace('"p4-128x64"', '"p3-256x128"')
     found = problems(write(tmp_path, text.replace("pin = 5", "pin = 15")))
     assert "parallel = 2: this output drives one chain with Piomatter" in found["panel.output"]
+
+
+# What one chain of each other wiring leaves free on 64-row panels (hub75.MAPPINGS, Piomatter's Bonnet pinout).
+LEAVES_PIOMATTER_HAT = ("panel.output = 'piomatter' with hardware_mapping = 'adafruit-hat' and one chain leaves "
+                        "GPIO 2, 3, 7, 8, 9, 10, 11, 14, 15, 18, 19, 25")
+LEAVES_REGULAR = ("panel.output = 'rgbmatrix' with hardware_mapping = 'regular' and one chain leaves "
+                  "GPIO 2, 3, 5, 6, 12, 13, 14, 16, 19, 20, 21, 26")
+LEAVES_HAT = ("panel.output = 'rgbmatrix' with hardware_mapping = 'adafruit-hat' and one chain leaves "
+              "GPIO 2, 3, 7, 8, 9, 10, 11, 14, 15, 18, 19, 25")
+NO_PIN_LEFT = "this wiring takes every GPIO 2..27, so no pin is left for the PIR; wire the board another way: "
+
+
+def test_a_wiring_that_leaves_no_pin_names_every_other_wiring_and_its_free_pins(tmp_path):
+    """Three chains on the regular mapping take all of GPIO 2..27: the advice lists the other wirings,
+    each with the pins its one chain leaves, and never the wiring already refused."""
+    profile = _profile_file(tmp_path, "regular", parallel=3)
+    text = GOOD.replace('profile = "p4-128x64"', f'profile = "{profile}"').replace('output = "recorder"',
+                                                                                  'output = "rgbmatrix"')
+    message = problems(write(tmp_path, text))["pir.pin"]
+    assert message == ("= 5 collides with the HUB75 board: GPIO 5 is P1 of hardware mapping 'regular' "
+                       f"(profile 'regular-64'); {NO_PIN_LEFT}{LEAVES_PIOMATTER_HAT}; {LEAVES_HAT}")
+
+
+def test_piomatters_no_pin_left_advice_is_exact():
+    from edge.config import pir_pin_problem
+    from edge.panel.profile import load_profile
+
+    one_chain = load_profile("p4-128x64")
+    expected = ("= 5 collides with the HUB75 board: GPIO 5 is RGB of Piomatter pinout 'Active3' (profile 'p4-128x64'); "
+                f"{NO_PIN_LEFT}{LEAVES_PIOMATTER_HAT}; {LEAVES_REGULAR}; {LEAVES_HAT}")
+    assert pir_pin_problem(5, "piomatter", one_chain) == expected
+    # the advice is for one chain whatever the refused profile has (a second chain would take GPIO 5, 6, ...)
+    assert pir_pin_problem(5, "piomatter", one_chain.model_copy(update={"parallel": 2})) == expected

@@ -178,3 +178,118 @@ def test_rows_handed_to_the_broker_stay_until_the_stores_receipt(tmp_path):
     assert box.confirm("00000000-0000-4000-8000-000000000000", [(1, 5)]) == 0      # another stream
     assert box.confirm(box.stream, [(seqs[0], seqs[1]), (seqs[4], seqs[4])]) == 3
     assert [p.seq for p in box.pending()] == seqs[2:4]
+
+
+def test_an_event_the_broker_refuses_is_kept_aside_with_its_reason_and_never_sent_again(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    seqs = [play(box, i) for i in range(3)]
+    refused = box.pending()[1]
+    box.reject(refused.id, "not authorised")
+    assert box.rejected() == 1 and box.depth() == 2
+    assert [p.seq for p in box.pending()] == [seqs[0], seqs[2]]
+    assert box.get([refused.id]) == []
+    with sqlite3.connect(tmp_path / "o.db") as db:
+        assert db.execute("SELECT kind, seq, payload, reason FROM rejected").fetchall() == [
+            ("play", refused.seq, refused.payload, "not authorised")]
+
+
+def test_only_rows_the_broker_has_not_acknowledged_count_as_not_handed(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    for i in range(4):
+        play(box, i)
+    rows = box.pending()
+    box.handed([])
+    box.handed([rows[0].id, rows[2].id])
+    assert box.not_handed() == 2 and box.depth() == 4
+    assert box.get([]) == [] and box.get([rows[2].id, rows[0].id, 999]) == [rows[0], rows[2]]
+    box.ack([])
+    box.ack([rows[1].id])
+    assert [p.id for p in box.pending()] == [rows[0].id, rows[2].id, rows[3].id]
+    assert box.pending(after_id=rows[0].id, limit=1) == [rows[2]]
+
+
+def test_an_outbox_file_of_an_earlier_release_gains_the_handed_column_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "o.db"
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+                                 seq INTEGER NOT NULL UNIQUE, payload BLOB NOT NULL, created TEXT NOT NULL);
+            INSERT INTO meta VALUES ('stream', '6f1c1e0e-6a8e-4b7e-9d43-3f3a2b0c9a11'), ('next_seq', '8'),
+                                    ('dropped', '2'), ('device', 'hbt-bach-mai-01');
+            INSERT INTO events (kind, seq, payload, created) VALUES ('play', 7, x'7b7d', '2024-09-03T09:00:00+07:00');
+        """)
+    db.close()
+    box = Outbox(path, "hbt-bach-mai-01")
+    assert str(box.stream) == "6f1c1e0e-6a8e-4b7e-9d43-3f3a2b0c9a11" and box.dropped() == 2
+    assert box.not_handed() == 1 and [p.seq for p in box.pending()] == [7]
+    assert play(box) == 8
+
+
+def test_a_new_outbox_starts_at_seq_1_with_nothing_dropped_and_says_whose_it_is(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    assert box.dropped() == 0 and box.depth() == 0 and box.rejected() == 0
+    assert isinstance(box.stream, uuid.UUID) and play(box) == 1
+    box.close()
+    with pytest.raises(OutboxError) as info:
+        Outbox(tmp_path / "o.db", "hbt-vinh-tuy-01")
+    assert str(info.value) == (f"{tmp_path / 'o.db'} belongs to device 'hbt-bach-mai-01', not 'hbt-vinh-tuy-01'; "
+                               "move it away or fix the device id in the config")
+    assert Outbox(tmp_path / "o.db", "hbt-bach-mai-01").depth() == 1, "the refusal changed nothing"
+
+
+def _damage(box: Outbox, path) -> None:
+    """The file is overwritten under a running outbox (what a failing SD card looks like)."""
+    box.db._db.close()
+    path.write_bytes(b"not a database" * 500)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.unlink()
+    box.db._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+
+
+def test_the_callers_own_rows_are_written_with_the_event_also_after_a_reset(tmp_path):
+    from edge.localdb import LocalDB
+
+    shared = LocalDB(tmp_path / "board.db", SimClock(T0))          # the play log's file, shared
+    assert Outbox(shared, "hbt-bach-mai-01").db is shared
+    path = tmp_path / "o.db"
+    changes = []
+    box = Outbox(path, "hbt-bach-mai-01", clock=SimClock(T0), on_change=lambda: changes.append(1))
+    assert box.max_events == 200_000
+    written = []
+
+    def also(db, seq):
+        db.execute("CREATE TABLE IF NOT EXISTS mine (seq INTEGER)")
+        db.execute("INSERT INTO mine VALUES (?)", (seq,))
+        written.append(seq)
+
+    start = T0 + timedelta(minutes=1)
+    fields = dict(content=CONTENT, start=start, end=start + timedelta(seconds=45), completed=True, audience=2,
+                  reason="peak")
+    assert box.commit("play", also=also, **fields) == 1 and box.commit("play", also=also, **fields) == 2
+    assert written == [1, 2] and box.db.query("SELECT seq FROM mine") == [(1,), (2,)] and len(changes) == 2
+    _damage(box, path)
+    assert box.commit("play", also=also, **fields) == 1
+    assert written == [1, 2, 1] and box.db.query("SELECT seq FROM mine") == [(1,)]
+    assert box.reset_note == ("o.db was corrupt (file is not a database); moved to o.db.corrupt-20240903T090000 "
+                              "and a fresh one started")
+
+
+def test_at_most_a_hundred_rows_are_handed_out_at_once_by_default(tmp_path):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01")
+    for i in range(101):
+        box.commit("traffic", bin_start=T0 + timedelta(minutes=5 * i), bin_seconds=300, onsets=i)
+    assert [p.seq for p in box.pending()] == list(range(1, 101))
+
+
+def test_an_outbox_exactly_full_drops_nothing_and_one_more_event_says_what_it_dropped(tmp_path, caplog):
+    box = Outbox(tmp_path / "o.db", "hbt-bach-mai-01", max_events=10)
+    with caplog.at_level("WARNING", logger="edge.outbox"):
+        for i in range(10):
+            play(box, i)
+        assert box.dropped() == 0 and "outbox full" not in caplog.text
+        play(box, 10)
+    assert box.dropped() == 1 and box.depth() == 10
+    assert [r.getMessage() for r in caplog.records] == ["outbox full (10 events): dropped the 1 oldest"]

@@ -131,3 +131,83 @@ def test_a_bad_trace_names_the_file_and_line(tmp_path, content, where):
     with pytest.raises(ConfigError, match=where) as err:
         read_trace(path)
     assert str(path) in str(err.value)
+
+
+# --- the rules at their edges -------------------------------------------------------------------
+def test_apply_hold_counts_a_start_exactly_one_hold_after_the_last_as_new_in_seconds_or_datetimes():
+    seconds = [0.0, 8.0, 15.0, 24.0, 30.0]            # quiet of 8, 7, 9, 6 s
+    assert apply_hold(seconds, 8) == [0.0, 8.0, 24.0]
+    times = [T0 + timedelta(seconds=s) for s in seconds]
+    assert apply_hold(times, 8) == [times[0], times[1], times[3]]
+    assert apply_hold([], 8) == []
+
+
+def test_the_default_hold_is_8_seconds_and_every_fall_is_counted():
+    presence = Presence(SimClock(T0))
+    for s in (0, 8, 15):
+        presence.motion(T0 + timedelta(seconds=s))
+        presence.no_motion(T0 + timedelta(seconds=s))
+    assert presence.total_onsets == 2 and presence.edges == 3 and presence.falls == 3
+    # a rise within the hold of the last rise, with no fall seen in between, is the same person
+    assert presence.motion(T0 + timedelta(seconds=40)) and not presence.motion(T0 + timedelta(seconds=43))
+
+
+def test_a_bin_length_that_does_not_divide_a_day_is_refused_naming_it():
+    with pytest.raises(ValueError, match="bin_seconds=7 must divide a day"):
+        Presence(SimClock(T0), bin_seconds=7)
+
+
+@pytest.mark.parametrize("bin_seconds", [1, 300])
+def test_a_day_without_onsets_has_a_zero_for_each_of_its_bins(bin_seconds):
+    presence = Presence(SimClock(T0), bin_seconds=bin_seconds)
+    presence.motion(T0)
+    empty = presence.day_bins(T0.date() + timedelta(days=1))
+    assert empty.shape == (86_400 // bin_seconds,) and not empty.any()
+    counted = presence.day_bins(T0.date())
+    assert counted.shape == empty.shape and counted.sum() == 1
+
+
+def test_the_counts_of_the_last_two_days_are_kept_by_default():
+    presence = Presence(SimClock(T0), hold_seconds=0)
+    for day in range(3):
+        presence.motion(T0 + timedelta(days=day))
+    assert [presence.day_bins(T0.date() + timedelta(days=d)).sum() for d in range(3)] == [0, 1, 1]
+
+
+def test_old_onsets_are_forgotten_and_the_recent_ones_all_kept():
+    """Onsets older than ``keep`` (2 h) go once there are many; recent ones, and the audience, stay."""
+    presence = Presence(SimClock(T0), hold_seconds=0)
+    onsets = [T0 + timedelta(seconds=10 * i) for i in range(2000)]      # 5 h 33 min of a busy lobby
+    for t in onsets:
+        presence.motion(t)
+    now = onsets[-1]
+    presence.tick(now)
+    recent = [t for t in onsets if t >= now - timedelta(hours=2)]
+    assert presence.onsets_since(T0) == recent
+    assert presence.onsets_since(now - timedelta(minutes=1)) == onsets[-7:]
+    assert presence.audience(now - timedelta(minutes=1), now) == 37        # from 6 minutes back
+
+
+def test_bins_longer_than_an_hour_start_at_midnight_and_its_multiples():
+    bins = []
+    presence = Presence(SimClock(T0), bin_seconds=7200, on_bin=lambda *b: bins.append(b))
+    presence.motion(T0 + timedelta(minutes=30))                   # 9:30 is in the 8:00-10:00 bin
+    presence.tick(T0 + timedelta(hours=1, minutes=5))
+    assert bins == [(T0 - timedelta(hours=1), 7200, 1)]
+
+
+def test_up_to_a_day_of_missed_bins_is_reported_and_a_longer_jump_says_so_and_starts_afresh(caplog):
+    bins = []
+    presence = Presence(SimClock(T0), on_bin=lambda *b: bins.append(b))
+    presence.motion(T0)
+    presence.tick(T0 + timedelta(days=1))                         # exactly the backfill allowed
+    assert len(bins) == 288 and bins[0] == (T0, 300, 1) and bins[-1] == (T0 + timedelta(minutes=1435), 300, 0)
+    bins.clear()
+    jumped = T0 + timedelta(days=3, minutes=2)
+    with caplog.at_level("WARNING", logger="edge.presence"):
+        presence.tick(jumped)
+    assert bins == [(T0 + timedelta(days=1), 300, 0)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "presence: clock moved 2 days, 0:00:00 ahead; not reporting the bins in between"]
+    presence.tick(jumped + timedelta(minutes=5))
+    assert bins[1:] == [(T0 + timedelta(days=3), 300, 0)], "the bin open at the jump starts empty"

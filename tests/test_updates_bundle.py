@@ -41,6 +41,26 @@ def rewrite(src, dest, change):
     return dest
 
 
+def entry(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = ""):
+    """One tar member to add to a bundle: a plain file with ``data``, or a folder or a link."""
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    return info, (io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+def with_members(src, dest, *after, before=()):
+    """Copy a bundle tar member by member, with members added ``before`` and ``after`` its own."""
+    with tarfile.open(src) as tar, tarfile.open(dest, "w") as out:
+        for info, data in before:
+            out.addfile(info, data)
+        for member in tar:
+            out.addfile(member, tar.extractfile(member))
+        for info, data in after:
+            out.addfile(info, data)
+    return dest
+
+
 def test_a_signed_bundle_extracts_with_every_file_checked(tmp_path, keys):
     key, pub = keys
     path = make_bundle(tmp_path, key, 4, units=["phuong-bach-mai"])
@@ -95,13 +115,7 @@ def test_unknown_key_unsigned_and_not_a_bundle_are_refused(tmp_path, keys):
 def test_files_outside_the_signed_list_are_refused(tmp_path, keys):
     key, pub = keys
     path = make_bundle(tmp_path, key, 2)
-    extra = tmp_path / "extra.tar"
-    with tarfile.open(path) as src, tarfile.open(extra, "w") as out:
-        for member in src:
-            out.addfile(member, src.extractfile(member))
-        info = tarfile.TarInfo("pack/../../evil.sh")
-        info.size = 4
-        out.addfile(info, io.BytesIO(b"boom"))
+    extra = with_members(path, tmp_path / "extra.tar", entry("pack/../../evil.sh", b"boom"))
     err = refused(extra, tmp_path, load_trusted([pub]))
     assert err.reason == "tampered" and "evil.sh" in err.detail
     assert not (tmp_path / "evil.sh").exists()
@@ -160,3 +174,139 @@ def test_cli_build_then_verify_as_a_device(tmp_path, capsys):
     assert content_cli(["build", str(broken), "--key", str(tmp_path / "k" / "tech.key"), "--version", "8",
                         "--all", "--panel", "p4-128x32", "--out", str(tmp_path / "c.tar")]) == 2
     assert "title.png" in capsys.readouterr().err and not (tmp_path / "c.tar").exists()
+
+
+def test_an_installed_folder_with_a_file_or_its_manifest_gone_is_refused_as_tampered(tmp_path, keys):
+    """The re-check after a power cut: a missing pack file, or a missing manifest or signature,
+    is "tampered", naming what is missing."""
+    key, pub = keys
+    trusted = load_trusted([pub])
+    staging = tmp_path / "staging"
+    bundles.open_bundle(make_bundle(tmp_path, key, 4), staging, trusted)
+    gone = staging / "pack" / "title.png"
+    gone.unlink()
+    with pytest.raises(BundleRefused) as info:
+        bundles.check_folder(staging, trusted)
+    assert (info.value.reason, info.value.detail) == (
+        "tampered", f"{gone} is missing or differs from the signed manifest")
+    for name in ("manifest.sig", "manifest.json"):
+        (staging / name).unlink()
+        with pytest.raises(BundleRefused) as info:
+            bundles.check_folder(staging, trusted)
+        assert (info.value.reason, info.value.detail) == (
+            "tampered", f"{staging} is incomplete (No such file or directory: {staging / name})")
+
+
+def test_a_manifest_that_is_not_one_is_refused_as_a_bad_bundle():
+    for body in (b"{}", b"not json", json.dumps({"schema": "ihanoi.bundle/1"}).encode()):
+        with pytest.raises(BundleRefused) as info:
+            bundles.parse_manifest(body)
+        assert info.value.reason == "bad-bundle"
+        assert info.value.detail.startswith("manifest.json is not a bundle manifest (") and len(info.value.detail) > 40
+
+
+def test_a_pack_with_nested_folders_extracts_whole(tmp_path, keys):
+    from edge.updates.manifest import Targets
+    from tests.updates_kit import CREATED, make_pack
+
+    key, pub = keys
+    pack = make_pack(tmp_path / "pack", "v2")
+    deep = pack / "assets" / "fonts" / "licence.txt"
+    deep.parent.mkdir(parents=True)
+    deep.write_text("OFL", encoding="utf-8")
+    path = tmp_path / "nested.tar"
+    bundles.build(pack, path, key, 2, Targets(units="all"), CREATED)
+    bundles.open_bundle(path, tmp_path / "staging", load_trusted([pub]))
+    assert (tmp_path / "staging" / "pack" / "assets" / "fonts" / "licence.txt").read_text(encoding="utf-8") == "OFL"
+
+
+def test_refusals_say_what_to_do(tmp_path, keys):
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 5)
+    unsigned = rewrite(good, tmp_path / "unsigned.tar", lambda n, d: None if n == "manifest.sig" else d)
+    assert refused(unsigned, tmp_path, trusted).detail == (
+        "the bundle has no manifest.sig; only signed bundles are installed")
+    assert refused(good, tmp_path, trusted, floor=7).detail == (
+        "bundle version 5 is not above 7, the highest this device has installed; build a new version to replace it")
+
+
+def test_signature_refusals_name_the_trusted_keys(tmp_path, keys):
+    key, pub = keys
+    other_key, other_pub = make_keys(tmp_path / "new", "new")
+    trusted = load_trusted([pub, other_pub])
+    good = make_bundle(tmp_path, key, 3)
+    assert refused(good, tmp_path, ()).detail == "this device trusts no key (content.trusted_keys is empty)"
+    assert refused(good, tmp_path, ()).reason == "bad-signature"
+    stranger, _ = make_keys(tmp_path / "stranger", "stranger")
+    detail = refused(make_bundle(tmp_path, stranger, 4), tmp_path, trusted).detail
+    ids = ", ".join(k.id for k in trusted)
+    assert len(trusted) == 2 and detail.endswith(f"which this device does not trust (trusted: {ids})")
+
+
+def test_an_archive_without_a_manifest_or_with_an_oversized_one_or_compressed_is_a_bad_bundle(tmp_path, keys):
+    import gzip
+
+    from edge.updates.bundle import MAX_MANIFEST
+
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 3)
+    bare = rewrite(good, tmp_path / "bare.tar", lambda n, d: None if n == "manifest.json" else d)
+    err = refused(bare, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("bad-bundle", "the archive has no manifest.json; is it a bundle?")
+    for name in ("manifest.json", "manifest.sig"):
+        big = rewrite(good, tmp_path / "big.tar", lambda n, d: d + b" " * MAX_MANIFEST if n == name else d)
+        err = refused(big, tmp_path, trusted)
+        assert err.reason == "bad-bundle" and err.detail.startswith(f"{name} is ")
+        assert err.detail.endswith(f"the limit is {MAX_MANIFEST}")
+    packed = tmp_path / "bundle.tar.gz"
+    packed.write_bytes(gzip.compress(good.read_bytes()))
+    err = refused(packed, tmp_path, trusted)
+    assert err.reason == "bad-bundle" and err.detail.startswith("bundle.tar.gz is not a readable tar archive")
+
+
+def test_every_file_of_the_manifest_must_be_there_whole_and_nothing_else(tmp_path, keys):
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 3)
+    size = {m.name: m.size for m in tarfile.open(good)}["pack/title.png"]
+    missing = rewrite(good, tmp_path / "missing.tar", lambda n, d: None if n == "pack/title.png" else d)
+    err = refused(missing, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("tampered", "file title.png is listed in the manifest but missing")
+    longer = rewrite(good, tmp_path / "longer.tar", lambda n, d: d + b"!" if n == "pack/title.png" else d)
+    err = refused(longer, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("tampered", f"file title.png is {size + 1} bytes, the manifest says {size}")
+    extra = with_members(good, tmp_path / "extra.tar", entry("pack/b.txt", b"x"), entry("pack/a.txt", b"x"))
+    err = refused(extra, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("tampered", "files not in the signed manifest: pack/a.txt, pack/b.txt")
+
+
+def test_folders_in_the_archive_are_passed_over_and_links_refused(tmp_path, keys):
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 3)
+    with_dirs = with_members(good, tmp_path / "dirs.tar", before=[entry("pack", kind=tarfile.DIRTYPE)])
+    assert bundles.open_bundle(with_dirs, tmp_path / "staging", trusted).version == 3
+    linked = with_members(good, tmp_path / "linked.tar", entry("pack/passwd", kind=tarfile.SYMTYPE, link="/etc/passwd"))
+    err = refused(linked, tmp_path, trusted)
+    assert (err.reason, err.detail) == (
+        "bad-bundle", "pack/passwd is a link or device file; bundles hold plain files only")
+
+
+def test_a_name_twice_in_the_archive_is_a_bad_bundle_and_the_size_limit_is_inclusive(tmp_path, keys):
+    from edge.updates.bundle import MAX_MANIFEST
+
+    key, pub = keys
+    trusted = load_trusted([pub])
+    good = make_bundle(tmp_path, key, 3)
+    twice = with_members(good, tmp_path / "twice.tar", entry("pack/title.png", b"x"))
+    err = refused(twice, tmp_path, trusted)
+    assert (err.reason, err.detail) == ("bad-bundle", "pack/title.png appears twice in the archive")
+    # a signature of exactly the limit is read (and then fails as a signature), one byte more is not
+    at_limit = rewrite(good, tmp_path / "limit.tar", lambda n, d: b"s" * MAX_MANIFEST if n == "manifest.sig" else d)
+    assert refused(at_limit, tmp_path, trusted).reason == "bad-signature"
+    over = rewrite(good, tmp_path / "over.tar", lambda n, d: b"s" * (MAX_MANIFEST + 1) if n == "manifest.sig" else d)
+    err = refused(over, tmp_path, trusted)
+    assert (err.reason, err.detail) == (
+        "bad-bundle", f"manifest.sig is {MAX_MANIFEST + 1} bytes; the limit is {MAX_MANIFEST}")

@@ -70,7 +70,7 @@ def desired_for(path: Path, url: str, version: int, bundle: str = "ihanoi-promo"
 class BundleServer:
     """broker.bundles served by uvicorn on a free port, in a thread; records Range headers."""
 
-    def __init__(self, folder: Path, token: str | None = None):
+    def __init__(self, folder: Path, token: str | None = None, tls: tuple[Path, Path] | None = None):
         import uvicorn
 
         from broker.bundles import bundle_app
@@ -85,9 +85,10 @@ class BundleServer:
             await app(scope, receive, send)
 
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        cert, key = tls or (None, None)
         self.server = uvicorn.Server(uvicorn.Config(recording, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="off"))
+                                                    lifespan="off", ssl_certfile=cert, ssl_keyfile=key))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
