@@ -41,6 +41,7 @@ from datetime import date, datetime, time, timedelta
 from edge.planner import REASONS, PlannedPlay, Planner, PlanRules, even_schedule, midnight
 from ihanoi.contract.campaigns import Campaign
 from ihanoi.contract.hours import WEEKDAYS
+from ihanoi.contract.timeofday import minute_of_day, seconds_of_day
 
 BETWEEN = timedelta(minutes=2)      # from the end of any play to the start of the next one
 
@@ -58,15 +59,15 @@ class CampaignPlay:
 # --- a campaign's rules on one day ----------------------------------------------------------------
 def _minute(t: time, up: bool) -> int:
     """Minutes since midnight of ``t``, to the whole minute (up for a start, down for an end)."""
-    minutes = t.hour * 60 + t.minute
+    minutes = minute_of_day(t)
     return minutes + 1 if up and (t.second or t.microsecond) else minutes
 
 
 def _clipped(intervals, lo: int, hi: int) -> list[str]:
     out = []
     for s, e in intervals:
-        a = max(s.hour * 60 + s.minute, lo)
-        b = min(e.hour * 60 + e.minute + (1 if e.second else 0), hi)   # 23:59:59 stands for 24:00
+        a = max(minute_of_day(s), lo)
+        b = min(minute_of_day(e) + (1 if e.second else 0), hi)   # 23:59:59 stands for 24:00
         if b > a:
             out.append(f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}")
     return out
@@ -105,8 +106,8 @@ def capacity(rules: PlanRules, day: date, now: float, last_start: float | None) 
     nxt = now if last_start is None else max(now, last_start + rules.gap_seconds)
     count = 0
     for s, e in rules.hours.intervals(day.weekday()):
-        first = max(s.hour * 3600 + s.minute * 60, nxt)
-        latest = e.hour * 3600 + e.minute * 60 + e.second - rules.play_seconds
+        first = max(minute_of_day(s) * 60, nxt)
+        latest = seconds_of_day(e) - rules.play_seconds
         if first <= latest:
             n = int((latest - first) // rules.gap_seconds) + 1
             count += n
@@ -115,7 +116,7 @@ def capacity(rules: PlanRules, day: date, now: float, last_start: float | None) 
 
 
 def _sec(t: time) -> float:
-    return t.hour * 3600 + t.minute * 60 + t.second
+    return seconds_of_day(t)
 
 
 # --- a campaign that does not seek the peaks ----------------------------------------------------

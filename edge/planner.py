@@ -32,9 +32,10 @@ import numpy as np
 from ihanoi.contract.clock import CAMPAIGN_TZ
 from ihanoi.contract.hours import OpeningHours
 from ihanoi.contract.opendays import Calendar
+from ihanoi.contract import timeofday
+from ihanoi.contract.timeofday import DAY_SECONDS
 
 LEAD_SECONDS = 300          # a play's audience starts 5 minutes before it does
-DAY_SECONDS = 86_400
 REASONS = ("peak", "live", "catch-up", "manual")
 
 
@@ -102,7 +103,7 @@ def seconds_of_day(moment: datetime, day: date, tz=CAMPAIGN_TZ) -> float:
 
 def _seconds(t) -> int:
     """Seconds since midnight of a time of day."""
-    return t.hour * 3600 + t.minute * 60 + t.second
+    return timeofday.seconds_of_day(t)
 
 
 def allowed_slots(day: date, rules: PlanRules) -> np.ndarray:
@@ -220,8 +221,8 @@ def even_schedule(day: date, rules: PlanRules) -> list[datetime]:
         return []
     spans = []
     for s, e in rules.hours.intervals(day.weekday()):
-        s_sec = s.hour * 3600 + s.minute * 60
-        e_sec = e.hour * 3600 + e.minute * 60 - rules.play_seconds
+        s_sec = timeofday.minute_of_day(s) * 60
+        e_sec = timeofday.minute_of_day(e) * 60 - rules.play_seconds
         if e_sec > s_sec:
             spans.append((s_sec, e_sec))
     total = sum(e - s for s, e in spans)

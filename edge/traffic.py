@@ -29,13 +29,13 @@ import numpy as np
 
 from ihanoi.contract.errors import TrafficModelError
 from ihanoi.contract.hours import OpeningHours
+from ihanoi.contract.timeofday import DAY_SECONDS, bin_of_day, hours_of_day
 
 FORMAT = "ihanoi.traffic-model/1"
-DAY_SECONDS = 86_400
 
 
 def _hours(t: time) -> float:
-    return t.hour + t.minute / 60 + t.second / 3600
+    return hours_of_day(t)
 
 
 # The day's shape before any history, per kind of unit (``ihanoi.contract.registry.UnitKind``):
@@ -214,4 +214,4 @@ class TrafficModel:
 
 def bin_index(moment: datetime, bin_seconds: int = 300) -> int:
     """Index of the bin holding ``moment`` within its local day."""
-    return (moment.hour * 3600 + moment.minute * 60 + moment.second) // bin_seconds
+    return bin_of_day(moment, bin_seconds)

@@ -10,6 +10,7 @@ from datetime import datetime, tzinfo
 
 from ihanoi.contract import protocol
 from ihanoi.contract.registry import Campaign as RegistryCampaign
+from ihanoi.contract.timeofday import minute_of_day
 
 # The registry's campaign id unless the registry names another: what a play without a campaign is for.
 FIRST_CAMPAIGN = RegistryCampaign.model_fields["id"].default
@@ -24,13 +25,13 @@ def event_row(message: protocol.Message, unit: str, tz: tzinfo, received_at: dat
         local = message.bin_start.astimezone(tz)
         return {"device": message.device, "unit": unit, "received_at": received_at,
                 "clock_synced": message.clock_synced, "day": local.date(), "weekday": local.weekday(),
-                "minute": local.hour * 60 + local.minute, "stream": str(message.stream), "seq": message.seq,
+                "minute": minute_of_day(local), "stream": str(message.stream), "seq": message.seq,
                 "bin_start": message.bin_start, "bin_seconds": message.bin_seconds, "onsets": message.onsets}
     if isinstance(message, protocol.Play):
         local = message.start.astimezone(tz)
         return {"device": message.device, "unit": unit, "received_at": received_at,
                 "clock_synced": message.clock_synced, "day": local.date(), "weekday": local.weekday(),
-                "minute": local.hour * 60 + local.minute, "stream": str(message.stream), "seq": message.seq,
+                "minute": minute_of_day(local), "stream": str(message.stream), "seq": message.seq,
                 "content_id": message.content.id, "content_version": message.content.version,
                 "start": message.start, "end": message.end, "completed": message.completed,
                 "audience": message.audience, "reason": message.reason,

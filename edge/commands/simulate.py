@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ihanoi.contract.clock import CAMPAIGN_TZ
+from ihanoi.contract.timeofday import bin_of_day
 
 
 def _span(text: str) -> tuple[datetime, datetime]:
@@ -147,7 +148,7 @@ def plot_result(result, onsets, path: Path, hold_seconds: float = 8.0) -> Path:
         mean = np.zeros(288)
         for day in days:
             for t in by_day.get(day, []):
-                mean[(t.hour * 3600 + t.minute * 60 + t.second) // 300] += 1
+                mean[bin_of_day(t, 300)] += 1
         mean /= max(len(days), 1)
         ax.stairs(mean, np.arange(289) * bin_h, fill=True, color="0.8", label="onsets per 5 min (mean)")
         top = max(mean.max(), 1.0)
