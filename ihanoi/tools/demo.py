@@ -162,9 +162,7 @@ class District:
     def start_agents(self) -> None:
         shown = self.args.show or next((d.id for _, d in self.boards if d.screen == "led"), None)
         tv_pack = self.tv_pack() if self.tv_boards else None
-        # One simulated clock for the whole district, whenever each agent gets to start: they
-        # all count from this reading of the system-wide monotonic clock.
-        self.epoch = time.monotonic() + 2.0
+        commands = []
         for n, (unit, device) in enumerate(self.boards):
             folder = self.work / "devices"
             folder.mkdir(exist_ok=True)
@@ -202,11 +200,21 @@ class District:
 
                 """) + screen)
             env_extra = {"IHANOI_EMULATOR_PORT": str(self.args.emulator_port)} if output == "emulator" else {}
-            self.procs[device.id] = self._python(
+            commands.append((device.id, config, trace, folder / f"{device.id}.log", env_extra))
+        # One simulated clock for the whole district, whenever each agent gets to start: they all
+        # count from this reading of the system-wide monotonic clock, taken once every board's
+        # traffic is learned and its config written (that takes a while with learned weeks), and
+        # far enough ahead for every agent to start (about two seconds of a core each: Python,
+        # the pack compiled in a child process, mpv for a TV) before the first unit opens.
+        warm_up = 2.0 + 2.0 * len(commands) / (os.cpu_count() or 1)
+        self.epoch = time.monotonic() + warm_up
+        say(f"starting {len(commands)} agents; the simulated day starts in {warm_up:.0f} s")
+        for device_id, config, trace, log, env_extra in commands:
+            self.procs[device_id] = self._python(
                 ["-m", "edge.cli", "run", "--config", str(config), "--speed", str(self.args.speed),
                  "--start", self.start.isoformat(), "--sim-epoch", repr(self.epoch), "--until", self.until.isoformat(),
                  "--pir-trace", str(trace)],
-                folder / f"{device.id}.log", env_extra)
+                log, env_extra)
         if self.args.learned_weeks:
             say(f"every board starts from {self.args.learned_weeks} learned week(s) of its lobby's traffic "
                 "(--learned-weeks 0: a board's first day)")
