@@ -359,7 +359,10 @@ def test_the_dashboard_shows_both_boards_through_the_https_proxy(deployed):
         assert "secure" in answer.headers["set-cookie"].lower()        # the session cookie only goes over HTTPS
         day = client.get("/compliance.csv", params={"from": DAY, "to": DAY})
         assert day.status_code == 200, day.text[:500]
-        rows = [r for r in csv.DictReader(io.StringIO(day.text.lstrip("\ufeff"))) if r["Mã đơn vị"] == UNIT]
+        lines = day.text.lstrip("\ufeff").splitlines()
+        header = next(i for i, line in enumerate(lines) if "Mã đơn vị" in line)    # after the title lines
+        assert any("Thực hiện văn bản số" in line for line in lines[:header])      # the directive it reports on
+        rows = [r for r in csv.DictReader(io.StringIO("\n".join(lines[header:]))) if r["Mã đơn vị"] == UNIT]
         assert len(rows) == 1
         assert int(rows[0]["Số thiết bị"]) == 2 and int(rows[0]["Lượt phát trong giờ làm việc"]) >= 2
         assert rows[0]["Thiết bị không gửi dữ liệu"] == ""              # neither board was silent
