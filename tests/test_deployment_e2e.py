@@ -323,7 +323,9 @@ class Deployed:
 
     def installed(self, pi) -> int | None:
         try:
-            return json.loads((pi.root / "var/lib/ihanoi/content/state.json").read_text()).get("installed")
+            # one store per bundle name (docs/updates.md); the technician's bundle is the promo's
+            state = pi.root / "var/lib/ihanoi/content/by-name/ihanoi-promo/state.json"
+            return json.loads(state.read_text()).get("installed")
         except (OSError, ValueError):
             return None
 
