@@ -221,7 +221,7 @@ def test_an_installed_bundle_altered_on_disk_is_caught_at_the_next_start(tmp_pat
         caplog.clear()
         restarted = installer(tmp_path, pub)
         assert pack_label(restarted.current_pack()) == "v1", f"a changed byte in {name} went unnoticed"
-        assert (f"the current bundle {tmp_path / 'device' / 'content' / 'bundles' / '2'} cannot be used: "
+        assert (f"the current bundle {tmp_path / 'device' / 'content' / 'by-name' / 'ihanoi-promo' / 'bundles' / '2'} cannot be used: "
                 f"tampered: {damaged} is missing or differs from the signed manifest") in [
                     r.getMessage() for r in caplog.records]
 
@@ -248,7 +248,7 @@ def test_after_state_json_is_lost_the_installed_bundle_is_still_the_installed_on
     v1 = make_bundle(tmp_path, key, 1, units=[UNIT])
     desired = desired_for(v1, serve(server, v1), 1)
     assert inst.handle(desired).state == "installed"
-    (inst.store.root / "state.json").unlink()
+    (inst.slot("ihanoi-promo").store.root / "state.json").unlink()
     requests = len(server.ranges)
     restarted = installer(tmp_path, pub)
     assert restarted.installed_version == 1
@@ -281,8 +281,8 @@ def test_an_install_reports_its_steps_and_a_not_newer_refusal_is_judged_again_ea
     desired = desired_for(other, serve(server, other), 6)
     first = inst.handle(desired)
     assert (first.state, first.version, first.bundle, first.reason) == ("refused", 6, "ihanoi-promo", "not-newer")
-    assert first.detail == "announced version 6 is not above 6, the highest installed here"
-    assert desired.sha256 not in [r["sha256"] for r in inst.store.read_state().get("refused", [])]
+    assert first.detail == "announced version 6 is not above 6, the highest of bundle ihanoi-promo installed here"
+    assert desired.sha256 not in [r["sha256"] for r in inst.slot("ihanoi-promo").store.read_state().get("refused", [])]
     again = inst.handle(desired)
     assert datetime.fromisoformat(again.at) > datetime.fromisoformat(first.at), "judged again, not answered from memory"
 
