@@ -146,8 +146,12 @@ def actual_audience(onset_seconds: np.ndarray, starts: np.ndarray, play_seconds:
 
 
 # --- the exact optimiser -----------------------------------------------------------------------
-def best_starts(values: np.ndarray, allowed: np.ndarray, k: int, gap_slots: int) -> list[int]:
+def best_starts(values: np.ndarray, allowed: np.ndarray, k: int, gap_slots: float,
+                times: np.ndarray | None = None) -> list[int]:
     """Slots of at most ``k`` starts, ``gap_slots`` apart, maximising the sum of ``values``.
+
+    ``times``: each slot's start, nondecreasing, when the slots are not evenly spaced; the
+    gap is then in the same unit as ``times`` (seconds).
 
     Exact: dynamic programming by number of plays, each layer a prefix maximum over the
     allowed slots (O(k * slots), vectorised). When ``k`` starts do not fit, the best schedule
@@ -157,7 +161,8 @@ def best_starts(values: np.ndarray, allowed: np.ndarray, k: int, gap_slots: int)
     if k <= 0 or idx.size == 0:
         return []
     v = np.asarray(values, dtype=float)[idx]
-    prev = np.searchsorted(idx, idx - gap_slots, side="right") - 1
+    at = idx if times is None else np.asarray(times, dtype=float)[idx]
+    prev = np.searchsorted(at, at - gap_slots + (0 if times is None else 1e-6), side="right") - 1
     has_prev = prev >= 0
     prev_safe = np.maximum(prev, 0)
     layers: list[np.ndarray] = []
@@ -577,7 +582,7 @@ class Planner:
         return row * (day_ratio + (now_ratio - day_ratio) * weight)
 
     def _worth(self, unseen: np.ndarray, starts: np.ndarray, ok: np.ndarray, plays: int,
-               seen: np.ndarray | float = 0.0) -> np.ndarray:
+               seen: np.ndarray | float = 0.0, per_gap: float | None = None) -> np.ndarray:
         """What keeping a play for each later start is worth, its audience ``seen`` + ``unseen`` so far.
 
         More than its forecast: when its time comes the planner will have seen most of its
@@ -588,7 +593,7 @@ class Planner:
         plays are not put off to a close of day that leaves no choice. Each start is also
         weighed by how likely the board is to be up then (``_learn_uptime``).
         """
-        stretches = np.cumsum(ok[::-1])[::-1] / self._gap_slots
+        stretches = np.cumsum(ok[::-1])[::-1] / (per_gap or self._gap_slots)
         room = np.clip(1.0 - self.slack * plays / np.maximum(stretches, 1e-9), 0.0, 1.0)
         premium = self.patience * np.sqrt(unseen + self.model.spread * unseen ** 2) * room
         up = self._uptime[np.minimum((starts // self.model.bin_seconds).astype(int), self._uptime.size - 1)]
@@ -600,20 +605,23 @@ class Planner:
         c = int(t // r.slot_seconds)
         if c >= self._starts.size:
             return [], 0.0
+        cad = self._cadence
         starts = self._starts[c:].copy()
         starts[0] = t
         ok = self._allowed[c:].copy()
         ok[0] = _interval_at(t, self._day, r)
-        floor = _gap_floor((p[0] for p in self._plays), r.gap_seconds)
-        ok &= starts >= floor
-        # A start before the next call is a start the planner will not be asked at: it is now
-        # or from the next call on (asked every 200 s, "in two minutes" would never come).
-        ok[1:] &= starts[1:] >= t + self._cadence - 1e-6
-        # ... and it is made at the first call from then on: the play from that call must end
-        # before its interval closes, or the day's last play may never fit.
-        cad = self._cadence
-        made_at = t + np.ceil((starts[1:] - t) / cad - 1e-9) * cad
-        ok[1:] &= made_at + r.play_seconds <= self._closes[c + 1:]
+        # A play is made only when the planner is asked: a later slot's play at the first call
+        # from then on (asked every 200 s, "in two minutes" is in 200 s). Its start is that
+        # call, and the play from it must end before its interval closes, or the day's last
+        # play may never fit.
+        made = t + np.ceil((starts[1:] - t) / cad - 1e-9) * cad
+        ok[1:] &= made + r.play_seconds <= self._closes[c + 1:]
+        starts[1:] = made
+        if cad > r.slot_seconds:
+            # Asked less often than a slot: slots share a call, which is one start.
+            idx = np.flatnonzero(ok)
+            ok[idx[1:][starts[idx[1:]] == starts[idx[:-1]]]] = False
+        ok &= starts >= _gap_floor((p[0] for p in self._plays), r.gap_seconds)
         if not ok.any():
             return [], 0.0
         bs = self.model.bin_seconds
@@ -623,12 +631,9 @@ class Planner:
         past = np.where(lead <= t, seen_total - np.searchsorted(obs, lead, side="left"), 0)
         ahead = np.interp(starts + r.play_seconds, edges, cum) - np.interp(np.maximum(lead, t), edges, cum)
         # Playing now is worth what it is; a later slot what keeping the play for it is worth.
-        values = self._worth(ahead, starts, ok, remaining, past)
+        per_gap = r.gap_seconds / max(cad, r.slot_seconds)
+        values = self._worth(ahead, starts, ok, remaining, past, per_gap)
         values[0] = past[0] + ahead[0]
-        # Calls whose period does not divide the slot drift against it: each play may then be
-        # made up to a cadence after its slot, so later plays are planned that much further apart.
-        per_slot = r.slot_seconds / cad
-        drifts = abs(per_slot - round(per_slot)) * cad > 1.0 or cad > r.slot_seconds
-        gap_slots = self._gap_slots + (math.ceil(cad / r.slot_seconds) if drifts else 0)
-        chosen = best_starts(values, ok, remaining, gap_slots)
+        # The gap is kept between the calls the plays are made at, not between their slots.
+        chosen = best_starts(values, ok, remaining, r.gap_seconds, times=starts)
         return [float(starts[j]) for j in chosen], float(past[0] + ahead[0])
