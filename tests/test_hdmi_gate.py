@@ -13,7 +13,7 @@ import pytest
 
 from edge.content import builtin_pack
 from edge.hdmi import BOARDS, load_filler, load_promo, probe, problems_on
-from edge.hdmi.probe import AudioInfo, ClipInfo
+from edge.hdmi.probe import AudioInfo, ClipInfo, probe_apart
 from edge.updates.bundle import file_sha256
 from edge.updates.gate import check_pack_clips
 from ihanoi.contract.errors import ClipRefused, PackError
@@ -102,6 +102,45 @@ def test_damaged_files_are_refused_with_their_reason(clips, name, reason):
         probe(clips[name])
     assert caught.value.reason == reason and caught.value.file == f"{name}.mp4"
     assert f"{name}.mp4" in str(caught.value)
+
+
+# --- the same probe in a child process, as a TV board's agent runs it --------------------------
+@pytest.mark.parametrize("name", ["h264", "silent", "high10"])
+def test_the_probe_apart_finds_the_same_facts(clips, name):
+    for decode in (False, True):
+        assert probe_apart(clips[name], decode=decode) == probe(clips[name], decode=decode)
+
+
+@pytest.mark.parametrize("name,reason", [("truncated", "truncated"), ("corrupt", "corrupt"),
+                                         ("garbage", "unreadable")])
+def test_the_probe_apart_refuses_as_the_probe_does(clips, name, reason):
+    with pytest.raises(ClipRefused) as here:
+        probe(clips[name])
+    with pytest.raises(ClipRefused) as apart:
+        probe_apart(clips[name])
+    assert (apart.value.reason, apart.value.file, apart.value.problem) == (reason, f"{name}.mp4", here.value.problem)
+
+
+def test_a_prober_that_cannot_run_leaves_the_probe_to_this_process(clips, tmp_path, caplog):
+    dead = tmp_path / "python"
+    dead.write_text("#!/bin/sh\nkill -9 $$\n")
+    dead.chmod(0o755)
+    for python, why in ((str(tmp_path / "missing"), "could not start"), (str(dead), "the clip prober failed")):
+        caplog.clear()
+        assert probe_apart(clips["h264"], decode=False, python=python) == probe(clips["h264"], decode=False)
+        assert why in caplog.text and "h264.mp4" in caplog.text
+    with pytest.raises(ClipRefused) as caught:
+        probe_apart(clips["truncated"], python=str(dead))
+    assert caught.value.reason == "truncated"
+
+
+def test_a_tv_board_loads_its_promo_without_ffmpeg_in_its_own_process(tmp_path):
+    pack = make_tv_pack(tmp_path / "pack", seconds=1.0)
+    script = ("import sys; from edge.hdmi import load_promo; "
+              f"clip = load_promo({str(pack)!r}, 'pi4', decode=True, apart=True); "
+              "print(clip.info.frames, 'av' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["25", "False"]
 
 
 def test_the_pack_gate_names_pack_item_file_and_reason(tmp_path, clips):

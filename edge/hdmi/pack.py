@@ -20,7 +20,7 @@ from pathlib import Path
 
 from edge.content.manifest import item_label, load_manifest, manifest_path
 from edge.hdmi.boards import Board, board as board_named, problems_on
-from edge.hdmi.probe import ClipInfo, probe
+from edge.hdmi.probe import ClipInfo, probe, probe_apart
 from edge.updates.bundle import file_sha256
 from ihanoi.contract.errors import ClipRefused, PackError
 
@@ -88,8 +88,11 @@ def _board(target: Board | str | None) -> Board | None:
     return board_named(target) if isinstance(target, str) else target
 
 
-def load_promo(pack: Path | str, target: Board | str | None = None, decode: bool = True) -> Clip:
-    """The promo clip of a TV pack; ``PackError``/``ClipRefused`` saying what is wrong with it."""
+def load_promo(pack: Path | str, target: Board | str | None = None, decode: bool = True,
+               apart: bool = False) -> Clip:
+    """The promo clip of a TV pack; ``PackError``/``ClipRefused`` saying what is wrong with it.
+
+    ``apart``: the clip is probed in a child process (``probe_apart``), as the agent does."""
     manifest_file = manifest_path(pack)
     manifest = load_manifest(manifest_file)
     videos = [(n, item) for n, item in enumerate(manifest.items) if item.kind == "video"]
@@ -101,18 +104,19 @@ def load_promo(pack: Path | str, target: Board | str | None = None, decode: bool
         raise PackError(manifest_file, "items", f"a TV pack holds exactly one video item (the clip whose plays "
                                                 f"are counted); this one has {len(videos)}")
     n, item = videos[0]
-    return _clip(manifest_file, manifest, n, item, _board(target), decode)
+    return _clip(manifest_file, manifest, n, item, _board(target), decode, apart)
 
 
-def load_filler(pack: Path | str, target: Board | str | None = None, decode: bool = True) -> list[Clip | Still]:
-    """The entries of a TV filler pack, in order (video and image items)."""
+def load_filler(pack: Path | str, target: Board | str | None = None, decode: bool = True,
+                apart: bool = False) -> list[Clip | Still]:
+    """The entries of a TV filler pack, in order (video and image items); ``apart`` as for ``load_promo``."""
     manifest_file = manifest_path(pack)
     manifest = load_manifest(manifest_file)
     entries: list[Clip | Still] = []
     for n, item in enumerate(manifest.items):
         label = item_label(n, item)
         if item.kind == "video":
-            entries.append(_clip(manifest_file, manifest, n, item, _board(target), decode))
+            entries.append(_clip(manifest_file, manifest, n, item, _board(target), decode, apart))
         elif item.kind == "image":
             path = _asset(manifest_file, label, item.file)
             entries.append(Still(path, float(item.duration or IMAGE_SECONDS), label))
@@ -133,11 +137,12 @@ def check_clip(manifest_file: Path, label: str, info: ClipInfo, targets: list[Bo
                               f"{target.label}: {text}")
 
 
-def _clip(manifest_file: Path, manifest, n: int, item, target: Board | None, decode: bool) -> Clip:
+def _clip(manifest_file: Path, manifest, n: int, item, target: Board | None, decode: bool,
+          apart: bool = False) -> Clip:
     label = item_label(n, item)
     path = _asset(manifest_file, label, item.file)
     try:
-        info = probe(path, decode=decode)
+        info = (probe_apart if apart else probe)(path, decode=decode)
     except ClipRefused as exc:
         raise ClipRefused(manifest_file, label, exc.file, exc.reason, exc.problem) from None
     if target is not None:

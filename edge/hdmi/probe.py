@@ -10,14 +10,27 @@ damaged stream is an error, not a picture patched over by error concealment: ``c
 Anything wrong raises ``ClipRefused`` naming the file and the reason. Reading a 30-second
 1080p clip takes a few seconds on a PC; it is done when a bundle is built, when a board
 loads a pack, never per play.
+
+``probe_apart`` does the same in a short-lived child process: the agent of a TV board uses it,
+so FFmpeg's libraries and the decoded frames of a new bundle's check never enter the agent's
+memory (about 16 MB for the libraries alone, and the decode's peak). A child that cannot run
+(cannot start, killed) is logged and the clip is probed in this process instead.
+
+    python -m edge.hdmi.probe FILE [--decode]      # what the child runs: the facts as JSON
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ihanoi.contract.errors import ClipRefused
+
+log = logging.getLogger(__name__)
 
 # A clip whose packets stop this much before the announced end was cut short.
 TRUNCATION_SLACK_S = 0.25
@@ -145,4 +158,43 @@ def _why(exc) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-__all__ = ["AudioInfo", "ClipInfo", "probe"]
+def probe_apart(path: Path | str, decode: bool = True, python: str | None = None) -> ClipInfo:
+    """``probe`` in a child process (see the module's text); the same facts, the same refusals."""
+    path = Path(path)
+    argv = [python or sys.executable, "-m", "edge.hdmi.probe", str(path)] + (["--decode"] if decode else [])
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        log.warning("the clip prober could not start (%s): probing %s in the agent", exc, path.name)
+        return probe(path, decode)
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        answer = {}
+    if done.returncode == 0 and "info" in answer:
+        info = answer["info"]
+        audio = AudioInfo(**info.pop("audio")) if info.get("audio") else None
+        return ClipInfo(**info | {"audio": audio})
+    if "refused" in answer:
+        raise ClipRefused(path, "", path.name, answer["refused"]["reason"], answer["refused"]["problem"])
+    log.warning("the clip prober failed (exit %s: %s): probing %s in the agent", done.returncode,
+                done.stderr.strip()[-500:] or "no message", path.name)
+    return probe(path, decode)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        info = probe(args[0], decode="--decode" in args[1:])
+    except ClipRefused as exc:
+        print(json.dumps({"refused": {"reason": exc.reason, "problem": exc.problem}}))
+        return 1
+    print(json.dumps({"info": asdict(info)}))
+    return 0
+
+
+__all__ = ["AudioInfo", "ClipInfo", "probe", "probe_apart"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -138,18 +138,19 @@ class TvScreen:
         return builtin_pack(content_id + TV_PACK_SUFFIX)
 
     def load(self, pack: Path):
-        """The pack's clip for this board (probed; refused when the board cannot play it smoothly)."""
-        return load_promo(pack, self.settings.board, decode=False)
+        """The pack's clip for this board (probed in a child process; refused when the board cannot
+        play it smoothly)."""
+        return load_promo(pack, self.settings.board, decode=False, apart=True)
 
     def verify(self, pack: Path):
         """A new bundle's clip, every frame decoded: a damaged copy is refused before it is installed."""
-        return load_promo(pack, self.settings.board, decode=True)
+        return load_promo(pack, self.settings.board, decode=True, apart=True)
 
     def use_fillers(self, paths: list[Path]) -> None:
         entries = []
         for path in paths:
             try:
-                entries.extend(load_filler(path, self.settings.board, decode=False))
+                entries.extend(load_filler(path, self.settings.board, decode=False, apart=True))
             except PackError as exc:
                 log.error("filler pack %s left out: %s", path, exc)
         self.filler.entries = entries
