@@ -18,7 +18,11 @@ In the same run, for comparison:
   same frame rate, as most signage scripts do, with an uncompressed copy of the same pixel font
   (as the frames benchmark does: from the shipped ``.pcf.gz`` every ``draw.text`` decompresses
   the glyphs again, which makes the loop about 250x slower and measures the font, not the way);
-- the same naive loop on the ``.pcf.gz`` font, to show that difference.
+- the same naive loop on the ``.pcf.gz`` font, to show that difference;
+- the agent of an LCD/TV board (``[hdmi]``, the registry's TV at the district health centre)
+  while Debian's mpv plays a 1080p25 H.264 + AAC clip with no video or audio output (decoding
+  for real, in software on a PC): the agent's own share and memory, and mpv's separately, beside
+  the LED agent's in the same run (``--no-tv`` leaves it out, e.g. where mpv is not installed).
 
 Goal (issue 6): under 80 MB and under 5% of one core on a 128x64 promo.
 """
@@ -29,6 +33,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -43,6 +48,7 @@ from benchlib import cpu_seconds, memory_mb  # noqa: E402, F401  (bench_hdmi imp
 from tests.mosquitto import Mosquitto  # noqa: E402
 
 DEVICE = "hbt-bach-dang-01"
+TV_DEVICE = "hbt-ttyt-quan-01"        # the registry's TV on the wall of the district health centre
 
 # The agent as ``ihanoi-edge run`` starts it; ``in-agent`` makes the compiler child fail to start,
 # so the agent compiles the pack itself (logged as an error), as it did before.
@@ -63,25 +69,38 @@ def measure(pid: int, seconds: float) -> dict:
 
 
 def agent_run(work: Path, broker: Mosquitto, panel: str, compile_in: str, profile: str, seconds: float,
-              run: int) -> dict:
+              run: int, tv_pack: Path | None = None) -> dict:
+    """One agent process told to play; with ``tv_pack`` an LCD/TV board playing it through mpv."""
     folder = work / f"{panel}-{compile_in}-{run}"
     folder.mkdir()
     synced = folder / "synced"
     synced.touch()
     (folder / "empty.csv").write_text("timestamp\n")
-    config = folder / "device.toml"
-    config.write_text(textwrap.dedent(f"""\
-        device = "{DEVICE}"
-        unit = "phuong-bach-dang"
-        data_dir = "data"
-        [broker]
-        host = "127.0.0.1"
-        port = {broker.port}
+    device, unit = (TV_DEVICE, "ttyt-quan") if tv_pack else (DEVICE, "phuong-bach-dang")
+    screen = f"""\
+        [hdmi]
+        board = "pi4"
+        output = "null"
+        [hdmi.cec]
+        enabled = false
+        [content]
+        pack = "{tv_pack}"
+        """ if tv_pack else f"""\
         [panel]
         profile = "{profile}"
         output = "{panel}"
         [pir]
         pin = 5
+        """
+    config = folder / "device.toml"
+    config.write_text(textwrap.dedent(f"""\
+        device = "{device}"
+        unit = "{unit}"
+        data_dir = "data"
+        [broker]
+        host = "127.0.0.1"
+        port = {broker.port}
+        """) + textwrap.dedent(screen) + textwrap.dedent("""\
         [outbox]
         receipts = "broker"
         """))
@@ -94,15 +113,36 @@ def agent_run(work: Path, broker: Mosquitto, panel: str, compile_in: str, profil
         time.sleep(2)
         idle = measure(agent.pid, min(5.0, seconds))
         mark = agent.mark()
-        subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", f"ihanoi/v1/cmd/{DEVICE}/play-now",
+        subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", f"ihanoi/v1/cmd/{device}/play-now",
                         "-m", json.dumps({"schema": "ihanoi.cmd.play-now/1", "id": f"bench-{panel}-{run}"})],
                        check=True)
         agent.wait_for("playing", 60, since=mark)
         time.sleep(1)
+        player = mpv_of(agent.pid) if tv_pack else None
+        m0 = cpu_seconds(player) if player else 0.0
+        t0 = time.monotonic()
         playing = measure(agent.pid, seconds)
-        return {"idle": idle["cpu"], **playing}
+        out = {"idle": idle["cpu"], **playing}
+        if player:
+            out["mpv_cpu"] = 100 * (cpu_seconds(player) - m0) / (time.monotonic() - t0)
+            out["mpv_rss"], out["mpv_peak"] = memory_mb(player)
+            if "played " in agent.tail(200).split("playing", 1)[-1]:
+                raise RuntimeError(f"the clip ended inside the window: make it longer than {seconds:g} s")
+        return out
     finally:
         agent.stop()
+
+
+def mpv_of(pid: int) -> int:
+    """The agent's mpv: its child process named ``mpv``."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+        except OSError:
+            continue
+        if name == "mpv" and int(rest.split()[1]) == pid:
+            return int(stat.parent.name)
+    raise RuntimeError(f"the TV agent {pid} plays, but no mpv of its own is running")
 
 
 NAIVE = r"""
@@ -156,17 +196,31 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=30.0, help="measuring window while playing")
     p.add_argument("--runs", type=int, default=2, help="runs of each variant (at least 2)")
     p.add_argument("--quick", action="store_true", help="8 s windows, to iterate (not for the README)")
+    p.add_argument("--no-tv", action="store_true", help="leave out the LCD/TV agent (needs Debian's mpv)")
     args = p.parse_args(argv)
+    tv = not args.no_tv
+    if tv and shutil.which("mpv") is None:
+        print("mpv is not installed (apt-get install -y mpv), or run with --no-tv", file=sys.stderr)
+        return 2
     seconds = 8.0 if args.quick else args.seconds
     rows: dict[str, list[dict]] = {}
     with benchlib.session("agent") as s:
         work = s.scratch()
+        tv_pack = None
+        if tv:
+            from tests.hdmi_support import make_tv_pack
+            clip = seconds + 20                      # the window starts a few seconds into the play
+            print(f"making a {clip:g} s 1080p25 H.264 + AAC clip for the TV agent ...", flush=True)
+            tv_pack = make_tv_pack(work / "tv-pack", seconds=clip, width=1920, height=1080)
         broker = Mosquitto(work / "mosquitto").start()
         try:
             for panel, compile_in in (("null", "child"), ("recorder", "child"), ("null", "in-agent")):
                 name = f"agent, {panel} panel" + (", pack compiled in the agent" if compile_in == "in-agent" else "")
                 rows[name] = benchlib.repeat(args.runs, lambda i: agent_run(
                     work, broker, panel, compile_in, args.profile, seconds, i), name)
+            if tv_pack:
+                rows[TV_ROW] = benchlib.repeat(args.runs, lambda i: agent_run(
+                    work, broker, "tv", "child", args.profile, seconds, i, tv_pack), TV_ROW)
         finally:
             broker.kill()
         font = naive_fonts(work, args.profile)
@@ -174,6 +228,9 @@ def main(argv=None) -> int:
             rows[name] = benchlib.repeat(args.runs, lambda i: naive_run(args.profile, font[key], seconds, i), name)
     report(rows, args.profile, seconds)
     return 0
+
+
+TV_ROW = "TV agent (LCD, mpv plays 1080p H.264)"
 
 
 def report(rows: dict[str, list[dict]], profile: str, seconds: float) -> None:
@@ -191,6 +248,16 @@ def report(rows: dict[str, list[dict]], profile: str, seconds: float) -> None:
     print(f"\nWhile playing, the naive loop (uncompressed font) uses {naive.median / max(agent.median, 1e-9):.1f}x "
           f"the agent's CPU (medians; null panel); on the .pcf.gz font {gz.median / max(agent.median, 1e-9):.0f}x, "
           f"which is the font's cost, not the way's.")
+    if TV_ROW in rows:
+        tv = rows[TV_ROW]
+        print(f"\nTV agent while mpv plays a 1080p25 H.264 + AAC clip (vo=null, ao=null; mpv is a child of "
+              f"the agent, measured apart): agent {benchlib.spread([r['cpu'] for r in tv], '{:.2f} %')} of a core, "
+              f"{benchlib.spread([r['rss'] for r in tv], '{:.1f}')} MB resident, peak "
+              f"{benchlib.spread([r['peak'] for r in tv], '{:.1f}')} MB; mpv "
+              f"{benchlib.spread([r['mpv_cpu'] for r in tv], '{:.0f} %')} of a core (software decoding on this "
+              f"machine), {benchlib.spread([r['mpv_rss'] for r in tv], '{:.0f}')} MB resident. The LED agent "
+              f"(null panel) in the same run: {agent.format('{:.2f} %')}, "
+              f"{benchlib.spread([r['rss'] for r in rows['agent, null panel']], '{:.1f}')} MB.")
 
 
 if __name__ == "__main__":
