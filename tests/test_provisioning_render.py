@@ -233,7 +233,13 @@ def test_every_registry_device_has_a_password_and_an_acl_block(rendered, registr
     assert users["collector"] == ["topic read ihanoi/v1/dev/#", "topic readwrite ihanoi/v1/cmd/#",
                                   "topic readwrite ihanoi/v1/unit/#"]
     assert "topic read ihanoi/v1/dev/+/snapshot" in users["dashboard"]
-    assert {"collector", "dashboard"} <= hashed
+    # each bundle's own retained announcement, and the one topic boards from before it read
+    assert users["technician"] == ["topic readwrite ihanoi/v1/unit/+/content/+",
+                                   "topic readwrite ihanoi/v1/cmd/+/content/+",
+                                   "topic readwrite ihanoi/v1/unit/+/content",
+                                   "topic readwrite ihanoi/v1/cmd/+/content",
+                                   "topic read ihanoi/v1/dev/+/cmd-result"]
+    assert {"collector", "dashboard", "technician"} <= hashed
     assert (server / "etc/mosquitto/ihanoi.passwd").stat().st_mode & 0o007 == 0
 
 
