@@ -44,15 +44,20 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, tzinfo=CAMPAIGN_TZ)
 
 
-def board(tmp_path, broker, start: datetime, *, connect: bool = True) -> Agent:
+def board(tmp_path, broker, start: datetime, *, connect: bool = True, campaign_key: str | None = None) -> Agent:
+    """``campaign_key``: the key named in the config's ``[campaigns] trusted_keys`` (none: the content key's)."""
     keys = tmp_path / "keys"
     if not (keys / "district.pub").exists():
         generate(keys / "district.key", keys / "district.pub")
         generate(keys / "stranger.key", keys / "stranger.pub")
+        generate(keys / "server.key", keys / "server.pub")
         pack = make_pack(tmp_path / DEVICE / "packs" / "vneid-promo", "vneid-1", color=(0, 200, 0))
         manifest = pack / "pack.toml"
         manifest.write_text(manifest.read_text("utf-8").replace('id = "ihanoi-promo"', 'id = "vneid-promo"'), "utf-8")
-    path = device_config(tmp_path, DEVICE, broker.port, extra=f'\n[content]\ntrusted_keys = ["{keys}/district.pub"]\n')
+    extra = f'\n[content]\ntrusted_keys = ["{keys}/district.pub"]\n'
+    if campaign_key:
+        extra += f'\n[campaigns]\ntrusted_keys = ["{keys}/{campaign_key}.pub"]\n'
+    path = device_config(tmp_path, DEVICE, broker.port, extra=extra)
     config, registry, profile = check_config(path)
     trace = unit_trace(tmp_path, DEVICE, WED, 2)
     return Agent(config, registry, profile, SimClock(start), pir_trace=trace, step=15.0, connect=connect)
@@ -75,6 +80,19 @@ def receive(agent: Agent) -> None:
     agent.link.stop(flush_timeout=5)
     agent.link = type(agent.link)(agent.config.device, agent.config.broker, agent.outbox, clock=agent.clock,
                                   status=agent._announced, on_command=agent.inbox.put, unit=agent.config.unit)
+
+
+def test_a_board_given_a_campaign_key_obeys_the_sets_it_signs_and_not_those_of_the_content_key(tmp_path, mosquitto):
+    """As ansible provisions it: ``[campaigns] trusted_keys`` names the server's signing key, which
+    alone signs campaign sets; the technician's content key still signs bundles, not sets."""
+    agent = board(tmp_path, mosquitto, at(WED, 6), campaign_key="server")
+    announce(tmp_path, mosquitto, "district", 1, IHANOI, VNEID)
+    receive(agent)
+    assert agent.book.version is None and agent.book.refused == Counter({"bad-signature": 1})
+    announce(tmp_path, mosquitto, "server", 2, IHANOI, VNEID)
+    receive(agent)
+    assert agent.book.version == 2
+    assert {c.id for c in agent.book.active_on(WED)} == {"ihanoi", "vneid"}
 
 
 def test_a_board_plays_every_campaign_of_its_signed_set_refuses_a_strangers_and_stops_one_offline(tmp_path, mosquitto):
