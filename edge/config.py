@@ -281,8 +281,9 @@ def check_config(path: Path | str, check_files: bool = True):
         for n, key in enumerate(getattr(config, section).trusted_keys):
             value = config.resolve(key)
             if not value.exists():
-                problems.append((f"{section}.trusted_keys.{n}", f"= '{value}' does not exist: the public key (.pub) "
-                                                                 "must be on the board (ansible installs it into keys/)"))
+                problems.append((f"{section}.trusted_keys.{n}",
+                                 f"= '{value}' does not exist: the public key (.pub) must be on the board "
+                                 "(ansible installs it into keys/)"))
     if config.broker.tls and config.broker.port == 1883:
         problems.append(("broker.port", "= 1883 with tls = true; the TLS listener is usually 8883"))
     if config.broker.reconnect_max_s < config.broker.reconnect_min_s:

@@ -5,7 +5,8 @@ with its own pack and quota, every play message naming its campaign; a set signe
 is refused (answered on ``cmd-result``) and the board keeps the set it has; a board with no
 network at all stops a campaign at its last minute by itself; a campaign whose pack is not on
 the board is named in health and does not play until the pack is there, in its folder or in a
-signed bundle installed beside the promo while the board runs.
+signed bundle installed beside the promo while the board runs; a board that connects after two
+bundles were announced to its unit, each on its own retained topic, installs both.
 """
 
 from __future__ import annotations
@@ -191,3 +192,31 @@ def test_a_campaign_plays_once_its_bundle_is_installed_beside_the_promo_while_th
     assert details["campaigns_without_pack"] == {} and set(details["bundles"]) == {"bau-cu"}
     assert details["campaign_plays_today"] == {"ihanoi": 10, "bau-cu": 4}
     assert agent.status()["content_id"] == "ihanoi-promo"                  # the promo is still the configured pack
+
+
+def test_a_board_that_connects_after_two_bundles_were_announced_to_its_unit_installs_both(tmp_path, mosquitto):
+    """Through the agent's own inbox: the promo's and a campaign's bundle, each retained on its own
+    topic of the unit (one topic would have kept only the last), both installed side by side."""
+    from ihanoi.contract.protocol import Topics
+
+    agent = board(tmp_path, mosquitto, at(WED, 7))
+    district = load_private(tmp_path / "keys" / "district.key")
+    for name, pack_id, version in (("ihanoi-promo", "ihanoi-promo", 3), ("bau-cu", "bau-cu-promo", 1)):
+        pack = make_pack(tmp_path / f"{name}-pack", f"{name}-{version}", color=(200, 200, 0), pack_id=pack_id)
+        tar = tmp_path / f"{name}-v{version}.tar"
+        bundles.build(pack, tar, district, version, Targets(units=[UNIT]), CREATED, bundle=name)
+        publish(mosquitto, Topics().unit_content(UNIT, name), desired_for(tar, tar.as_uri(), version, name).to_bytes(),
+                retain=True)
+    agent.updates.start()
+    agent.link.start()
+    try:
+        assert agent.link.subscribed.wait(10)
+
+        def both_installed() -> bool:
+            agent.inbox.handle()
+            return (agent.installer.version_of("ihanoi-promo"), agent.installer.version_of("bau-cu")) == (3, 1)
+        assert eventually(both_installed, timeout=30.0)
+    finally:
+        agent.link.stop(flush_timeout=2)
+        agent.updates.stop()
+    assert set(agent.status()["details"]["bundles"]) == {"ihanoi-promo", "bau-cu"}

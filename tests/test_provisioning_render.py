@@ -317,8 +317,8 @@ def test_each_pi_trusts_the_campaign_key_the_server_signs_with(rendered):
     assert signing.stat().st_mode & 0o007 == 0
     for config in (load_collector_config(server / "collector.toml"), load_dashboard_config(server / "dashboard.toml")):
         assert config.campaigns.signing_key == signing
-    assert re.search(r'^\[campaigns\]\nsigning_key = "[^"]+/campaign-signing.key"', (server / "collector.toml").read_text(),
-                     re.M)
+    assert re.search(r'^\[campaigns\]\nsigning_key = "[^"]+/campaign-signing.key"',
+                     (server / "collector.toml").read_text(), re.M)
 
     etc = rendered.host("hbt-bach-mai-01") / "etc/ihanoi"
     device = tomllib.loads((etc / "device.toml").read_text())
