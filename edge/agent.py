@@ -126,7 +126,7 @@ class Agent:
         self.model = self._load_model()
         self.own_campaign = from_registry(registry)
         self.unit_calendar = dataclasses.replace(self.rules.calendar, first_day=None, last_day=None)
-        self.book = CampaignBook(db, load_trusted([config.resolve(k) for k in config.content.trusted_keys]),
+        self.book = CampaignBook(db, load_trusted(config.campaign_keys()),
                                  config.unit, self.own_campaign, self.tz, clock)
         self.planner = CampaignPlanner(self.model, self._rules_for)
         self._plan_campaigns()

@@ -103,6 +103,12 @@ class ContentSettings(_Section):
     trusted_keys: tuple[Path, ...] = Field((), max_length=2)
 
 
+class CampaignSettings(_Section):
+    trusted_keys: tuple[Path, ...] = Field(
+        (), max_length=2, description="the public keys the district's campaign sets are checked with (the server's "
+                                      "signing key; the next one too while rotating); none: content.trusted_keys")
+
+
 class DeviceConfig(_Section):
     device: str = Field(pattern=DEVICE_ID, description="lower-case letters, digits and '-'; also the MQTT username")
     unit: str = Field(pattern=DEVICE_ID)
@@ -116,6 +122,7 @@ class DeviceConfig(_Section):
     outbox: OutboxSettings = OutboxSettings()
     health: HealthSettings = HealthSettings()
     content: ContentSettings = ContentSettings()
+    campaigns: CampaignSettings = CampaignSettings()
 
     # Set by load_config: where this config came from, for relative paths and messages.
     source: Path | None = Field(None, exclude=True)
@@ -124,6 +131,11 @@ class DeviceConfig(_Section):
         if path is None or path.is_absolute() or self.source is None:
             return path
         return (self.source.parent / path).resolve()
+
+    def campaign_keys(self) -> list[Path]:
+        """The keys a campaign set must be signed with: ``[campaigns] trusted_keys``, or where there are
+        none (a board provisioned before the server had a key of its own) the content keys."""
+        return [self.resolve(k) for k in (self.campaigns.trusted_keys or self.content.trusted_keys)]
 
     @property
     def mqtt_username(self) -> str:
@@ -265,6 +277,13 @@ def check_config(path: Path | str, check_files: bool = True):
         if value is not None and not value.exists():
             problems.append((f"broker.{key}", f"= '{value}' does not exist (checking the config away from its "
                                               "board, e.g. on a PC? --skip-files leaves out the board's files)"))
+    for section in ("content", "campaigns") if check_files else ():
+        for n, key in enumerate(getattr(config, section).trusted_keys):
+            value = config.resolve(key)
+            if not value.exists():
+                problems.append((f"{section}.trusted_keys.{n}",
+                                 f"= '{value}' does not exist: the public key (.pub) must be on the board "
+                                 "(ansible installs it into keys/)"))
     if config.broker.tls and config.broker.port == 1883:
         problems.append(("broker.port", "= 1883 with tls = true; the TLS listener is usually 8883"))
     if config.broker.reconnect_max_s < config.broker.reconnect_min_s:

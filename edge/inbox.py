@@ -12,7 +12,9 @@ hands the rest to ``BoardCommands``, which says what each verb does to this boar
 - ``snapshot``: what is on the screen as a PNG, retained on ``dev/{device}/snapshot`` (an LED
   board's frame, a TV's picture from mpv); a screen that cannot take one answers why;
 - ``brightness`` on a screen where it does not apply (a TV) is answered as refused, with why;
-- ``content``: handed to the update service (signed bundles), or refused when updates are off.
+- ``content``: handed to the update service (signed bundles), or refused when updates are off;
+  each bundle's own retained topic (``.../content/{bundle}``) and the single ``.../content`` topic
+  of the boards from before alike.
 
 The district's campaign set (``unit/{unit}/campaigns``, retained and signed) is not a command
 of the protocol's list: it goes whole to ``on_campaigns`` (``edge.campaigns`` checks it).
@@ -70,16 +72,25 @@ class Inbox:
                 self.on_campaigns(payload)
                 continue
             try:
-                scope, verb, command = protocol.decode_command(self.topics, topic, payload)
+                command = protocol.decode_command(self.topics, topic, payload)
             except ProtocolError as exc:
                 log.warning("refused command on %s: %s", topic, exc)
-                self.answer(topic.rsplit("/", 1)[-1], None, False, f"{exc.reason}: {exc.detail}")
+                self.answer(self._verb_of(topic), None, False, f"{exc.reason}: {exc.detail}")
                 continue
-            if verb in protocol.ONE_SHOT and retained:
-                log.warning("ignored a retained %s command on %s: one-shot commands must not be retained", verb, topic)
+            if command.verb in protocol.ONE_SHOT and retained:
+                log.warning("ignored a retained %s command on %s: one-shot commands must not be retained",
+                            command.verb, topic)
                 continue
-            self.commands.apply(verb, command, scope)
+            self.commands.apply(command.verb, command.message, command.scope, command.bundle)
 
+    def _verb_of(self, topic: str) -> str:
+        """The verb a refused command is answered under: its topic's (``content`` for any topic under
+        a ``content/`` level, even with a name that is not a bundle's), or the topic's last level."""
+        try:
+            return protocol.command_topic(self.topics, topic).verb
+        except ProtocolError:
+            levels = topic.split("/")
+            return protocol.CONTENT if levels[-2:-1] == [protocol.CONTENT] else levels[-1]
 
     def _is_campaigns(self, topic: str) -> bool:
         head = f"{self.topics.prefix}/unit/"
@@ -110,7 +121,8 @@ class BoardCommands:
         """The board's quota after a command raised it (the unit's quota otherwise)."""
         return max(self.base_quota, self.settings.get("quota_override") or 0)
 
-    def apply(self, verb: str, command, scope: str = "device") -> None:
+    def apply(self, verb: str, command, scope: str = "device", bundle: str | None = None) -> None:
+        """``bundle``: the bundle whose own topic a ``content`` command came on (None: the single topic)."""
         if verb == "play-now":
             if self.settings.seen_command(command.id):
                 return
@@ -148,7 +160,7 @@ class BoardCommands:
             if self.updates is None:
                 self.answer(verb, None, False, "content updates are off: no content.trusted_keys in the device config")
             else:
-                self.updates.submit(command, scope)
+                self.updates.submit(command, scope, bundle)
 
 
 def snapshot_png(frame) -> bytes:

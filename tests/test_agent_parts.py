@@ -107,12 +107,20 @@ def test_content_commands_go_to_the_update_service_or_are_refused(tmp_path):
     class Updates:
         got = []
 
-        def submit(self, command, scope):
-            self.got.append(scope)
+        def submit(self, command, scope, bundle):
+            self.got.append((scope, bundle, command))
 
     taken = Board(tmp_path / "b", updates=Updates())
     taken.send("content", {"bundle": "x"}, scope="unit")
-    assert Updates.got == ["unit"]
+    taken.send("content/vneid", {"bundle": "vneid"})                 # the bundle's own retained topic
+    taken.send("content/vneid", b"", retained=True)                    # its announcement withdrawn
+    assert Updates.got == [("unit", None, {"bundle": "x"}), ("device", "vneid", {"bundle": "vneid"}),
+                           ("device", "vneid", None)]
+    taken.send("content/vneid", {"bundle": "ihanoi-promo"}, scope="unit")
+    taken.send("content/Bad+Name", {"bundle": "x"})
+    reasons = [(verb, ok, reason.split(":")[0]) for verb, _id, ok, reason in taken.answers]
+    assert reasons == [("content", False, "bundle-mismatch"), ("content", False, "bad-topic")]
+    assert len(Updates.got) == 3
 
 
 # --- health -------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ with its own pack and quota, every play message naming its campaign; a set signe
 is refused (answered on ``cmd-result``) and the board keeps the set it has; a board with no
 network at all stops a campaign at its last minute by itself; a campaign whose pack is not on
 the board is named in health and does not play until the pack is there, in its folder or in a
-signed bundle installed beside the promo while the board runs.
+signed bundle installed beside the promo while the board runs; a board that connects after two
+bundles were announced to its unit, each on its own retained topic, installs both.
 """
 
 from __future__ import annotations
@@ -44,15 +45,20 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, tzinfo=CAMPAIGN_TZ)
 
 
-def board(tmp_path, broker, start: datetime, *, connect: bool = True) -> Agent:
+def board(tmp_path, broker, start: datetime, *, connect: bool = True, campaign_key: str | None = None) -> Agent:
+    """``campaign_key``: the key named in the config's ``[campaigns] trusted_keys`` (none: the content key's)."""
     keys = tmp_path / "keys"
     if not (keys / "district.pub").exists():
         generate(keys / "district.key", keys / "district.pub")
         generate(keys / "stranger.key", keys / "stranger.pub")
+        generate(keys / "server.key", keys / "server.pub")
         pack = make_pack(tmp_path / DEVICE / "packs" / "vneid-promo", "vneid-1", color=(0, 200, 0))
         manifest = pack / "pack.toml"
         manifest.write_text(manifest.read_text("utf-8").replace('id = "ihanoi-promo"', 'id = "vneid-promo"'), "utf-8")
-    path = device_config(tmp_path, DEVICE, broker.port, extra=f'\n[content]\ntrusted_keys = ["{keys}/district.pub"]\n')
+    extra = f'\n[content]\ntrusted_keys = ["{keys}/district.pub"]\n'
+    if campaign_key:
+        extra += f'\n[campaigns]\ntrusted_keys = ["{keys}/{campaign_key}.pub"]\n'
+    path = device_config(tmp_path, DEVICE, broker.port, extra=extra)
     config, registry, profile = check_config(path)
     trace = unit_trace(tmp_path, DEVICE, WED, 2)
     return Agent(config, registry, profile, SimClock(start), pir_trace=trace, step=15.0, connect=connect)
@@ -75,6 +81,19 @@ def receive(agent: Agent) -> None:
     agent.link.stop(flush_timeout=5)
     agent.link = type(agent.link)(agent.config.device, agent.config.broker, agent.outbox, clock=agent.clock,
                                   status=agent._announced, on_command=agent.inbox.put, unit=agent.config.unit)
+
+
+def test_a_board_given_a_campaign_key_obeys_the_sets_it_signs_and_not_those_of_the_content_key(tmp_path, mosquitto):
+    """As ansible provisions it: ``[campaigns] trusted_keys`` names the server's signing key, which
+    alone signs campaign sets; the technician's content key still signs bundles, not sets."""
+    agent = board(tmp_path, mosquitto, at(WED, 6), campaign_key="server")
+    announce(tmp_path, mosquitto, "district", 1, IHANOI, VNEID)
+    receive(agent)
+    assert agent.book.version is None and agent.book.refused == Counter({"bad-signature": 1})
+    announce(tmp_path, mosquitto, "server", 2, IHANOI, VNEID)
+    receive(agent)
+    assert agent.book.version == 2
+    assert {c.id for c in agent.book.active_on(WED)} == {"ihanoi", "vneid"}
 
 
 def test_a_board_plays_every_campaign_of_its_signed_set_refuses_a_strangers_and_stops_one_offline(tmp_path, mosquitto):
@@ -173,3 +192,31 @@ def test_a_campaign_plays_once_its_bundle_is_installed_beside_the_promo_while_th
     assert details["campaigns_without_pack"] == {} and set(details["bundles"]) == {"bau-cu"}
     assert details["campaign_plays_today"] == {"ihanoi": 10, "bau-cu": 4}
     assert agent.status()["content_id"] == "ihanoi-promo"                  # the promo is still the configured pack
+
+
+def test_a_board_that_connects_after_two_bundles_were_announced_to_its_unit_installs_both(tmp_path, mosquitto):
+    """Through the agent's own inbox: the promo's and a campaign's bundle, each retained on its own
+    topic of the unit (one topic would have kept only the last), both installed side by side."""
+    from ihanoi.contract.protocol import Topics
+
+    agent = board(tmp_path, mosquitto, at(WED, 7))
+    district = load_private(tmp_path / "keys" / "district.key")
+    for name, pack_id, version in (("ihanoi-promo", "ihanoi-promo", 3), ("bau-cu", "bau-cu-promo", 1)):
+        pack = make_pack(tmp_path / f"{name}-pack", f"{name}-{version}", color=(200, 200, 0), pack_id=pack_id)
+        tar = tmp_path / f"{name}-v{version}.tar"
+        bundles.build(pack, tar, district, version, Targets(units=[UNIT]), CREATED, bundle=name)
+        publish(mosquitto, Topics().unit_content(UNIT, name), desired_for(tar, tar.as_uri(), version, name).to_bytes(),
+                retain=True)
+    agent.updates.start()
+    agent.link.start()
+    try:
+        assert agent.link.subscribed.wait(10)
+
+        def both_installed() -> bool:
+            agent.inbox.handle()
+            return (agent.installer.version_of("ihanoi-promo"), agent.installer.version_of("bau-cu")) == (3, 1)
+        assert eventually(both_installed, timeout=30.0)
+    finally:
+        agent.link.stop(flush_timeout=2)
+        agent.updates.stop()
+    assert set(agent.status()["details"]["bundles"]) == {"ihanoi-promo", "bau-cu"}

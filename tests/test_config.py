@@ -168,6 +168,24 @@ def test_missing_secret_files_unless_skipped(tmp_path):
     check_config(path, check_files=False)
 
 
+def test_campaign_sets_are_checked_with_their_own_keys_or_else_the_content_keys(tmp_path):
+    (tmp_path / "keys").mkdir()
+    for name in ("content-1.pub", "campaign-1.pub"):
+        (tmp_path / "keys" / name).write_text("public key")
+    content_only = GOOD + '\n[content]\ntrusted_keys = ["keys/content-1.pub"]\n'
+    config, _, _ = check_config(write(tmp_path, content_only))
+    assert config.campaign_keys() == [tmp_path / "keys/content-1.pub"]        # as before the server had its own
+    both = content_only + '\n[campaigns]\ntrusted_keys = ["keys/campaign-1.pub"]\n'
+    config, _, _ = check_config(write(tmp_path, both))
+    assert config.campaign_keys() == [tmp_path / "keys/campaign-1.pub"]
+    missing = write(tmp_path, both.replace("campaign-1.pub", "campaign-2.pub"))
+    assert problems(missing)["campaigns.trusted_keys.0"].startswith(
+        f"= '{tmp_path / 'keys/campaign-2.pub'}' does not exist")
+    check_config(missing, check_files=False)
+    three = both.replace('["keys/campaign-1.pub"]', '["a.pub", "b.pub", "c.pub"]')
+    assert "campaigns.trusted_keys" in problems(write(tmp_path, three))
+
+
 def test_cli_exit_codes_and_messages(tmp_path, capsys):
     good = write(tmp_path, GOOD)
     assert main(["check-config", str(good)]) == 0

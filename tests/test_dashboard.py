@@ -372,8 +372,10 @@ def test_metrics_count_the_fleet_and_todays_plays(app, registry):
     today = queries.compliance(web.store, registry, NOW.date(), NOW.date(), NOW, web.offline_after)
     assert metrics[("ihanoi_devices", (("state", "online"),))] == sum(r.note.state == "online" for r in fleet) > 0
     assert metrics[("ihanoi_devices", (("state", "never_seen"),))] == sum(r.note.state == "never seen" for r in fleet)
-    assert metrics[("ihanoi_plays_today", ())] == sum(d.plays for d in today.days) > 0
-    assert metrics[("ihanoi_units_behind_quota", ())] == sum(bool(d.below_quota) for d in today.days) > 0
+    ihanoi = (("campaign", "ihanoi"),)                      # the only campaign of this district's store
+    assert metrics[("ihanoi_plays_today", ihanoi)] == sum(d.plays for d in today.days) > 0
+    assert metrics[("ihanoi_units_behind_quota", ihanoi)] == sum(bool(d.below_quota) for d in today.days) > 0
+    assert {labels for name, labels in metrics if name == "ihanoi_plays_today"} == {ihanoi}
     assert metrics[("ihanoi_device_cpu_temperature_celsius",
                     (("device", "hbt-cau-den-01"), ("unit", "phuong-cau-den")))] == 78.5
 

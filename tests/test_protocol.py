@@ -281,3 +281,39 @@ def test_an_error_detail_shows_a_hostile_value_short_and_printable():
     with pytest.raises(ProtocolError) as info:
         protocol.parse(TOPICS, f"ihanoi/v1/dev/{DEVICE}/play", raw)
     assert info.value.reason == "invalid" and "\x00" not in info.value.detail and len(info.value.detail) < 200
+
+
+# --- content announcements: one retained topic per bundle -------------------------------------
+def test_each_bundle_has_its_own_content_topic_and_the_single_topic_is_still_read():
+    assert TOPICS.unit_content("phuong-bach-mai", "vneid") == "ihanoi/v1/unit/phuong-bach-mai/content/vneid"
+    assert TOPICS.content(DEVICE, "vneid") == f"ihanoi/v1/cmd/{DEVICE}/content/vneid"
+    assert TOPICS.unit_content("phuong-bach-mai") == "ihanoi/v1/unit/phuong-bach-mai/content"
+    with pytest.raises(ValueError, match="bundle name"):
+        TOPICS.unit_content("phuong-bach-mai", "a/b")
+    payload = b'{"bundle": "vneid", "version": 2}'
+    assert protocol.decode_command(TOPICS, TOPICS.unit_content("phuong-bach-mai", "vneid"), payload) == \
+        ("unit", "content", {"bundle": "vneid", "version": 2}, "vneid")
+    assert protocol.decode_command(TOPICS, TOPICS.content(DEVICE), payload) == \
+        ("device", "content", {"bundle": "vneid", "version": 2}, None)
+    assert protocol.decode_command(TOPICS, TOPICS.content(DEVICE, "vneid"), b"") == ("device", "content", None, "vneid")
+
+
+@pytest.mark.parametrize("topic, reason", [
+    (f"ihanoi/v1/cmd/{DEVICE}/content/Vneid", "bad-topic"),          # upper case is not a bundle name
+    (f"ihanoi/v1/cmd/{DEVICE}/content/", "bad-topic"),
+    (f"ihanoi/v1/cmd/{DEVICE}/content/.hidden", "bad-topic"),
+    (f"ihanoi/v1/cmd/{DEVICE}/content/{'a' * 65}", "bad-topic"),
+    (f"ihanoi/v1/cmd/{DEVICE}/content/vneid\n", "bad-topic"),
+    (f"ihanoi/v1/cmd/{DEVICE}/content/vneid/more", "bad-command"),
+    (f"ihanoi/v1/cmd/{DEVICE}/quota/vneid", "bad-command"),
+])
+def test_a_content_topic_whose_last_level_is_not_a_bundle_name_is_refused(topic, reason):
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_command(TOPICS, topic, b'{"bundle": "vneid"}')
+    assert info.value.reason == reason
+
+
+def test_an_announcement_naming_another_bundle_than_its_topic_is_refused():
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_command(TOPICS, TOPICS.unit_content("phuong-bach-mai", "vneid"), b'{"bundle": "ihanoi-promo"}')
+    assert info.value.reason == "bundle-mismatch" and "ihanoi-promo" in info.value.detail

@@ -352,13 +352,16 @@ def test_the_technician_announces_content_and_a_board_cannot(broker, technician_
     settle()
     assert listener.topics() == []
     assert (technician_kit / "mqtt-password").stat().st_mode & 0o077 == 0
-    assert content_cli([*common, "--username", "technician", "--password-file",
-                        str(technician_kit / "mqtt-password")]) == 0
+    as_technician = ["--username", "technician", "--password-file", str(technician_kit / "mqtt-password")]
+    assert content_cli([*common, *as_technician]) == 0
+    # the single topic the boards from before one topic per bundle read is the technician's too
+    assert content_cli([*common, "--single-topic", *as_technician]) == 0
     deadline = time.monotonic() + 10
-    while not listener.messages and time.monotonic() < deadline:
+    while len(listener.messages) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     listener.stop()
-    as_technician = ["--username", "technician", "--password-file", str(technician_kit / "mqtt-password")]
-    assert content_cli(["push", "--clear", "--unit", "phuong-bach-mai", *common[8:], *as_technician]) == 0
-    assert listener.topics() == [f"{PREFIX}/unit/phuong-bach-mai/content"]
+    assert content_cli(["push", "--clear", "--unit", "phuong-bach-mai", "--bundle", "ihanoi-promo", *common[8:],
+                        *as_technician]) == 0
+    assert listener.topics() == [f"{PREFIX}/unit/phuong-bach-mai/content/ihanoi-promo",
+                                 f"{PREFIX}/unit/phuong-bach-mai/content"]
     assert b'"version":5' in listener.messages[0][1].replace(b" ", b"")

@@ -109,12 +109,15 @@ def render(tmp: Path, hosts: list[str], extra: list[str] = (), check: bool = Tru
             link.symlink_to(VENV_BIN / tool)
     tls_port, local_port = free_port(), free_port()
     content_key = tmp / "content-keys" / "content-1.pub"
-    if not content_key.exists():
-        from ihanoi.contract.keys import generate
-        content_key.parent.mkdir(parents=True, exist_ok=True)
-        generate(content_key.with_suffix(".key"), content_key)
+    campaign_key = tmp / "campaign-keys" / "campaign-1.pub"      # the server's: it signs campaign sets
+    for key in (content_key, campaign_key):
+        if not key.exists():
+            from ihanoi.contract.keys import generate
+            key.parent.mkdir(parents=True, exist_ok=True)
+            generate(key.with_suffix(".key"), key)
     args = ["ansible-playbook", "render.yml", "--limit", ",".join(hosts),
-            "-e", json.dumps({"ihanoi_content_keys": [str(content_key)]}),
+            "-e", json.dumps({"ihanoi_content_keys": [str(content_key)], "ihanoi_campaign_keys": [str(campaign_key)],
+                              "vault_campaign_signing_key_pem": campaign_key.with_suffix(".key").read_text()}),
             "-e", f"render_dir={tmp / 'render'}", "-e", f"@{secrets}",
             "-e", f"render_check={VENV_BIN / 'ihanoi-edge'}",
             "-e", f"mosquitto_tls_port={tls_port}", "-e", f"mosquitto_local_port={local_port}",
@@ -233,7 +236,13 @@ def test_every_registry_device_has_a_password_and_an_acl_block(rendered, registr
     assert users["collector"] == ["topic read ihanoi/v1/dev/#", "topic readwrite ihanoi/v1/cmd/#",
                                   "topic readwrite ihanoi/v1/unit/#"]
     assert "topic read ihanoi/v1/dev/+/snapshot" in users["dashboard"]
-    assert {"collector", "dashboard"} <= hashed
+    # each bundle's own retained announcement, and the one topic boards from before it read
+    assert users["technician"] == ["topic readwrite ihanoi/v1/unit/+/content/+",
+                                   "topic readwrite ihanoi/v1/cmd/+/content/+",
+                                   "topic readwrite ihanoi/v1/unit/+/content",
+                                   "topic readwrite ihanoi/v1/cmd/+/content",
+                                   "topic read ihanoi/v1/dev/+/cmd-result"]
+    assert {"collector", "dashboard", "technician"} <= hashed
     assert (server / "etc/mosquitto/ihanoi.passwd").stat().st_mode & 0o007 == 0
 
 
@@ -278,6 +287,12 @@ def test_render_runs_before_there_is_a_vault_as_the_docs_say(tmp_path):
     assert proc.returncode == 0
     assert (tmp_path / "r/ihanoi-server/etc/mosquitto/ihanoi.acl").exists()
     assert (tmp_path / "r/hbt-bach-mai-01/etc/ihanoi/device.toml").exists()
+    # no campaign key in that vault nor in campaign-keys/: the boards check sets with the content keys,
+    # and the server stores campaigns without announcing them
+    assert "campaigns" not in tomllib.loads((tmp_path / "r/hbt-bach-mai-01/etc/ihanoi/device.toml").read_text())
+    for config in ("collector.toml", "dashboard.toml"):
+        assert "campaigns" not in tomllib.loads((tmp_path / f"r/ihanoi-server/etc/ihanoi-server/{config}").read_text())
+    assert not (tmp_path / "r/ihanoi-server/etc/ihanoi-server/campaign-signing.key").exists()
 
 
 # --- what a Pi gets --------------------------------------------------------------------------
@@ -286,6 +301,35 @@ def test_each_pi_trusts_the_content_keys_of_the_controller(rendered):
     device = tomllib.loads((etc / "device.toml").read_text())
     assert device["content"]["trusted_keys"] == [f"{etc}/keys/content-1.pub"]
     assert (etc / "keys/content-1.pub").read_bytes() == (rendered.root.parent / "content-keys/content-1.pub").read_bytes()
+
+
+def test_each_pi_trusts_the_campaign_key_the_server_signs_with(rendered):
+    """The vault's private key goes to the server, named by both services' configs; its public half
+    (campaign-keys/) to every board, named by the board's config: a set the server signs, the board obeys."""
+    from broker.collector.config import load_collector_config
+    from broker.web.config import load_dashboard_config
+    from edge.config import load_config
+    from ihanoi.contract.keys import key_id, load_private, load_trusted
+
+    server = rendered.host("ihanoi-server") / "etc/ihanoi-server"
+    signing = server / "campaign-signing.key"
+    assert signing.read_text() == (rendered.root.parent / "campaign-keys/campaign-1.key").read_text()
+    assert signing.stat().st_mode & 0o007 == 0
+    for config in (load_collector_config(server / "collector.toml"), load_dashboard_config(server / "dashboard.toml")):
+        assert config.campaigns.signing_key == signing
+    assert re.search(r'^\[campaigns\]\nsigning_key = "[^"]+/campaign-signing.key"',
+                     (server / "collector.toml").read_text(), re.M)
+
+    etc = rendered.host("hbt-bach-mai-01") / "etc/ihanoi"
+    device = tomllib.loads((etc / "device.toml").read_text())
+    assert device["campaigns"]["trusted_keys"] == [f"{etc}/keys/campaigns/campaign-1.pub"]
+    assert device["content"]["trusted_keys"] == [f"{etc}/keys/content-1.pub"]      # bundles: the content key only
+    assert ((etc / "keys/campaigns/campaign-1.pub").read_bytes()
+            == (rendered.root.parent / "campaign-keys/campaign-1.pub").read_bytes())
+    trusted = load_trusted(load_config(etc / "device.toml").campaign_keys())
+    private = load_private(signing)
+    assert [k.id for k in trusted] == [key_id(private.public_key())]
+    assert trusted[0].verifies(private.sign(b"campaign set"), b"campaign set")
 
 
 @pytest.mark.parametrize("host", [h for h in RENDERED if h.startswith("hbt-")])

@@ -11,7 +11,7 @@ import pytest
 from ihanoi.tools.content import main as content_cli
 from tests.mqtt_helpers import Recorder
 from tests.polling import eventually
-from tests.updates_kit import BundleServer, Device, make_bundle, make_keys
+from tests.updates_kit import BundleServer, Device, desired_for, make_bundle, make_keys
 
 MAI, DANG = "phuong-bach-mai", "phuong-bach-dang"
 
@@ -81,11 +81,13 @@ def test_push_to_one_unit_installs_on_its_devices_only_and_offline_ones_catch_up
     assert "wrong-target" in capsys.readouterr().err
 
     # withdrawing the announcement leaves the installed content alone
-    topic = f"ihanoi/v1/unit/{MAI}/content"
+    topic = f"ihanoi/v1/unit/{MAI}/content/ihanoi-promo"
     before = Recorder(mosquitto.host, mosquitto.port, topic, client_id="retained-before")
     assert before.wait_for(lambda r: len(r.messages) == 1, 5)
     before.close()
-    assert push(None, "--unit", MAI, "--clear") == 0
+    assert push(None, "--unit", MAI, "--clear") == 2                   # which bundle's? it must be told
+    assert "--bundle NAME" in capsys.readouterr().err
+    assert push(None, "--unit", MAI, "--clear", "--bundle", "ihanoi-promo") == 0
     after = Recorder(mosquitto.host, mosquitto.port, topic, client_id="retained-after")
     assert not after.wait_for(lambda r: len(r.messages) > 0, 1)
     after.close()
@@ -171,3 +173,65 @@ def test_a_campaigns_bundle_installs_beside_the_promo_and_each_keeps_its_own_ver
                              for r in results(recorder, name)))
     assert [r["ok"] for r in results(recorder, name)] == [True, True, True, False]
     assert board.carries("vneid-promo") == "v1" and board.playing() == "v5"
+
+
+def test_every_bundle_announced_to_a_unit_waits_retained_for_a_board_that_was_off(tmp_path, setup, mosquitto):
+    """Two campaigns' bundles pushed to one unit: each on its own retained topic, so a board that
+    connects afterwards installs both (one topic would have kept only the last)."""
+    key, device, push, recorder, _server = setup
+    assert push(make_bundle(tmp_path, key, 3, units=[MAI]), "--unit", MAI) == 0
+    vneid = make_bundle(tmp_path, key, 2, units=[MAI], pack_id="vneid-promo", name="vneid-v2")
+    assert push(vneid, "--unit", MAI) == 0
+    held = Recorder(mosquitto.host, mosquitto.port, f"ihanoi/v1/unit/{MAI}/content/+", client_id="retained-held")
+    assert held.wait_for(lambda r: len(r.messages) == 2, 5)
+    held.close()
+
+    name = "hbt-bach-mai-01"
+    board = device(name, MAI, promo="ihanoi-promo")
+    assert until(lambda: board.playing() == "v3" and board.carries("vneid-promo") == "v2")
+    assert until(lambda: len(results(recorder, name)) == 2)
+    assert all(r["ok"] for r in results(recorder, name))
+
+    # withdrawing one bundle's announcement leaves the other's: a board arriving now gets only that one
+    assert push(None, "--unit", MAI, "--clear", "--bundle", "vneid-promo") == 0
+    later = device("hbt-bach-mai-02", MAI, promo="ihanoi-promo")
+    assert until(lambda: later.playing() == "v3")
+    time.sleep(1.0)
+    assert later.carries("vneid-promo") is None
+    assert board.carries("vneid-promo") == "v2"                          # installed content stays
+
+
+def test_an_announcement_on_the_single_topic_of_boards_from_before_is_still_installed(tmp_path, setup, mosquitto):
+    """During the change: the promo retained on unit/{unit}/content (``push --single-topic``, or from a
+    push before one topic per bundle) and a campaign's bundle on its own topic; a board takes both."""
+    key, device, push, recorder, _server = setup
+    assert push(make_bundle(tmp_path, key, 6, units=[MAI]), "--unit", MAI, "--single-topic") == 0
+    old = Recorder(mosquitto.host, mosquitto.port, f"ihanoi/v1/unit/{MAI}/content", client_id="retained-old")
+    assert old.wait_for(lambda r: len(r.messages) == 1, 5)
+    old.close()
+    assert push(make_bundle(tmp_path, key, 1, units=[MAI], pack_id="vneid-promo", name="vneid-v1"),
+                "--unit", MAI) == 0
+    board = device("hbt-bach-mai-01", MAI, promo="ihanoi-promo")
+    assert until(lambda: board.playing() == "v6" and board.carries("vneid-promo") == "v1")
+
+    # a newer promo on the promo's own topic replaces it; the old topic's v6 is not taken again
+    assert push(make_bundle(tmp_path, key, 7, units=[MAI]), "--unit", MAI) == 0
+    assert until(lambda: board.playing() == "v7")
+    assert until(lambda: len(results(recorder, "hbt-bach-mai-01")) == 3)
+    time.sleep(0.5)
+    assert [r["ok"] for r in results(recorder, "hbt-bach-mai-01")] == [True, True, True]
+
+
+def test_an_announcement_on_another_bundles_topic_is_ignored(tmp_path, setup, mosquitto):
+    from paho.mqtt import publish
+
+    key, device, _push, _recorder, server = setup
+    board = device("hbt-bach-mai-01", MAI)
+    bundle = make_bundle(tmp_path, key, 1, units=[MAI])
+    desired = desired_for(bundle, f"{server.url}/bundles/ihanoi-promo-v1.tar", 1)
+    publish.single(f"ihanoi/v1/unit/{MAI}/content/vneid-promo", desired.to_bytes(), qos=1, retain=True,
+                   hostname=mosquitto.host, port=mosquitto.port)
+    assert until(lambda: board.service.last_error is not None)
+    assert "bundle-mismatch" in board.service.last_error and "vneid-promo" in board.service.last_error
+    time.sleep(0.5)
+    assert board.playing() is None

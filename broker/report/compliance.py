@@ -78,6 +78,9 @@ class ScreenTally:
             notes.append("màn hình không quản lý qua HDMI-CEC: lượt phát được tính nhưng không kiểm tra được TV có bật")
         return notes
 
+    def __add__(self, other: "ScreenTally") -> "ScreenTally":
+        return ScreenTally(self.not_shown + other.not_shown, self.said + other.said, self.unmanaged + other.unmanaged)
+
 
 def screen_tallies(plays, content_id: str, hours_of, tz) -> dict[str, ScreenTally]:
     """Per device, what its TV said before the plays that would otherwise count (campaign content,

@@ -121,18 +121,38 @@ def across_to_date(store: Store, registry: Registry, now: datetime, reports: Rep
 
 
 def recent_screens(store: Store, registry: Registry, now: datetime, days: int = SCREEN_DAYS) -> dict:
-    """Per TV board, what its TV said before its plays of the last ``days`` days (the report's tally)."""
+    """Per TV board, what its TV said before its plays of the last ``days`` days (the report's tally),
+    over every campaign whose window meets those days: each its own plays of its own content."""
+    return merged(recent_screens_per_campaign(store, registry, now, days).values())
+
+
+def recent_screens_per_campaign(store: Store, registry: Registry, now: datetime,
+                                days: int = SCREEN_DAYS) -> dict[str, dict]:
+    """Campaign id -> per TV board, what its TV said before that campaign's plays of the last ``days``
+    days. A play that names no campaign (a board from before campaigns) is the registry's campaign's."""
     tz = registry.campaign.tz
     last = now.astimezone(tz).date()
+    first = last - timedelta(days=days - 1)
     p = schema.plays
     q = select(p.c.device, p.c.start, p.c.content_id, p.c.completed, p.c.audience, p.c.screen_power,
-               p.c.screen_input).where(p.c.day.between(last - timedelta(days=days - 1), last),
-                                       p.c.screen_power.is_not(None))
+               p.c.screen_input, p.c.campaign).where(p.c.day.between(first, last), p.c.screen_power.is_not(None))
     with store.engine.connect() as conn:
         plays = [PlayRow(r.device, r.start, r.content_id, r.completed, r.audience, True, r.screen_power,
-                         r.screen_input) for r in conn.execute(q)]
+                         r.screen_input, r.campaign) for r in conn.execute(q)]
     hours_of = {d.id: registry.hours_of(u) for u, d in registry.devices()}.get
-    return screen_tallies(plays, registry.campaign.content_id, hours_of, tz)
+    own = registry.campaign.id
+    return {s.id: screen_tallies([r for r in plays if (r.campaign or own) == s.id], s.campaign.content_id,
+                                 hours_of, tz)
+            for s in chosen_campaigns(store, registry, None, first, last, now)}
+
+
+def merged(tallies) -> dict:
+    """Per device, the sum of several campaigns' screen tallies."""
+    total: dict = {}
+    for by_device in tallies:
+        for device, tally in by_device.items():
+            total[device] = total[device] + tally if device in total else tally
+    return total
 
 
 def fleet(store: Store, registry: Registry, now: datetime, offline_after: timedelta,

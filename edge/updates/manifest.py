@@ -12,9 +12,11 @@ over the exact bytes of ``manifest.json``), then the pack's files under ``pack/`
 highest it ever installed. ``targets.units`` is ``"all"`` or a list of unit ids;
 ``targets.devices`` adds single devices.
 
-The desired-content message tells a unit (``ihanoi/v1/unit/{unit}/content``) or a device
-(``ihanoi/v1/cmd/{device}/content``) which bundle to run and where to fetch it; it is
-retained, so a device that was offline finds it when it reconnects.
+The desired-content message tells a unit (``ihanoi/v1/unit/{unit}/content/{bundle}``) or a
+device (``ihanoi/v1/cmd/{device}/content/{bundle}``) which bundle to run and where to fetch it;
+it is retained, one per bundle name, so a device that was offline finds every bundle announced
+to it when it reconnects. The single topic without ``{bundle}`` (from before one topic per
+bundle) is still read.
 """
 
 from __future__ import annotations
@@ -32,14 +34,13 @@ from pydantic import (
     field_validator,
 )
 
-from ihanoi.contract.protocol import DEVICE_ID
+from ihanoi.contract.protocol import BUNDLE_ID, DEVICE_ID
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PACK_DIR = "pack"
 MAX_MANIFEST = 1024 * 1024
 SAFE_PATH = r"^[A-Za-z0-9_-][A-Za-z0-9._/-]{0,254}$"
-BUNDLE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 SHA256 = r"^[0-9a-f]{64}$"
 
 

@@ -1,9 +1,12 @@
 """Runs the installer on its own thread, so a download never holds up the board or the MQTT link.
 
 The agent hands every ``content`` command to ``submit`` (or wires ``on_command`` straight to
-the link). The device's own ``cmd/{device}/content`` and its unit's ``unit/{unit}/content``
-may both hold a retained desired bundle; each new one is handled once, lowest version first
-(so a replayed older bundle is refused as ``not-newer`` and reported, never installed). Each
+the link). Each bundle has its own retained topic under the device's ``cmd/{device}/content/``
+and its unit's ``unit/{unit}/content/``, so a board that was offline finds every bundle announced
+to it; the single topics ``cmd/{device}/content`` and ``unit/{unit}/content`` of the boards from
+before are still read. Every announcement is kept by where it came from (scope and topic's
+bundle), each new one is handled once, lowest version first (so a replayed older bundle is
+refused as ``not-newer`` and reported, never installed). Each
 bundle name is installed in its own slot, so a second campaign's bundle sits next to the promo. A
 failed download is tried again with back-off (``retry_min`` doubling up to ``retry_max``);
 a refusal is final for that bundle file.
@@ -20,6 +23,7 @@ from typing import Any
 from edge.updates.installer import Installer, Result
 from edge.updates.manifest import ContentDesired, parse_desired
 from ihanoi.contract import protocol
+from ihanoi.contract.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -42,41 +46,56 @@ class UpdateService:
         self.retry_min, self.retry_max = retry_min, retry_max
         self.topics = topics or protocol.Topics()
         self.last_error: str | None = None
-        self._desired: dict[str, ContentDesired] = {}
+        # (scope, the topic's bundle or None for the single topic) -> the announcement it holds
+        self._desired: dict[tuple[str, str | None], ContentDesired] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- input ----------------------------------------------------------------------------------
-    def submit(self, command: bytes | dict | ContentDesired | None, source: str = "device") -> None:
-        """A desired bundle from ``source`` (``device`` or ``unit``); empty/None withdraws it."""
+    def submit(self, command: bytes | dict | ContentDesired | None, source: str = "device",
+               bundle: str | None = None) -> None:
+        """A desired bundle from ``source`` (``device`` or ``unit``) on the topic of ``bundle`` (None:
+        the single topic from before one topic per bundle); empty/None withdraws that topic's."""
+        key = (source, bundle)
         if command in (None, b"", {}):
             with self._lock:
-                self._desired.pop(source, None)
+                self._desired.pop(key, None)
             return
+        where = f"{source} content command" + (f" for bundle {bundle}" if bundle else "")
         try:
             if isinstance(command, dict):
                 command = json.dumps(command).encode()
             desired = command if isinstance(command, ContentDesired) else parse_desired(command)
         except ValueError as exc:
-            self.last_error = f"ignored a {source} content command: {exc}"
+            self.last_error = f"ignored a {where}: {exc}"
+            log.warning("%s", self.last_error)
+            return
+        if bundle is not None and desired.bundle != bundle:
+            self.last_error = f"ignored a {where}: it announces bundle {desired.bundle}"
             log.warning("%s", self.last_error)
             return
         with self._lock:
-            self._desired[source] = desired
+            self._desired[key] = desired
         self._wake.set()
 
     def on_command(self, topic: str, payload: bytes, retained: bool = False) -> bool:
-        """For ``Link(on_command=...)``: takes the two ``content`` topics, returns False for others.
+        """For ``Link(on_command=...)``: takes this board's and its unit's ``content`` topics (each
+        bundle's and the single one), returns False for others.
 
         Retained or not makes no difference: the content command is desired state."""
         inst = self.installer
-        sources = {self.topics.cmd(inst.device, "content"): "device",
-                   self.topics.unit_cmd(inst.unit, "content"): "unit"}
-        if topic not in sources:
+        ours = (self.topics.content(inst.device), self.topics.unit_content(inst.unit))
+        if not any(topic == head or topic.startswith(head + "/") for head in ours):
             return False
-        self.submit(payload, sources[topic])
+        try:
+            command = protocol.decode_command(self.topics, topic, payload)
+        except ProtocolError as exc:
+            self.last_error = f"ignored a content command on {topic}: not a content command ({exc})"
+            log.warning("%s", self.last_error)
+            return True
+        self.submit(command.message, command.scope, command.bundle)
         return True
 
     # --- the worker -----------------------------------------------------------------------------

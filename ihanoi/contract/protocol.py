@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NamedTuple, Union
 from uuid import UUID
 
 from pydantic import (
@@ -47,6 +47,9 @@ MAX_PAYLOAD = 64 * 1024          # bytes; an event is a few hundred
 MAX_JSON_DEPTH = 8
 MAX_KEY = 64                     # characters of a key in free-form ``details``
 DEVICE_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
+# A content bundle's name, as its signed manifest carries it and as the last level of its own
+# announcement topic (``unit/{unit}/content/{bundle}``): no '/', '+' or '#' can be in one.
+BUNDLE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 # Every time a message carries lies in these years, whatever its offset: Python, SQLite and
 # PostgreSQL can all hold such a time in UTC and in the campaign's zone (9999-12-31T23:59-12:00
@@ -298,6 +301,15 @@ class Topics:
     def unit_cmd(self, unit: str, verb: str) -> str:
         return f"{self.prefix}/unit/{unit}/{verb}"
 
+    def content(self, device: str, bundle: str | None = None) -> str:
+        """One board's announcement of ``bundle`` (``cmd/{device}/content/{bundle}``); without a
+        bundle, the single topic of the boards from before one topic per bundle."""
+        return self.cmd(device, CONTENT) + _bundle_level(bundle)
+
+    def unit_content(self, unit: str, bundle: str | None = None) -> str:
+        """Every board of a unit: ``unit/{unit}/content/{bundle}`` (``unit/{unit}/content`` without one)."""
+        return self.unit_cmd(unit, CONTENT) + _bundle_level(bundle)
+
     def subscription(self, kind: str) -> str:
         """Filter matching ``kind`` from every device."""
         return f"{self.prefix}/dev/+/{kind}"
@@ -312,6 +324,14 @@ class Topics:
             raise ProtocolError("bad-topic",
                                 f"topic {_shown(topic, 120)!r} is not {head}<device>/<{'|'.join(UPSTREAM)}>")
         return parts[0], parts[1]
+
+
+def _bundle_level(bundle: str | None) -> str:
+    if bundle is None:
+        return ""
+    if not isinstance(bundle, str) or not re.fullmatch(BUNDLE_ID, bundle):
+        raise ValueError(f"bundle name {bundle!r} must match {BUNDLE_ID} (it is a topic level)")
+    return f"/{bundle}"
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -561,31 +581,70 @@ def seq_ranges(seqs) -> list[tuple[int, int]]:
     return [(a, b) for a, b in ranges]
 
 
+CONTENT = "content"
 COMMANDS: dict[str, type[_Message] | None] = {
     "play-now": PlayNow, "quota": QuotaOverride, "brightness": Brightness, "snapshot": SnapshotRequest,
-    "content": None,   # validated by edge.updates (signed bundle announcements)
+    CONTENT: None,   # validated by edge.updates (signed bundle announcements)
 }
 COMMAND_VERBS = tuple(COMMANDS)
 ONE_SHOT = frozenset({"play-now", "snapshot"})   # a retained copy of these is stale, never acted on
 
 
-def decode_command(topics: Topics, topic: str, payload: bytes) -> tuple[str, str, Any]:
-    """``cmd/{device}/{verb}`` or ``unit/{unit}/{verb}`` -> (scope, verb, message or dict).
+class CommandTopic(NamedTuple):
+    """Where a command came from: ``scope`` ``device`` (``cmd/{target}/...``) or ``unit``
+    (``unit/{target}/...``), its ``verb``, and for a content announcement on its own bundle's
+    topic (``.../content/{bundle}``) that ``bundle``; None on every other topic."""
 
-    ``scope`` is ``device`` or ``unit``; ProtocolError (reason ``bad-command``, ``bad-json``,
-    ``too-deep``, ``invalid``...) when the command is unknown or malformed, never another exception.
+    scope: str
+    target: str
+    verb: str
+    bundle: str | None = None
+
+
+class Command(NamedTuple):
+    """A decoded command: ``message`` is the verb's model, or for ``content`` the JSON object
+    (None: an empty retained message, the announcement withdrawn)."""
+
+    scope: str
+    verb: str
+    message: Any
+    bundle: str | None = None
+
+
+def command_topic(topics: Topics, topic: str) -> CommandTopic:
+    """``cmd/{device}/{verb}``, ``unit/{unit}/{verb}`` or ``.../content/{bundle}`` -> its parts.
+
+    ProtocolError ``bad-topic`` (not under ``cmd/`` or ``unit/``, or a bundle name that is not one)
+    or ``bad-command`` (an unknown verb), never another exception: the topic is untrusted too.
     """
     for scope, head in (("device", f"{topics.prefix}/cmd/"), ("unit", f"{topics.prefix}/unit/")):
         if topic.startswith(head):
             parts = topic[len(head):].split("/")
             break
     else:
-        raise ProtocolError("bad-topic", f"{topic!r} is not a command topic")
+        raise ProtocolError("bad-topic", f"{_shown(topic, 120)!r} is not a command topic")
+    if len(parts) == 3 and parts[1] == CONTENT:
+        if not re.fullmatch(BUNDLE_ID, parts[2]):
+            raise ProtocolError("bad-topic", f"{_shown(topic, 120)!r}: {_shown(parts[2])!r} is not a bundle name "
+                                             f"(lowercase letters, digits, '.', '_', '-'; at most 64)")
+        return CommandTopic(scope, parts[0], CONTENT, parts[2])
     if len(parts) != 2 or parts[1] not in COMMANDS:
-        raise ProtocolError("bad-command", f"unknown command topic {topic!r}; verbs: {', '.join(COMMAND_VERBS)}")
-    verb = parts[1]
-    if verb == "content" and not payload:
-        return scope, verb, None          # an empty retained message withdraws the announcement
+        raise ProtocolError("bad-command", f"unknown command topic {_shown(topic, 120)!r}; verbs: "
+                                           f"{', '.join(COMMAND_VERBS)} (and {CONTENT}/<bundle>)")
+    return CommandTopic(scope, parts[0], parts[1])
+
+
+def decode_command(topics: Topics, topic: str, payload: bytes) -> Command:
+    """``cmd/{device}/{verb}``, ``unit/{unit}/{verb}`` or ``.../content/{bundle}`` -> ``Command``.
+
+    ``scope`` is ``device`` or ``unit``; ProtocolError (reason ``bad-topic``, ``bad-command``,
+    ``bad-json``, ``too-deep``, ``invalid``, ``bundle-mismatch``: an announcement on one bundle's
+    topic naming another bundle) when the command is unknown or malformed, never another exception.
+    """
+    where = command_topic(topics, topic)
+    verb = where.verb
+    if verb == CONTENT and not payload:
+        return Command(where.scope, verb, None, where.bundle)   # an empty retained message withdraws it
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("oversize", f"{len(payload)} bytes, the limit is {MAX_PAYLOAD}")
     data = load_json(payload)
@@ -593,9 +652,12 @@ def decode_command(topics: Topics, topic: str, payload: bytes) -> tuple[str, str
     if model is None:
         if not isinstance(data, dict):
             raise ProtocolError("invalid", f"a {verb} command is a JSON object")
-        return scope, verb, data
+        if where.bundle is not None and data.get("bundle") != where.bundle:
+            raise ProtocolError("bundle-mismatch", f"announcement of bundle {_shown(data.get('bundle'))!r} on the "
+                                                   f"topic of bundle {where.bundle!r}")
+        return Command(where.scope, verb, data, where.bundle)
     try:
-        return scope, verb, model.model_validate(data)
+        return Command(where.scope, verb, model.model_validate(data))
     except ValidationError as exc:
         raise ProtocolError("invalid", _first_error(exc)) from None
 

@@ -61,9 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--installed-version", type=int, default=0, help="the device's highest installed version")
     p.add_argument("--panel", help="also compile the pack for this panel profile")
 
-    p = verbs.add_parser("push", help="upload a bundle and announce it to a unit or a device (retained)")
+    p = verbs.add_parser("push", help="upload a bundle and announce it to a unit or a device (retained, on the "
+                                      "bundle's own topic)")
     p.add_argument("bundle", type=Path, nargs="?")
-    p.add_argument("--clear", action="store_true", help="withdraw the announcement (installed content stays)")
+    p.add_argument("--clear", action="store_true",
+                   help="withdraw the announcement of a bundle (BUNDLE, --bundle NAME, or --single-topic); "
+                        "installed content stays")
+    p.add_argument("--bundle", dest="bundle_name", metavar="NAME",
+                   help="with --clear: the name of the bundle whose announcement is withdrawn")
+    p.add_argument("--single-topic", action="store_true",
+                   help="use the one content topic of the unit or device (.../content) that boards from before "
+                        "one topic per bundle read, instead of the bundle's own (.../content/<bundle>)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--unit")
     where.add_argument("--device")
@@ -159,10 +167,26 @@ def verify(args) -> int:
 def push(args) -> int:
     from edge.updates import bundle as bundles
     from edge.updates.manifest import ContentDesired
+    from ihanoi.contract.protocol import Topics
 
-    topic = (f"{args.topic_prefix}/unit/{args.unit}/content" if args.unit
-             else f"{args.topic_prefix}/cmd/{args.device}/content")
+    topics = Topics(args.topic_prefix)
+
+    def topic_of(bundle: str | None) -> str:
+        name = None if args.single_topic else bundle
+        return topics.unit_content(args.unit, name) if args.unit else topics.content(args.device, name)
+
     if args.clear:
+        name = args.bundle_name or (_read_manifest(args.bundle).bundle if args.bundle else None)
+        if name is None and not args.single_topic:
+            print("error: push --clear needs the bundle whose announcement it withdraws: BUNDLE (the file), "
+                  "--bundle NAME, or --single-topic (the one topic boards from before one topic per bundle read)",
+                  file=sys.stderr)
+            return 2
+        try:
+            topic = topic_of(name)
+        except ValueError as exc:
+            print(f"error: --bundle: {exc}", file=sys.stderr)
+            return 2
         _publish(args, topic, b"")
         print(f"withdrew the announcement on {topic}; what the devices installed stays")
         return 0
@@ -191,6 +215,7 @@ def push(args) -> int:
                 sha256, args.ca_file)
     desired = ContentDesired(bundle=manifest.bundle, version=manifest.version, sha256=sha256, size=size,
                              url=f"{args.server.rstrip('/')}/bundles/{name}")
+    topic = topic_of(manifest.bundle)
     _publish(args, topic, desired.to_bytes())
     print(f"announced bundle {manifest.bundle} v{manifest.version} on {topic} (retained): devices that are "
           f"offline install it when they come back")
