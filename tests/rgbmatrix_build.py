@@ -61,6 +61,7 @@ def source() -> tuple[str, str]:
         return str(Path(tarball).resolve()), Path(tarball).name.split(".tar")[0]
     clone = CACHE / f"src-{commit[:12]}"
     if not (clone / "CMakeLists.txt").exists():
+        CACHE.mkdir(parents=True, exist_ok=True)            # a fresh machine has no cache yet
         work = Path(tempfile.mkdtemp(dir=CACHE))
         try:
             subprocess.run(["git", "clone", "-q", "--filter=blob:none", repo, str(work / "src")], check=True,

@@ -5,8 +5,10 @@ killed with SIGKILL in the middle of a play."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -54,6 +56,25 @@ def wait_for_line(path: Path, text: str, after: int, timeout: float) -> bool:
     return False
 
 
+def kill_mid_play(tmp_path: Path, agent: subprocess.Popen) -> None:
+    """SIGKILL ``agent`` while a play is under way: at 4000x a play lasts about 10 ms, so the agent
+    is stopped once it logs "playing" and killed only if its own file holds the play as begun and
+    not finished; otherwise it goes on, and its next play is tried."""
+    log = tmp_path / f"{VICTIM}.log"
+    db = tmp_path / VICTIM / "agent.db"
+    for _ in range(20):
+        assert wait_for_line(log, "playing ihanoi-promo", len(log.read_text()), 60)
+        agent.send_signal(signal.SIGSTOP)
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
+            begun = conn.execute("SELECT count(*) FROM current").fetchone()[0]
+        if begun:
+            agent.send_signal(signal.SIGKILL)
+            agent.wait(10)
+            return
+        agent.send_signal(signal.SIGCONT)
+    raise AssertionError("the agent was never caught in the middle of a play")
+
+
 @pytest.mark.slow
 def test_simulated_week_report_equals_agents_records(tmp_path, registry):
     broker = Mosquitto(tmp_path / "mosquitto", include=SHIPPED_CONF).start()
@@ -80,10 +101,7 @@ def test_simulated_week_report_equals_agents_records(tmp_path, registry):
         # Wednesday morning: one agent dies with SIGKILL while it plays.
         while sim_now() < datetime(2024, 9, 11, 8, 0, tzinfo=CAMPAIGN_TZ):
             time.sleep(0.05)
-        log = tmp_path / f"{VICTIM}.log"
-        assert wait_for_line(log, "playing ihanoi-promo", len(log.read_text()), 60)
-        agents[VICTIM].send_signal(signal.SIGKILL)
-        agents[VICTIM].wait(10)
+        kill_mid_play(tmp_path, agents[VICTIM])
         agents[VICTIM] = start_agent(tmp_path, broker, VICTIM, t0, traces[VICTIM])
         for device, proc in agents.items():
             assert proc.wait(600) == 0, (tmp_path / f"{device}.log").read_text()[-3000:]

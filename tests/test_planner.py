@@ -402,12 +402,18 @@ def sloped_model(rising: bool, slope: float):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(slope=st.floats(2.0, 8.0), quota=st.integers(1, 10), seed=st.integers(0, 1000))
 def test_a_rising_forecast_keeps_the_first_play_later_than_a_falling_one(slope, quota, seed):
+    # Over three days each: on one day a crowd at opening may rightly take the first play in both
+    # (with one play a day and a gentle slope, seed 360 has one at 8:05), so the claim is for the
+    # typical day, the median of three.
     first = {}
     for rising in (True, False):
         model, row = sloped_model(rising, slope)
-        plays = run_day(Planner(rules_for(quota=quota), model), random_onsets(WEDNESDAY, row, seed))
-        assert len(plays) == quota
-        first[rising] = plays[0][0]
+        starts = []
+        for day_seed in (seed, seed + 1001, seed + 2002):
+            plays = run_day(Planner(rules_for(quota=quota), model), random_onsets(WEDNESDAY, row, day_seed))
+            assert len(plays) == quota
+            starts.append(plays[0][0])
+        first[rising] = sorted(starts)[1]
     assert first[True] > first[False], first
 
 
