@@ -33,6 +33,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,8 +127,11 @@ def agent_run(work: Path, broker: Mosquitto, panel: str, compile_in: str, profil
         if player:
             out["mpv_cpu"] = 100 * (cpu_seconds(player) - m0) / (time.monotonic() - t0)
             out["mpv_rss"], out["mpv_peak"] = memory_mb(player)
-            if "played " in agent.tail(200).split("playing", 1)[-1]:
+            since_play = agent.tail(200).split("playing", 1)[-1]
+            if "played " in since_play:
                 raise RuntimeError(f"the clip ended inside the window: make it longer than {seconds:g} s")
+            found = re.search(r"first frame of \S+ (\d+) ms after the play began", since_play)
+            out["first_frame_ms"] = float(found.group(1)) if found else None
         return out
     finally:
         agent.stop()
@@ -233,6 +237,11 @@ def main(argv=None) -> int:
 TV_ROW = "TV agent (LCD, mpv plays 1080p H.264)"
 
 
+def first_frames(runs: list[dict]) -> str:
+    values = [r["first_frame_ms"] for r in runs if r.get("first_frame_ms") is not None]
+    return benchlib.spread(values, "{:.0f} ms") if values else "not logged"
+
+
 def report(rows: dict[str, list[dict]], profile: str, seconds: float) -> None:
     print(f"\nAgent footprint on {profile} ({os.cpu_count()} cores), {seconds:g} s windows, "
           f"{len(next(iter(rows.values())))} runs each: min / median / max")
@@ -255,7 +264,9 @@ def report(rows: dict[str, list[dict]], profile: str, seconds: float) -> None:
               f"{benchlib.spread([r['rss'] for r in tv], '{:.1f}')} MB resident, peak "
               f"{benchlib.spread([r['peak'] for r in tv], '{:.1f}')} MB; mpv "
               f"{benchlib.spread([r['mpv_cpu'] for r in tv], '{:.0f} %')} of a core (software decoding on this "
-              f"machine), {benchlib.spread([r['mpv_rss'] for r in tv], '{:.0f}')} MB resident. The LED agent "
+              f"machine), {benchlib.spread([r['mpv_rss'] for r in tv], '{:.0f}')} MB resident; from the play's "
+              f"start to mpv's first frame {first_frames(tv)}"
+              f" (bench_hdmi.py measures it over many plays). The LED agent "
               f"(null panel) in the same run: {agent.format('{:.2f} %')}, "
               f"{benchlib.spread([r['rss'] for r in rows['agent, null panel']], '{:.1f}')} MB.")
 

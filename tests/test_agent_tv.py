@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -95,7 +97,8 @@ def play_in_progress(agent: Agent, manual: bool = False):
 
 
 def test_a_tv_board_plays_at_the_planners_times_and_reports_each_play_with_its_measured_length(
-        folder, tv_pack, mosquitto):
+        folder, tv_pack, mosquitto, caplog):
+    caplog.set_level(logging.INFO, logger="ihanoi.screen")
     recorder = Recorder(mosquitto.host, mosquitto.port, "ihanoi/v1/dev/#")
     agent = tv_agent(folder, mosquitto, at(WED, 6, 30), tv_pack)
     assert agent.screen.kind == "lcd" and agent.promo.current.total_duration == pytest.approx(CLIP_SECONDS)
@@ -109,6 +112,10 @@ def test_a_tv_board_plays_at_the_planners_times_and_reports_each_play_with_its_m
         assert CLIP_SECONDS - 0.3 <= (r.end - r.start).total_seconds() <= CLIP_SECONDS + 0.5, r
     for a, b in zip(records, records[1:]):
         assert b.start - a.start >= timedelta(minutes=15)
+    # each play says how long mpv took to show its first frame (what the agent benchmark reads)
+    delays = [float(m.group(1)) for m in (re.search(r"first frame of promo\.mp4 (\d+) ms after the play began",
+                                                    r.getMessage()) for r in caplog.records) if m]
+    assert len(delays) == len(records) and all(0 <= d < 5000 for d in delays), delays
     assert recorder.wait_for(lambda r: len(r.events("play")) >= len(records), 20)
     sent = recorder.events("play")
     assert [(p["start"], p["end"], p["audience"]) for p in sent] == \

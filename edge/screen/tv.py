@@ -82,6 +82,9 @@ class _Plays:
 
     def play(self, clip, stop):
         result = self.player.play(clip, stop)
+        if result.first_frame_delay is not None:
+            # from the play's start (the TV asked and woken first) to mpv's first frame of the clip
+            log.info("first frame of %s %.0f ms after the play began", clip.path.name, 1000 * result.first_frame_delay)
         reason = result.reason or ""
         if result.completed:
             self.clip_fault = None
