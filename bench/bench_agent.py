@@ -127,10 +127,10 @@ def agent_run(work: Path, broker: Mosquitto, panel: str, compile_in: str, profil
         if player:
             out["mpv_cpu"] = 100 * (cpu_seconds(player) - m0) / (time.monotonic() - t0)
             out["mpv_rss"], out["mpv_peak"] = memory_mb(player)
-            since_play = agent.tail(200).split("playing", 1)[-1]
-            if "played " in since_play:
+            if "played " in agent.tail(200).split("playing", 1)[-1]:
                 raise RuntimeError(f"the clip ended inside the window: make it longer than {seconds:g} s")
-            found = re.search(r"first frame of \S+ (\d+) ms after the play began", since_play)
+            agent.stop()          # the play ends, interrupted: its first frame's delay is logged then
+            found = re.search(r"first frame of \S+ (\d+) ms after the play began", agent.tail(200))
             out["first_frame_ms"] = float(found.group(1)) if found else None
         return out
     finally:

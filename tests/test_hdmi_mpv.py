@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,33 @@ def test_a_message_split_across_reads_is_put_back_together():
     assert mpv.receive(0.05) == []
     theirs.sendall(b'le", "reason": "eof"}\n')
     assert drain(mpv) == [{"event": "end-file", "reason": "eof"}]
+
+
+def test_what_mpv_says_around_a_reply_is_kept_for_the_player_in_order():
+    # mpv answers a loadfile and, in the same read, starts the file: the start-file must not be
+    # lost with the reply (the player begins the play at it), and what came before stays first.
+    mpv, theirs = connected()
+    theirs.sendall(b'{"event": "property-change", "name": "playback-time", "data": 3.5}\n')
+    before = mpv.receive(0.2)
+    assert before and before[0]["event"] == "property-change"
+    mpv._pending.extend(before)             # not yet read by the player
+    sent = []
+
+    def answer():
+        line = theirs.recv(4096)
+        sent.append(json.loads(line))
+        rid = sent[-1]["request_id"]
+        theirs.sendall(b'{"event": "end-file", "reason": "stop", "playlist_entry_id": 1}\n'
+                       + json.dumps({"request_id": rid, "error": "success", "data": {"playlist_entry_id": 2}}).encode()
+                       + b'\n{"event": "start-file", "playlist_entry_id": 2}\n{"event": "playback-restart"}\n')
+
+    helper = threading.Thread(target=answer)
+    helper.start()
+    assert mpv.request("loadfile", "promo.mp4", "replace") == {"playlist_entry_id": 2}
+    helper.join()
+    assert sent[0]["command"] == ["loadfile", "promo.mp4", "replace"]
+    assert [m.get("event") for m in drain(mpv)] == ["property-change", "end-file", "start-file", "playback-restart"]
+    theirs.close()
 
 
 def test_a_closed_socket_is_mpv_gone():

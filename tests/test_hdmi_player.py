@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from datetime import datetime
 
 import pytest
@@ -55,6 +56,19 @@ def player(folder, still, request):
     p.show_still(still)
     yield p
     p.close()
+
+
+def test_what_mpv_said_of_the_still_before_the_play_is_not_taken_for_the_clip(player, promo):
+    # Between plays the filler's events wait in the queue (its position, its first frame): the
+    # play begins at mpv's start-file for the clip, so they neither start it early nor, a
+    # position far along, leave the clip's own positions uncounted.
+    player.mpv._pending.extend([{"event": "playback-restart"},
+                                {"event": "property-change", "name": "playback-time", "data": 40.0}])
+    begun = time.monotonic()
+    result = player.play(promo)
+    assert result.completed and result.reason is None
+    assert CLIP_SECONDS - 0.25 <= result.played_seconds <= CLIP_SECONDS + 0.05
+    assert result.first_frame_delay is not None and 0 <= result.first_frame_delay < time.monotonic() - begun
 
 
 def when_playing(player, at_position: float, action) -> threading.Thread:

@@ -229,8 +229,10 @@ class Mpv:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise MpvTimeout(f"mpv did not answer {command[0]!r} within {timeout:g} s")
-                for message in self.receive(left):
+                batch = self.receive(left)
+                for n, message in enumerate(batch):
                     if message.get("request_id") == request_id and "event" not in message:
+                        kept.extend(batch[n + 1:])     # what came after the reply is the player's too
                         if message.get("error") != "success":
                             raise MpvCommandError(command[0], message.get("error"))
                         return message.get("data")

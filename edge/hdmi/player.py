@@ -270,6 +270,10 @@ class HdmiPlayer:
             witness.ended(mono(), "mpv-hung", str(exc))
             return self._restart(f"mpv did not take {clip.path.name}: {exc}")
         ours = entry.get("playlist_entry_id") if isinstance(entry, dict) else None
+        # Events still queued from the still or filler shown before (its positions, its first
+        # frame) are not this play's: ours begins with mpv's start-file for our entry. An mpv that
+        # does not name entries (before 0.33) is taken at its word from the load on.
+        begun = [ours is None]
         witness.loaded(mono())
         deadline = mono() + clip.seconds / witness.rate * LOAD_TIMEOUT_FACTOR + LOAD_GRACE_S
         heard = mono()
@@ -307,14 +311,18 @@ class HdmiPlayer:
                 heard = t
                 if question is not None and message.get("request_id") == question[0]:
                     question = None
-                self._follow(message, ours, witness, stats, t)
+                self._follow(message, ours, witness, stats, t, begun)
             if self.on_frame is not None:
                 self.on_frame(int(witness.played_seconds * clip.info.fps))
         return False
 
-    def _follow(self, message: dict, ours, witness: Witness, stats: dict, t: float) -> None:
+    def _follow(self, message: dict, ours, witness: Witness, stats: dict, t: float, begun: list[bool]) -> None:
         event = message.get("event")
         entry = message.get("playlist_entry_id")
+        if event == "start-file" and entry == ours:
+            begun[0] = True
+        if not begun[0]:
+            return
         if event == "property-change":
             name = message.get("name")
             if name == "playback-time":
