@@ -8,8 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
-from collections import Counter
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -18,9 +16,8 @@ from broker import cli
 from broker.report.build import campaign_reports, report_from_store
 from broker.report.render import footnotes
 from broker.store import open_store
-from broker.store.rows import event_row
-from ihanoi.contract import protocol
 from ihanoi.contract.campaigns import Campaign
+from tests.campaign_support import Boards
 from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.postgres import db_url  # noqa: F401  (fixture)
 
@@ -38,30 +35,11 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime.combine(day, time(hh, mm), CAMPAIGN_TZ)
 
 
-class Boards:
-    """Plays as boards send them, and each board's own record of what it played, per campaign."""
-
-    def __init__(self):
-        self.streams = {d: uuid.uuid4() for d in UNIT_OF}
-        self.seq = Counter()
-        self.rows = []
-        self.records = Counter()          # (campaign, device, day) -> plays the board made
-
-    def play(self, device, start, campaign=None, content="ihanoi-promo"):
-        self.seq[device] += 1
-        msg = protocol.Play(device=device, stream=self.streams[device], seq=self.seq[device],
-                            content={"id": content, "version": 1, "sha256": "0" * 64}, start=start,
-                            end=start + timedelta(seconds=40), completed=True, audience=2, reason="peak",
-                            clock_synced=True, campaign=campaign)
-        self.rows.append(event_row(msg, UNIT_OF[device], CAMPAIGN_TZ, AFTER))
-        self.records[(campaign or "ihanoi", device, start.date())] += 1
-
-
 @pytest.fixture
 def stored(db_url):
     store = open_store(db_url)
     store.campaigns.add(WEEK, 45, AFTER)
-    boards = Boards()
+    boards = Boards(UNIT_OF, AFTER)
     for n, day in enumerate((MON, MON + timedelta(days=1), MON + timedelta(days=2), MON + timedelta(days=3), FRI)):
         for device in UNIT_OF:
             for i in range(10 + (device == "hbt-bach-khoa-01") * 2 - (n == 2 and device == "hbt-bach-mai-02")):

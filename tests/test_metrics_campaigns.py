@@ -4,7 +4,6 @@ plays is told on the fleet page as it is for the iHanoi promo's."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 
@@ -13,10 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from broker.store import open_store
-from broker.store.rows import event_row
 from broker.web import queries
-from ihanoi.contract import protocol
 from ihanoi.contract.campaigns import Campaign
+from tests.campaign_support import Boards
 from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.test_dashboard_support import make_app, users  # noqa: F401  (fixture)
 
@@ -38,28 +36,13 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime.combine(day, time(hh, mm), CAMPAIGN_TZ)
 
 
-class Boards:
-    def __init__(self):
-        self.streams = {d: uuid.uuid4() for d in UNIT_OF}
-        self.seq = Counter()
-        self.rows = []
-
-    def play(self, device, start, campaign=None, content="ihanoi-promo", screen=None):
-        self.seq[device] += 1
-        msg = protocol.Play(device=device, stream=self.streams[device], seq=self.seq[device],
-                            content={"id": content, "version": 1, "sha256": "0" * 64}, start=start,
-                            end=start + timedelta(seconds=40), completed=True, audience=2, reason="peak",
-                            clock_synced=True, campaign=campaign, screen=screen)
-        self.rows.append(event_row(msg, UNIT_OF[device], CAMPAIGN_TZ, NOW))
-
-
 @pytest.fixture
 def app(tmp_path, registry, users):  # noqa: F811
     url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     store = open_store(url)
     store.campaigns.add(HEALTH_WEEK, 45, at(MON, 6))
     store.campaigns.add(ELECTION, 45, at(MON, 6))
-    boards = Boards()
+    boards = Boards(UNIT_OF, NOW)
     # Friday so far: the Bạch Mai boards made 6 and 10 plays of iHanoi, the older Bạch Đằng board 10
     # (naming no campaign), and 4 and 2 of the health week; the health centre's TV made 3 of the
     # health week of which the TV showed 1 (standby, then another input), and 2 of iHanoi, 1 in standby.
