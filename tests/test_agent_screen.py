@@ -278,7 +278,7 @@ def test_a_clip_ending_too_soon_is_the_files_fault_on_a_real_clock_only(tmp_path
             self.speed, self.reason = speed, reason
 
         def play(self, clip, stop):
-            return SimpleNamespace(completed=self.reason is None, reason=self.reason)
+            return SimpleNamespace(completed=self.reason is None, reason=self.reason, first_frame_delay=None)
 
     clip = SimpleNamespace(path=tmp_path / "promo.mp4")
     short = "ended early (11.20 s of 15.00 s played)"

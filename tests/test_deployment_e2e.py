@@ -332,7 +332,7 @@ class Deployed:
     def push(self, bundle: Path, *identity: str) -> subprocess.CompletedProcess:
         """``ihanoi-content push`` exactly as the technician kit's README writes it."""
         text = (self.kit / "README.txt").read_text()
-        command = text[text.index("ihanoi-content push"):].replace("\\\n", " ")
+        command = text[text.index("ihanoi-content push"):].split("\n\n", 1)[0].replace("\\\n", " ")
         argv = shlex.split(command.replace("BUNDLE.tar", str(bundle)).replace(" UNIT ", f" {UNIT} "))
         if identity:
             at = argv.index("--username")
