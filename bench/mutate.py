@@ -105,6 +105,10 @@ EQUIVALENT: dict[str, str] = {
     "edge.updates.bundle.x_check_policy__mutmut_11":
         "an absent unit is matched as 'XXXX' instead of '': no target is named either",
     "edge.updates.bundle.x_check_policy__mutmut_13": "the same for an absent device",
+    "broker.collector.batch.x_kind_of_topic__mutmut_5":
+        "topic.rsplit('/') instead of rsplit('/', 1): the last part of a topic is the same however many "
+        "splits come before it",
+    "broker.collector.batch.x_kind_of_topic__mutmut_8": "the same with rsplit('/', 2): as above",
 }
 
 # SQLite reads keywords and table and column names whatever their letter case: a mutant that
