@@ -109,6 +109,13 @@ EQUIVALENT: dict[str, str] = {
         "topic.rsplit('/') instead of rsplit('/', 1): the last part of a topic is the same however many "
         "splits come before it",
     "broker.collector.batch.x_kind_of_topic__mutmut_8": "the same with rsplit('/', 2): as above",
+    "broker.report.compliance.x_day_quota__mutmut_6":
+        "the campaign's window taken in the zone of the first window's end instead of its start: "
+        "both ends of every window are in the campaign's zone",
+    "broker.report.compliance.x_day_quota__mutmut_26":
+        "a day the campaign covers whole goes on to ceil(quota * covered / total): covered is then the same "
+        "sum as total, so the quota itself",
+    "broker.report.compliance.x_day_quota__mutmut_28": "covered > total instead of >=: as above",
 }
 
 # SQLite reads keywords and table and column names whatever their letter case: a mutant that
