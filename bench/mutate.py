@@ -116,6 +116,10 @@ EQUIVALENT: dict[str, str] = {
         "a day the campaign covers whole goes on to ceil(quota * covered / total): covered is then the same "
         "sum as total, so the quota itself",
     "broker.report.compliance.x_day_quota__mutmut_28": "covered > total instead of >=: as above",
+    "edge.planner.x_actual_audience__mutmut_17":
+        "np.searchsorted without side='left': 'left' is numpy's default",
+    "edge.planner.x_actual_audience__mutmut_21":
+        "astype(None) instead of astype(float): numpy reads a dtype of None as float64, the same type",
 }
 
 # SQLite reads keywords and table and column names whatever their letter case: a mutant that
