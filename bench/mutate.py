@@ -87,6 +87,9 @@ EQUIVALENT: dict[str, str] = {
     "broker.web.auth.x_check_csrf__mutmut_24":
         "a session without a token compared as 'XXXX' instead of '': only a form sending that very constant "
         "could tell, and a session gets its random token with its first page",
+    "broker.web.auth.x_current_user__mutmut_8":
+        "an empty proxy header looked up as a user name: no user can be named '' (users.toml names match "
+        "[A-Za-z0-9._@-]{1,64}), so it is refused alike",
     "broker.web.auth.xǁSessionBookǁopen__mutmut_21":
         "a session of a user without a password: a session is opened only by a form login, which needs one",
     "broker.web.auth.xǁSessionBookǁuser__mutmut_17":
