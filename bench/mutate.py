@@ -87,6 +87,9 @@ EQUIVALENT: dict[str, str] = {
     "broker.web.auth.x_check_csrf__mutmut_24":
         "a session without a token compared as 'XXXX' instead of '': only a form sending that very constant "
         "could tell, and a session gets its random token with its first page",
+    "broker.web.auth.x_current_user__mutmut_8":
+        "an empty proxy header looked up as a user name: no user can be named '' (users.toml names match "
+        "[A-Za-z0-9._@-]{1,64}), so it is refused alike",
     "broker.web.auth.xǁSessionBookǁopen__mutmut_21":
         "a session of a user without a password: a session is opened only by a form login, which needs one",
     "broker.web.auth.xǁSessionBookǁuser__mutmut_17":
@@ -105,6 +108,28 @@ EQUIVALENT: dict[str, str] = {
     "edge.updates.bundle.x_check_policy__mutmut_11":
         "an absent unit is matched as 'XXXX' instead of '': no target is named either",
     "edge.updates.bundle.x_check_policy__mutmut_13": "the same for an absent device",
+    "broker.collector.batch.x_kind_of_topic__mutmut_5":
+        "topic.rsplit('/') instead of rsplit('/', 1): the last part of a topic is the same however many "
+        "splits come before it",
+    "broker.collector.batch.x_kind_of_topic__mutmut_8": "the same with rsplit('/', 2): as above",
+    "broker.report.compliance.x_day_quota__mutmut_6":
+        "the campaign's window taken in the zone of the first window's end instead of its start: "
+        "both ends of every window are in the campaign's zone",
+    "broker.report.compliance.x_day_quota__mutmut_26":
+        "a day the campaign covers whole goes on to ceil(quota * covered / total): covered is then the same "
+        "sum as total, so the quota itself",
+    "broker.report.compliance.x_day_quota__mutmut_28": "covered > total instead of >=: as above",
+    "broker.collector.collector.xǁCollectorǁ_refused_by_store__mutmut_45":
+        "a refused message's batch with an empty list per kind instead of no kinds: the store skips a kind "
+        "without rows, so nothing is written or counted either way",
+    "broker.collector.collector.xǁCollectorǁ_commit__mutmut_85":
+        "str(exc).split('\\n') instead of split('\\n', 1) for the first line of a database error: the first "
+        "part is the same however many splits follow",
+    "broker.collector.collector.xǁCollectorǁ_commit__mutmut_89": "the same with split('\\n', 2): as above",
+    "edge.planner.x_actual_audience__mutmut_17":
+        "np.searchsorted without side='left': 'left' is numpy's default",
+    "edge.planner.x_actual_audience__mutmut_21":
+        "astype(None) instead of astype(float): numpy reads a dtype of None as float64, the same type",
 }
 
 # SQLite reads keywords and table and column names whatever their letter case: a mutant that

@@ -5,6 +5,7 @@ the paho adapter keeps paho's private parts behind a version check with the publ
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import datetime, timedelta
@@ -102,6 +103,7 @@ def test_nothing_is_acknowledged_before_its_batch_is_committed(db_url, registry)
         assert gate.entered.wait(10), "the writer never got to the store"
         assert gate.acked_at_entry == [[]], "a message was acknowledged before its batch reached the database"
         assert client.acked == []
+        assert collector.metrics.value("ihanoi_collector_pending") == 5
         gate.release.set()
         assert eventually(lambda: sorted(client.acked_mids()) == mids, 10)
         assert gate.store.count("play") == 5
@@ -184,6 +186,167 @@ def test_data_the_database_refuses_in_any_way_is_quarantined_not_retried(db_url,
     finally:
         collector.stop()
         store.close()
+
+
+def received_seqs(client, topics: protocol.Topics, device: str = DEVICE) -> set[int]:
+    """Every seq the collector's receipts to ``device`` name."""
+    seqs: set[int] = set()
+    for topic, payload, _ in client.published:
+        if topic == topics.receipt(device):
+            seqs |= {n for lo, hi in json.loads(payload)["seqs"] for n in range(lo, hi + 1)}
+    return seqs
+
+
+def test_a_refusal_that_says_nothing_is_quarantined_under_its_name_alone_and_its_board_told(db_url, registry,
+                                                                                            caplog):
+    store = open_store(db_url)
+    topics = protocol.Topics("district/" + "x" * 200 + "/v1")      # a long prefix: the log line cuts the topic
+
+    class Mute:
+        def write_batch(self, events, *rest):
+            if any(row["seq"] == 2 for row in events.get("play", ())):
+                raise ValueError()
+            return store.write_batch(events, *rest)
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+    collector, client = unit_collector(db_url, registry, store=Mute(), batch_latency_ms=200,
+                                       topic_prefix=topics.prefix)
+    collector.start()
+    try:
+        stream = uuid.uuid4()
+        with caplog.at_level("WARNING", logger="broker.collector"):
+            mids = [client.deliver(topics.up(DEVICE, "play"), play_payload(i, stream)) for i in range(1, 4)]
+            assert eventually(lambda: sorted(client.acked_mids()) == mids, 20)
+        assert store.count("play") == 2
+        assert [(r.payload, r.reason, r.detail) for r in store.quarantined()] == [
+            (play_payload(2, stream), "store-rejected", "ValueError: ")]
+        said = [r.getMessage() for r in caplog.records if "the database refused" in r.getMessage()]
+        assert said == [f"the database refused a message on {topics.up(DEVICE, 'play')[:200]}: ValueError:  (further "
+                        "'store-rejected' messages are counted, not logged)"]
+        # The refused play is kept in quarantine: its board is told so, and stops sending it.
+        assert eventually(lambda: received_seqs(client, topics) == {1, 2, 3}, 10)
+        value = collector.metrics.value
+        assert value("ihanoi_collector_messages_received_total", kind="play") == 3
+        assert value("ihanoi_collector_events_stored_total", kind="play") == 2
+        assert value("ihanoi_collector_messages_quarantined_total", reason="store-rejected") == 1
+    finally:
+        collector.stop()
+        store.close()
+
+
+def test_a_refused_state_is_quarantined_and_needs_no_receipt(db_url, registry):
+    store = open_store(db_url)
+
+    class NoStates:
+        def write_batch(self, events, quarantined=(), seen=(), health_states=(), states=()):
+            if states:
+                raise ValueError("state refused")
+            return store.write_batch(events, quarantined, seen, health_states, states)
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+    collector, client = unit_collector(db_url, registry, store=NoStates(), batch_latency_ms=200)
+    collector.start()
+    try:
+        online = protocol.State(device=DEVICE, state="online", since=NOW - timedelta(minutes=1))
+        mids = [client.deliver(TOPICS.up(DEVICE, "state"), online.to_json()),
+                client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, uuid.uuid4()))]
+        assert eventually(lambda: sorted(client.acked_mids()) == mids, 20)
+        assert [(r.reason, r.detail) for r in store.quarantined()] == [("store-rejected", "ValueError: state refused")]
+        assert store.count("play") == 1 and collector._writer.is_alive()
+    finally:
+        collector.stop()
+        store.close()
+
+
+def test_each_message_is_acknowledged_at_the_qos_it_came_with(db_url, registry):
+    collector, client = unit_collector(db_url, registry)
+    collector.start()
+    try:
+        stream = uuid.uuid4()
+        once = client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, stream), qos=1)
+        exactly_once = client.deliver(TOPICS.up(DEVICE, "play"), play_payload(2, stream), qos=2)
+        assert eventually(lambda: len(client.acked) == 2, 10)
+        assert sorted(client.acked) == [(once, 1), (exactly_once, 2)]
+    finally:
+        collector.stop()
+        collector.store.close()
+
+
+def test_a_boards_last_seen_is_written_at_most_every_thirty_seconds(db_url, registry):
+    # A backlog drain holds most boards in every batch: one upsert per board per 30 s, not per batch.
+    collector, client = unit_collector(db_url, registry)
+    collector.start()
+    try:
+        stream, clock = uuid.uuid4(), collector.clock
+        last_seen = lambda: {s.device: s.last_seen for s in collector.store.device_states()}.get(DEVICE)  # noqa: E731
+        for seq, after, written in ((1, 0, NOW), (2, 29, NOW), (3, 1, NOW + timedelta(seconds=30))):
+            clock.advance(after)
+            client.deliver(TOPICS.up(DEVICE, "play"), play_payload(seq, stream))
+            assert eventually(lambda: collector.store.count("play") == seq, 10)
+            assert last_seen() == written, seq
+        assert collector.metrics.value("ihanoi_collector_pending") == 0       # three batches, all committed
+    finally:
+        collector.stop()
+        collector.store.close()
+
+
+def test_a_database_away_with_a_long_error_is_said_in_its_first_200_characters(db_url, registry, caplog):
+    clients = FakeClients()
+    store = open_store(db_url)
+    long = OperationalError("INSERT ...", {}, Exception("x" * 600 + "\nthe server's second line"))
+
+    class AwayOnce(GatedStore):
+        def write_batch(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls == 1:
+                raise long
+            return self.store.write_batch(*args, **kwargs)
+
+    gate = AwayOnce(store, lambda: clients.client)
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20}, "database": {"url": db_url}})
+    collector = Collector(config, registry, gate, clock=SimClock(NOW), client_factory=clients)
+    collector._stop = _Waits()
+    collector.start()
+    try:
+        with caplog.at_level("ERROR", logger="broker.collector"):
+            mids = [clients.client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, uuid.uuid4()))]
+            assert eventually(lambda: clients.client.acked_mids() == mids, 20)
+        said = [r.getMessage() for r in caplog.records if r.name == "broker.collector"]
+        first = ("(builtins.Exception) " + "x" * 600)[:200]
+        assert said == [f"could not commit a batch of 1 messages (OperationalError: {first}); retrying in 0.5s — "
+                        "nothing was acknowledged, so nothing is lost"]
+    finally:
+        collector.stop()
+        store.close()
+
+
+def test_a_collector_stopped_while_the_database_is_away_goes_on_to_no_other_batch(db_url, registry):
+    clients = FakeClients()
+    tried: list[list[int]] = []
+
+    class Away(GatedStore):
+        def write_batch(self, events, *rest):
+            tried.append([row["seq"] for row in events.get("play", ())])
+            return super().write_batch(events, *rest)
+
+    gate = Away(open_store(db_url), lambda: clients.client, failures=10**6)
+    config = CollectorConfig.model_validate({"collector": {"batch_latency_ms": 20}, "database": {"url": db_url}})
+    collector = Collector(config, registry, gate, clock=SimClock(NOW), client_factory=clients).start()
+    client = clients.client
+    try:
+        stream = uuid.uuid4()
+        client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, stream))
+        assert gate.entered.wait(10)
+        client.deliver(TOPICS.up(DEVICE, "play"), play_payload(2, stream))      # the next batch, waiting
+    finally:
+        collector.stop(timeout=2)
+        gate.store.close()
+    assert tried and all(seqs == [1] for seqs in tried), tried
+    assert client.acked == []
 
 
 def test_messages_of_an_earlier_connection_are_stored_but_not_acknowledged(db_url, registry):
@@ -316,6 +479,7 @@ def test_every_committed_message_is_counted_by_kind_and_reason(db_url, registry)
         assert batches >= 1 and value("ihanoi_collector_batch_commit_seconds_count") == batches
         assert value("ihanoi_collector_commit_failures_total") == 0
         assert collector.store.count("play") == 2
+        assert value("ihanoi_collector_pending") == 0                       # every message received is committed
     finally:
         collector.stop()
         collector.store.close()
@@ -356,6 +520,8 @@ def test_a_database_away_is_retried_doubling_the_wait_up_to_ten_seconds_and_said
         assert [line.split("retrying in ")[1].split("s ")[0] for line in said] == [
             "0.5", "1.0", "2.0", "4.0", "8.0", "10.0", "10.0"]
         assert collector.metrics.value("ihanoi_collector_commit_failures_total") == 7
+        # the time of the one commit that went through, not of the failed ones (nor a clock reading)
+        assert 0 < collector.metrics.value("ihanoi_collector_batch_commit_seconds_sum") < 10
     finally:
         collector.stop()
         gate.store.close()

@@ -187,6 +187,133 @@ def test_any_error_while_preparing_one_message_quarantines_that_message_only(db_
         store.close()
 
 
+# --- one batch, prepared (pure: no store, no broker) ------------------------------------------------
+def prepared(registry, *messages: tuple[str, bytes], logged: set[str] | None = None):
+    batch = [batch_module.Incoming(topic, payload, mid, 1, 0) for mid, (topic, payload) in enumerate(messages, 1)]
+    return batch_module.prepare(batch, TOPICS, registry, NOW, logged)
+
+
+def test_a_quarantined_topic_is_kept_whole_and_printable_up_to_mqtts_own_bound(registry):
+    # Longer than a quarantine detail (500 characters) and printable: kept as it came.
+    long = TOPICS.up("hbt-bach-mai-01", "play") + "/" + "x" * 600
+    # 20,000 control characters, each written as its escape (four characters): cut at 65,535,
+    # the most an MQTT topic can hold, as a technician reads it.
+    control = "ihanoi/v1/dev/hbt-bach-mai-01/" + "\x01" * 20000
+    p = prepared(registry, (long, b"{}"), (control, b"{}"))
+    assert [q["reason"] for q in p.quarantined] == ["bad-topic", "bad-topic"]
+    assert p.quarantined[0]["topic"] == long
+    assert p.quarantined[1]["topic"] == ("ihanoi/v1/dev/hbt-bach-mai-01/" + "\\x01" * 20000)[:65535]
+    assert len(p.quarantined[1]["topic"]) == 65535
+
+
+def test_a_quarantine_detail_writes_each_control_character_as_its_escape():
+    assert batch_module.printable("board\\x said\x00 \t\u200b ok") == "board\\x said\\x00 \\t\\u200b ok"
+    assert batch_module.printable("đã nhận 'x'") == "đã nhận 'x'"
+    assert batch_module.printable("a" * 600) == "a" * 500
+    assert batch_module.printable("\x01" * 200) == "\\x01" * 125
+
+
+RECEIPT_STREAM = uuid.UUID("6d1f2c3a-0b1e-4c5d-8e9f-a0b1c2d3e4f5")
+
+
+@pytest.mark.parametrize("kind, device, fields, size, receipt", [
+    ("play", "hbt-bach-mai-01", {}, None, True),
+    ("play", "hbt-bach-mai-01", {"seq": 2**63 - 1}, None, True),         # the largest seq a store keeps
+    ("health", "hbt-bach-mai-01", {}, None, True),                      # heartbeats carry a seq too
+    ("traffic", "hbt-bach-mai-01", {}, None, True),
+    ("play", "hbt-bach-mai-01", {}, protocol.MAX_PAYLOAD, True),        # the largest payload read
+    ("play", "hbt-bach-mai-01", {}, protocol.MAX_PAYLOAD + 1, False),   # oversize: not read at all
+    ("state", "hbt-bach-mai-01", {}, None, False),                      # a state is no event
+    ("play", "hbt-bach-mai-01", {"seq": 0}, None, False),
+    ("play", "hbt-bach-mai-01", {"seq": 2**63}, None, False),
+    ("play", "hbt-bach-mai-01", {"seq": True}, None, False),
+    ("play", "hbt-bach-mai-01", {"seq": "7"}, None, False),
+    ("play", "hbt-bach-mai-01", {"stream": "not-a-uuid"}, None, False),
+    ("play", "Hbt Bach Mai", {}, None, False),                          # a topic no board id can have
+])
+def test_a_quarantined_event_gets_its_receipt_when_its_topic_and_payload_name_it(registry, kind, device, fields,
+                                                                                size, receipt):
+    # Invalid (an audience below zero), yet named: the board is told it was received, and stops sending it.
+    data = {"schema": f"ihanoi.{kind}/1", "device": device, "stream": str(RECEIPT_STREAM), "seq": 1,
+            "audience": -1, **fields}
+    payload = raw(data)
+    if size is not None:
+        payload += b" " * (size - len(payload))
+    p = prepared(registry, (f"ihanoi/v1/dev/{device}/{kind}", payload))
+    assert len(p.quarantined) == 1 and not any(p.events.values())
+    seq = data["seq"]
+    assert p.receipts == ({(device, str(RECEIPT_STREAM)): {seq}} if receipt else {})
+
+
+def test_a_batch_keeps_each_devices_newest_state_and_heartbeat_and_when_it_was_seen(registry):
+    device = "hbt-bach-mai-01"
+    newer, older = NOW - timedelta(minutes=1), NOW - timedelta(minutes=2)
+    p = prepared(registry,
+                 (TOPICS.up(device, "state"), raw(state(device, newer.isoformat(), "offline"))),
+                 (TOPICS.up(device, "state"), raw(state(device, older.isoformat(), "online"))),
+                 (TOPICS.up(device, "health"), raw(health(device, newer.isoformat(), outbox_depth=4))),
+                 (TOPICS.up(device, "health"), raw(health(device, older.isoformat(), outbox_depth=9))))
+    assert p.seen == {device: {"device": device, "unit": "phuong-bach-mai", "last_seen": NOW}}
+    assert (p.states[device]["state"], p.states[device]["state_since"]) == ("offline", newer)
+    assert (p.health_states[device]["outbox_depth"], p.health_states[device]["last_health"]) == (4, newer)
+    assert len(p.events["health"]) == 2 and p.quarantined == []
+    # Two of the same time: the one received last is the board's last word.
+    p = prepared(registry,
+                 (TOPICS.up(device, "state"), raw(state(device, newer.isoformat(), "online"))),
+                 (TOPICS.up(device, "state"), raw(state(device, newer.isoformat(), "offline"))),
+                 (TOPICS.up(device, "health"), raw(health(device, newer.isoformat(), outbox_depth=4))),
+                 (TOPICS.up(device, "health"), raw(health(device, newer.isoformat(), outbox_depth=9))))
+    assert p.states[device]["state"] == "offline" and p.health_states[device]["outbox_depth"] == 9
+
+
+def test_messages_are_counted_by_the_kind_their_topic_ends_with_any_other_as_other(registry):
+    stream = uuid.uuid4()
+    p = prepared(registry, (TOPICS.up("hbt-bach-dang-01", "play"), raw(play("hbt-bach-dang-01", stream, 1))),
+                 (TOPICS.up("hbt-bach-dang-01", "traffic"), b"{}"), ("ihanoi/v1/dev/hbt-bach-dang-01/snapshot", b"{}"),
+                 ("junk", b"{}"))                        # no topic a subscription delivers, still no crash
+    assert p.received == {"play": 1, "traffic": 1, "other": 2}
+    assert [q["reason"] for q in p.quarantined] == ["wrong-schema", "bad-topic", "bad-topic"]
+    assert p.rejected == {"wrong-schema": 1, "bad-topic": 2}
+
+
+def test_a_plays_day_and_minute_are_the_campaigns_and_a_play_naming_no_campaign_is_the_registrys(registry):
+    ours = registry.model_copy(update={"campaign": registry.campaign.model_copy(update={"id": "ihanoi-2024"})})
+    early = datetime(2024, 9, 6, 6, 30, tzinfo=CAMPAIGN_TZ)            # 23:30 UTC the day before
+    p = prepared(ours, (TOPICS.up("hbt-bach-dang-01", "play"), raw(play("hbt-bach-dang-01", uuid.uuid4(), 1, early))))
+    (row,) = p.events["play"]
+    assert (row["day"], row["weekday"], row["minute"]) == (date(2024, 9, 6), 4, 6 * 60 + 30)
+    assert row["campaign"] == "ihanoi-2024" and row["unit"] == "phuong-bach-dang"
+
+
+def test_each_quarantine_reason_is_logged_once_with_its_topic_and_detail(registry, caplog, monkeypatch):
+    real = batch_module.event_row
+
+    def fragile(message, *args):
+        if message.seq == 2:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(message, *args)
+
+    monkeypatch.setattr(batch_module, "event_row", fragile)
+    device, stream, logged = "hbt-bach-dang-01", uuid.uuid4(), set()
+    odd = "ihanoi/v1/dev/" + "\x07" * 100                 # bad-topic, logged as escapes, 200 characters at most
+    failing = (TOPICS.up(device, "play"), raw(play(device, stream, 2)))
+    with caplog.at_level("WARNING", logger="broker.collector"):
+        first = prepared(registry, (odd, b"{}"), (odd + "/snapshot", b"{}"), failing, logged=logged)
+        second = prepared(registry, (odd, b"{}"), failing, logged=logged)     # the next batch: counted only
+    assert logged == {"bad-topic", "invalid (RecursionError)"}
+    assert [q["reason"] for q in first.quarantined] == ["bad-topic", "bad-topic", "invalid"]
+    assert [q["reason"] for q in second.quarantined] == ["bad-topic", "invalid"]
+    shown = ("ihanoi/v1/dev/" + "\\x07" * 100)[:200]
+    records = [r for r in caplog.records if r.name == "broker.collector"]
+    assert [r.getMessage() for r in records] == [
+        f"quarantined a bad-topic message on {shown}: {first.quarantined[0]['detail']} "
+        "(further 'bad-topic' messages are counted, not logged)",
+        f"quarantined a invalid message on {TOPICS.up(device, 'play')}: RecursionError: maximum recursion depth "
+        "exceeded (further 'invalid (RecursionError)' messages are counted, not logged)"]
+    assert "\\x07" in first.quarantined[0]["detail"]
+    assert records[0].exc_info is None and records[1].exc_info[0] is RecursionError   # ours: its trace is kept
+
+
 # --- against a real Mosquitto ---------------------------------------------------------------------
 def test_a_retained_poison_state_does_not_stall_a_restarted_collector(broker, db_url, registry):
     store = open_store(db_url)

@@ -177,6 +177,30 @@ def test_a_form_without_the_session_token_is_refused(app):
         assert r.status_code == 403
 
 
+def test_a_form_posted_before_any_page_is_refused_with_the_reason_not_an_error(app):
+    # A session that was never served a page holds no token to compare with.
+    said = "<p>Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ; hãy tải lại trang.</p>"   # the page's reason
+    with TestClient(app) as client:
+        for form in ({"csrf": "x"}, {"csrf": ""}, {}):
+            r = client.post("/login", data={"username": "vanhoa", "password": PASSWORDS["vanhoa"], **form})
+            assert r.status_code == 403 and said in r.text, form
+        page = client.get("/login").text
+        r = client.post("/login", data={"username": "vanhoa", "password": PASSWORDS["vanhoa"]})
+        assert r.status_code == 403 and said in r.text                      # a page served, the token left out
+        assert client.get("/compliance", follow_redirects=False).status_code == 303
+        assert csrf_of(page)
+
+
+def test_a_session_keeps_one_form_token_and_another_session_gets_its_own(app):
+    with TestClient(app) as one, TestClient(app) as two:
+        token = csrf_of(one.get("/login").text)
+        assert csrf_of(one.get("/login").text) == token and len(token) == 32     # 24 random bytes, URL-safe
+        assert csrf_of(two.get("/login").text) != token
+        log_in(one, "vanhoa")                                               # a login starts a new session
+        signed_in = csrf_of(one.get("/compliance").text)
+        assert signed_in != token and csrf_of(one.get("/fleet").text) == signed_in
+
+
 def test_after_login_the_user_lands_where_they_were_going_and_never_off_site(app):
     with TestClient(app) as client:
         page = client.get("/login?next=/fleet").text
@@ -205,6 +229,7 @@ def test_behind_a_reverse_proxy_the_proxys_user_header_decides(district, registr
         assert client.get("/compliance", headers={"X-Remote-User": "vanhoa"}).status_code == 200
         assert client.get("/compliance").status_code == 403
         assert client.get("/compliance", headers={"X-Remote-User": "stranger"}).status_code == 403
+        assert client.get("/compliance", headers={"X-Remote-User": ""}).status_code == 403
         r = client.post("/devices/hbt-bach-mai-01/play-now", data={"csrf": "x"},
                         headers={"X-Remote-User": "vanhoa"})
         assert r.status_code == 403

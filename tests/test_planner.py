@@ -16,6 +16,7 @@ from edge.planner import (
     actual_audience,
     best_starts,
     even_schedule,
+    expected_audience,
     hindsight_best,
     midnight,
     plan_day,
@@ -63,6 +64,29 @@ def test_best_starts_is_exact(values, mask, k, gap):
     total, count = brute_force(values, allowed, k, gap)
     assert len(chosen) == count                      # as many plays as fit, up to k
     assert sum(values[i] for i in chosen) == total   # and the best such schedule
+
+
+# --- the audience of a play -------------------------------------------------------------------
+def test_a_plays_audience_is_the_onsets_from_five_minutes_before_it_until_it_ends():
+    start = 9 * 3600.0
+    onsets = np.array([start - 301, start - 300, start - 1, start, start + 45, start + 46])
+    # [start - 300, start + 45]: both ends in; one second either side out.
+    got = actual_audience(onsets, np.array([start, start + 1, start - 300, start + 346]), 45.0)
+    assert got.tolist() == [4.0, 4.0, 2.0, 1.0]
+    assert actual_audience(onsets, np.array([start]), 90.0).tolist() == [5.0]
+
+
+def test_a_plays_expected_audience_integrates_the_learned_rate_over_the_same_span():
+    bins = np.zeros(288)
+    bins[106], bins[107], bins[108] = 2.0, 3.0, 6.0           # 08:50, 08:55, 09:00: onsets per 5 minutes
+    starts = np.array([9 * 3600.0, 9 * 3600.0 + 300, 8 * 3600.0 + 50 * 60, 8 * 3600.0 + 55 * 60])
+    got = expected_audience(bins, 300, starts, 45.0)
+    # 09:00: all of 08:55 and 45 s of 09:00; 09:05: all of 09:00; 08:50: 45 s of 08:50;
+    # 08:55: all of 08:50 and 45 s of 08:55.
+    assert got == pytest.approx([3.0 + 6.0 * 45 / 300, 6.0, 2.0 * 45 / 300, 2.0 + 3.0 * 45 / 300])
+    tens = np.zeros(144)
+    tens[53], tens[54] = 4.0, 6.0                               # 08:50 and 09:00: onsets per 10 minutes
+    assert expected_audience(tens, 600, np.array([9 * 3600.0]), 45.0) == pytest.approx([4.0 / 2 + 6.0 * 45 / 600])
 
 
 # --- rules as properties ----------------------------------------------------------------------

@@ -7,19 +7,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time as system_time
 import uuid
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 
 import pytest
 
 from broker.cli import main as broker_main
 from broker.report.build import report_from_store
-from broker.report.compliance import PlayRow, build_report
+from broker.report.compliance import PlayRow, ScreenTally, build_report, calendar_of, day_quota, screen_tallies
 from broker.report.peaks import learn_peaks
 from broker.report.render import formula_safe, render_csv, render_json, render_table, render_xlsx
 from broker.store import open_store
 from broker.store.rows import event_row, health_state_row
 from ihanoi.contract import protocol
+from ihanoi.contract.campaigns import Target, from_registry
 from ihanoi.contract.clock import CAMPAIGN_TZ
 from tests.postgres import db_url  # noqa: F401  (fixture)
 
@@ -157,6 +160,15 @@ def test_the_district_summary_gives_the_directives_average(registry):
     khoa_quota_12 = sum(1 for u in registry.units if registry.quota_of(u) > 11)
     assert d.units_compliant_every_day == d.units - khoa_quota_12
     assert d.average_per_device_day == pytest.approx(11.0)
+    assert (d.unit_days, d.unit_days_compliant) == (3 * d.units, 3 * d.units_compliant_every_day)
+    assert d.closed_days_skipped == 0                                    # Wednesday to Friday: every unit open
+    sunday = build_report(registry, date(2024, 9, 8), date(2024, 9, 8), everyone, set(), NO_PEAKS, {}, AFTER)
+    assert sunday.district.closed_days_skipped == len(registry.units) and sunday.days == []
+    assert all(u.compliant_every_day is None and u.meets_average is None for u in sunday.units)
+    # 3/9 a holiday, then an open day: skipped once per unit, and the next day reported.
+    after = build_report(registry, date(2024, 9, 3), date(2024, 9, 4), everyone, set(), NO_PEAKS, {}, AFTER)
+    assert after.district.closed_days_skipped == len(registry.units)
+    assert {d.day for d in after.days} == {date(2024, 9, 4)} and len(after.days) == len(registry.units)
 
 
 def test_a_unit_averaging_exactly_the_quota_meets_the_directives_average(registry):
@@ -176,6 +188,160 @@ def test_a_unit_averaging_exactly_the_quota_meets_the_directives_average(registr
     assert report.district.units_meeting_average == 1
     assert report.district.units_compliant_every_day == 0
     assert "Đơn vị đạt bình quân" in render_table(report)
+
+
+def test_a_day_the_campaign_covers_in_part_asks_its_share_of_the_quota_rounded_up(registry):
+    begins = from_registry(registry).model_copy(update={"first_day": date(2024, 9, 4), "starts": time(13, 30)})
+    hours = registry.hours_of(registry.unit(UNIT))
+    first = hours.windows(date(2024, 9, 4), CAMPAIGN_TZ)             # 08:00-12:00, 13:30-17:00: 7.5 hours
+    assert day_quota(15, begins, first) == 7                           # 3.5 of 7.5 hours: exactly 7
+    assert day_quota(10, begins, first) == 5                           # 4.67, rounded up
+    assert day_quota(10, begins, hours.windows(date(2024, 9, 5), CAMPAIGN_TZ)) == 10   # the next day: all of it
+    assert day_quota(10, begins, []) == 10                             # no hours: nothing to share
+
+
+def test_a_campaign_after_the_registrys_is_reported_on_its_own_days_for_its_own_units(registry):
+    week = from_registry(registry).model_copy(update={
+        "id": "tuan-le-y-te", "first_day": date(2024, 10, 14), "last_day": date(2024, 10, 18),
+        "target": Target(units=("phuong-bach-dang", "phuong-bach-mai")), "quota": 8})
+    monday = date(2024, 10, 14)
+    plays = (plays_on(monday, 3, "hbt-bach-khoa-01", campaign="tuan-le-y-te")    # Bách Khoa is not targeted
+             + plays_on(monday, 10, campaign="tuan-le-y-te") + plays_on(monday, 2, "hbt-bach-mai-01", campaign="tuan-le-y-te")
+             + plays_on(monday, 4, "hbt-bach-mai-02"))                           # the registry's campaign's
+    report = build_report(registry, monday, monday, plays, set(), NO_PEAKS, {}, AFTER, campaign=week)
+    assert report.untargeted == {"phuong-bach-khoa": 3}
+    assert [(d.unit, d.plays, d.quota, d.compliant) for d in report.days] == [
+        ("phuong-bach-dang", 10, 8, True), ("phuong-bach-mai", 2, 8, False)]
+    assert [(u.unit, u.devices, u.kind) for u in report.units] == [("phuong-bach-dang", 1, "Phường"),
+                                                                   ("phuong-bach-mai", 2, "Phường")]
+    assert (report.district.closed_days_skipped, report.district.district_quota) == (0, 8)
+
+
+def test_a_period_from_before_the_campaign_is_reported_from_its_first_day_on(registry):
+    report = build_report(registry, date(2024, 8, 18), date(2024, 8, 20), plays_on(date(2024, 8, 19), 10), set(),
+                          NO_PEAKS, {}, AFTER)
+    days = rows_by(report)
+    assert sorted(days) == [date(2024, 8, 19), date(2024, 8, 20)]
+    assert (days[date(2024, 8, 19)].compliant, days[date(2024, 8, 20)].compliant) == (True, False)
+
+
+def test_today_is_judged_from_the_minute_the_unit_closes_even_after_a_morning_only_day(registry):
+    friday, saturday = date(2024, 9, 6), date(2024, 9, 7)
+    closing = build_report(registry, friday, friday, plays_on(friday, 2), set(), NO_PEAKS, {}, at(friday, 17))
+    assert rows_by(closing)[friday].compliant is False                      # 17:00 sharp: closed, judged
+    # Bạch Mai opens on Saturday morning only: one window, judged after it.
+    for now, judged in ((at(saturday, 11), None), (at(saturday, 12), False)):
+        report = build_report(registry, saturday, saturday, [], set(), NO_PEAKS, {}, now)
+        assert rows_by(report, "phuong-bach-mai")[saturday].compliant is judged
+
+
+def test_the_peak_share_of_a_unit_counts_every_board_even_one_without_a_play_in_the_peak(registry):
+    wednesday, unit = date(2024, 9, 4), "phuong-bach-mai"
+    profile = [(unit, 2, m, 1) for m in range(8 * 60, 12 * 60, 5)] + [(unit, 2, m, 30) for m in range(540, 570, 5)]
+    peaks = learn_peaks(profile, registry.hours_of)
+    plays = plays_on(wednesday, 2, "hbt-bach-mai-01", start_hour=9) + plays_on(wednesday, 2, "hbt-bach-mai-02",
+                                                                                start_hour=14)
+    report = build_report(registry, wednesday, wednesday, plays, set(), peaks, {}, AFTER)
+    assert rows_by(report, unit)[wednesday].peak_share == pytest.approx(0.5)   # 2 of 4, all from one board
+
+
+def test_a_units_open_days_are_its_hours_less_its_days_off_within_the_campaigns_days(registry):
+    closed = registry.model_copy(update={"campaign": registry.campaign.model_copy(
+        update={"days_off": (date(2024, 9, 4),)})})                              # a district-wide day off
+    cal = calendar_of(closed, closed.unit(UNIT))
+    days = (date(2024, 8, 16), date(2024, 8, 19), date(2024, 9, 4), date(2024, 9, 5), date(2024, 10, 10),
+            date(2024, 10, 11))
+    assert [cal.is_open(d) for d in days] == [False, True, False, True, True, False]
+    assert rows_by(build_report(closed, date(2024, 9, 4), date(2024, 9, 4), plays_on(date(2024, 9, 4), 10), set(),
+                                NO_PEAKS, {}, AFTER)) == {}
+    week = from_registry(registry).model_copy(update={"first_day": date(2024, 10, 14), "last_day": date(2024, 10, 18)})
+    cal = calendar_of(registry, registry.unit(UNIT), week)
+    days = (date(2024, 10, 11), date(2024, 10, 14), date(2024, 10, 18), date(2024, 10, 21))
+    assert [cal.is_open(d) for d in days] == [False, True, True, False]
+
+
+def test_a_tvs_note_names_what_it_said_in_a_fixed_order_and_words_it_does_not_know_last():
+    said = Counter({"other": 1, "zzz": 1, "standby": 2, "no-reply": 1, "aaa": 1, "to-on": 1})
+    assert ScreenTally(not_shown=7, said=said, unmanaged=1).problems() == [
+        "TV tắt hoặc không hiển thị khi phát: 7 lượt không được tính (chờ (standby) 2, đang bật 1, "
+        "không trả lời qua HDMI-CEC 1, đang ở nguồn vào khác 1, aaa 1, zzz 1)",
+        "màn hình không quản lý qua HDMI-CEC: lượt phát được tính nhưng không kiểm tra được TV có bật"]
+
+
+def test_a_tv_is_judged_on_the_campaigns_completed_plays_within_opening_hours_only(registry, server_in_new_york):
+    day, khoa = date(2024, 9, 4), "hbt-bach-khoa-01"
+    hours_of = {d.id: registry.hours_of(u) for u, d in registry.devices()}.get
+    tv = lambda device, hh, mm, content="ihanoi-promo", completed=True, **screen: PlayRow(  # noqa: E731
+        device, at(day, hh, mm), content, completed, 0, **screen)
+    plays = [tv(DEVICE, 7, 30, screen_power="standby"),                         # before the desk opens
+             tv(DEVICE, 9, 0, "other-pack", screen_power="standby"),            # not the campaign's clip
+             tv(DEVICE, 9, 15, completed=False, screen_power="standby"),        # interrupted
+             tv("hbt-not-registered-01", 9, 0, screen_power="standby"),         # no such board
+             tv(DEVICE, 9, 30),                                                 # an LED board says nothing
+             tv(DEVICE, 9, 45, screen_power="on"),                              # shown
+             tv(DEVICE, 10, 0, screen_power="standby"), tv(DEVICE, 11, 0, screen_power="standby"),
+             tv(DEVICE, 10, 15, screen_power="on", screen_input="other"),
+             tv(khoa, 10, 0, screen_power="unmanaged"), tv(khoa, 10, 15, screen_power="unmanaged")]
+    assert screen_tallies(plays, "ihanoi-promo", hours_of, CAMPAIGN_TZ) == {
+        DEVICE: ScreenTally(not_shown=3, said=Counter({"standby": 2, "other": 1})), khoa: ScreenTally(unmanaged=2)}
+
+
+def test_each_boards_note_says_word_for_word_what_is_wrong_with_it(registry, server_in_new_york):
+    day = date(2024, 9, 4)
+    states = {DEVICE: {"last_seen": AFTER - timedelta(minutes=1), "state": "offline", "clock_synced": False,
+                       "screen_fault": "không có tín hiệu HDMI", "outbox_depth": 40, "content_version": 2,
+                       "software_version": "1.2"},
+              "hbt-bach-khoa-01": {"last_seen": AFTER - timedelta(minutes=10), "state": "online", "clock_synced": True,
+                                   "outbox_depth": 0, "content_version": "3"},
+              "hbt-bach-mai-02": {"last_seen": AFTER - timedelta(minutes=3), "state": "online"}}   # 3 min: still online
+    notes = {n.device: n for n in build_report(registry, day, day, [], set(), NO_PEAKS, states, AFTER).devices}
+    dang = notes[DEVICE]
+    assert dang.problems == ["mất kết nối từ 20/10/2024 11:59", "màn hình tối: không có tín hiệu HDMI",
+                             "đồng hồ chưa đồng bộ", "40 sự kiện chờ gửi", "nội dung phiên bản 2 (mới nhất: 3)"]
+    assert dang.last_seen == AFTER - timedelta(minutes=1)                     # said in Hà Nội's time
+    assert (dang.state, dang.content_version, dang.software_version, dang.outbox_depth, dang.clock_synced,
+            dang.screen_fault, dang.screen, dang.not_shown, dang.unmanaged) == (
+        "offline", "2", "1.2", 40, False, "không có tín hiệu HDMI", "led", 0, False)
+    assert (notes["hbt-bach-khoa-01"].state, notes["hbt-bach-khoa-01"].problems) == (
+        "offline", ["mất kết nối từ 20/10/2024 11:50"])
+    assert (notes["hbt-bach-mai-01"].state, notes["hbt-bach-mai-01"].problems) == ("never seen", ["chưa từng gửi dữ liệu"])
+    assert (notes["hbt-bach-mai-02"].state, notes["hbt-bach-mai-02"].problems) == ("online", [])
+
+
+def test_plays_a_tv_did_not_show_are_said_per_day_and_the_others_still_counted(registry, server_in_new_york):
+    day = date(2024, 9, 4)
+    plays = (plays_on(day, 2, start_hour=8, screen_power="standby") + plays_on(day, 10, start_hour=9)
+             + plays_on(day, 1, "hbt-bach-mai-01", start_hour=9, screen_power="unmanaged"))
+    report = build_report(registry, day, day, plays, set(), NO_PEAKS, {}, AFTER)
+    unchecked = next(n for n in report.devices if n.device == "hbt-bach-mai-01")
+    assert unchecked.unmanaged is True and unchecked.not_shown == 0 and unchecked.problems[-1].startswith(
+        "màn hình không quản lý qua HDMI-CEC")
+    note = next(n for n in report.devices if n.device == DEVICE)               # the period's first and last day
+    assert note.not_shown == 2 and note.problems[-1] == (
+        "TV tắt hoặc không hiển thị khi phát: 2 lượt không được tính (chờ (standby) 2)")
+    row = rows_by(report)[day]
+    assert (row.plays, row.not_shown, row.compliant, row.kind) == (10, 2, True, "Phường")
+    khoa = rows_by(report, "phuong-bach-khoa")[day]                        # no play at all: nothing to say
+    assert (khoa.plays, khoa.not_shown, khoa.audience) == (0, 0, 0)
+
+
+@pytest.fixture
+def server_in_new_york(monkeypatch):
+    """The server's own zone far from the campaign's: 08:00 in Hà Nội is the evening before there."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    system_time.tzset()
+    yield
+    monkeypatch.undo()
+    system_time.tzset()
+
+
+def test_today_is_the_campaigns_day_not_the_servers(registry, server_in_new_york):
+    # 06:00 in Hà Nội on 5/9 is still 4/9 on the server: the 5th is today, in progress.
+    now = at(date(2024, 9, 5), 6)
+    report = build_report(registry, date(2024, 9, 4), date(2024, 9, 6), plays_on(date(2024, 9, 4), 10), set(),
+                          NO_PEAKS, {}, now)
+    days = rows_by(report)
+    assert set(days) == {date(2024, 9, 4), date(2024, 9, 5)} and days[date(2024, 9, 5)].compliant is None
 
 
 # --- renderings ------------------------------------------------------------------------------
