@@ -4,8 +4,6 @@ For each board it measures, per frame:
   pipeline        the Player playing the sample pack (views into the memory-mapped cache) to a
                   ``null`` panel on the real monotonic clock with the waits skipped: pacing
                   arithmetic + one copy into the panel's buffer
-  + rgbmatrix     the same plus the copy into a Pillow image that the ``rgbmatrix`` output
-    hand-off      hands to ``SetImage`` (everything but the C library's own work)
   Pillow redraw   drawing each frame again with Pillow (new image, the same pixel font, the
                   scroll offset) and handing the result to the same ``null`` panel: ``line``
                   draws the whole line each frame, as the library's samples (runtext.py) do;
@@ -13,7 +11,9 @@ For each board it measures, per frame:
   SetPixel loop   the tutorials' way: one ``canvas.SetPixel(x, y, r, g, b)`` call per pixel into
                   RGBMatrixEmulator's canvas (a NumPy buffer), reading a ready Pillow frame
   bare copy       ``np.copyto`` of one contiguous frame: the floor
-and reports microseconds per frame and frames per second (in each run the fastest of several
+(The ``rgbmatrix`` output hands the compiled frame to the library's C API as it is; what the
+library then does with it is measured on the real library by ``edge/panel/handoff_bench.py``.)
+It reports microseconds per frame and frames per second (in each run the fastest of several
 timed chunks, so other processes on the machine disturb it least; every method runs at least
 twice, the median and the min-max of the runs are shown), CPU share at 60 fps of the hot loop
 alone (CPU time over the whole run, no waits: a playing process also pays for its waits and its
@@ -125,17 +125,6 @@ class FastForwardClock:
         return True
 
 
-class HandoffPanel(NullPanel):
-    """A null panel that also fills the Pillow image the rgbmatrix output passes to SetImage."""
-
-    def __init__(self, profile):
-        super().__init__(profile)
-        self._image = Image.new("RGB", (self.width, self.height))
-
-    def _present(self, frame):
-        self._image.frombytes(frame)
-
-
 def setpixel_canvas(profile, folder: Path):
     """RGBMatrixEmulator's canvas (SetPixel writes into its NumPy buffer); a stand-in if not installed."""
     from edge.panel.base import PanelError
@@ -172,7 +161,6 @@ def bench_board(name: str, folder: Path, min_seconds: float, runs: int = 2) -> t
         return play
 
     results.append(measure("pipeline", name, pipeline(NullPanel(profile)), min_seconds, runs))
-    results.append(measure("+ rgbmatrix hand-off", name, pipeline(HandoffPanel(profile)), min_seconds, runs))
 
     font = fonts.choose("auto", h)
     # Pillow re-reads glyphs from the font file as it draws; from a .pcf.gz every read
