@@ -14,21 +14,27 @@ itself; no schedule of the shared screen can reach more).
 
 from __future__ import annotations
 
-import os
+import argparse
 import statistics
+import sys
 import time
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
+from pathlib import Path
 
-from edge import campaign_plan
-from edge.campaign_sim import campaign_rules, simulate_campaigns
-from edge.planner import PlanRules
-from edge.traffic import TrafficModel
-from ihanoi.contract.campaigns import Campaign, from_registry
-from ihanoi.contract.clock import CAMPAIGN_TZ
-from ihanoi.contract.opendays import Calendar
-from ihanoi.contract.registry import load_registry
-from ihanoi.tools.tracegen import DEFAULT_HOURS, generate_onsets
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import benchlib  # noqa: E402  (this folder is on sys.path)
+from edge import campaign_plan  # noqa: E402
+from edge.campaign_sim import campaign_rules, simulate_campaigns  # noqa: E402
+from edge.planner import PlanRules  # noqa: E402
+from edge.traffic import TrafficModel  # noqa: E402
+from ihanoi.contract.campaigns import Campaign, from_registry  # noqa: E402
+from ihanoi.contract.clock import CAMPAIGN_TZ  # noqa: E402
+from ihanoi.contract.opendays import Calendar  # noqa: E402
+from ihanoi.contract.registry import load_registry  # noqa: E402
+from ihanoi.tools.tracegen import DEFAULT_HOURS, generate_onsets  # noqa: E402
 
 FIRST = date(2024, 9, 9)              # Monday; no holiday in the three weeks
 LEARN_DAYS, DAYS = 7, 21
@@ -83,35 +89,55 @@ def at_half_past_nine(found, rules, model, onsets, day: date) -> tuple[float, fl
             per_call(lambda: [p.next_play(now, recent) for p in planners]))
 
 
-def main() -> None:
+def one_size(n: int, rules, onsets, scored_from) -> dict:
+    Timed.calls = []
+    found = campaigns(n)
+    model = TrafficModel(DEFAULT_HOURS)
+    result = simulate_campaigns(onsets, rules, found, FIRST, FIRST + timedelta(days=DAYS - 1), model=model,
+                                play_seconds={c.id: CLIPS[i] for i, c in enumerate(found)})
+    days = [d for d in result.days if d.day >= scored_from]
+    best = sum(d.hindsight_bound for d in days)
+    calls = sorted(Timed.calls)
+    shared, alone = at_half_past_nine(found, rules, model, onsets, FIRST + timedelta(days=15))
+    short = result.short()
+    return {"plays": sum(sum(d.quota.values()) for d in days) / len(days), "shared": shared * 1e3,
+            "alone": alone * 1e3, "mean": statistics.mean(calls) * 1e3, "p95": calls[int(len(calls) * 0.95)] * 1e3,
+            "max": calls[-1] * 1e3, "audience": sum(d.audience for d in days) / best,
+            "even": sum(d.even_audience for d in days) / best,
+            "quotas": "yes" if not short else "NO: " + short[0],
+            "rules": "yes" if not result.violations else "NO: " + result.violations[0]}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=2, help="runs of each size (at least 2)")
+    args = p.parse_args(argv)
     rules = PlanRules(calendar=Calendar(DEFAULT_HOURS), quota=10)
     onsets = generate_onsets(FIRST, DAYS, seed=7)
     scored_from = FIRST + timedelta(days=LEARN_DAYS)
-    print(f"{'campaigns':>9} | {'plays/day':>9} | {'at 9:30':>8} | {'planners alone':>14} | {'sim mean':>8} | "
-          f"{'p95':>6} | {'max':>6} | {'vs hindsight':>12} | {'even (naive)':>12} | quotas met | rules kept")
     import edge.campaign_sim as sim
     sim.CampaignPlanner = Timed
-    for n in (1, 2, 4, 8):
-        Timed.calls = []
-        found = campaigns(n)
-        model = TrafficModel(DEFAULT_HOURS)
-        result = simulate_campaigns(onsets, rules, found, FIRST, FIRST + timedelta(days=DAYS - 1), model=model,
-                                    play_seconds={c.id: CLIPS[i] for i, c in enumerate(found)})
-        days = [d for d in result.days if d.day >= scored_from]
-        best = sum(d.hindsight_bound for d in days)
-        calls = sorted(Timed.calls)
-        shared, alone = at_half_past_nine(found, rules, model, onsets, FIRST + timedelta(days=15))
-        short = result.short()
-        p95 = calls[int(len(calls) * 0.95)]
-        print(f"{n:>9} | {sum(sum(d.quota.values()) for d in days) / len(days):>9.0f} | {shared * 1e3:>5.2f} ms | "
-              f"{alone * 1e3:>11.2f} ms | {statistics.mean(calls) * 1e3:>5.2f} ms | {p95 * 1e3:>3.1f} ms | "
-              f"{calls[-1] * 1e3:>3.1f} ms | {sum(d.audience for d in days) / best:>12.1%} | "
-              f"{sum(d.even_audience for d in days) / best:>12.1%} | {'yes' if not short else 'NO: ' + short[0]:>10} | "
-              f"{'yes' if not result.violations else 'NO: ' + result.violations[0]}")
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    rows = {}
+    with benchlib.session("campaigns"):
+        for n in (1, 2, 4, 8):
+            rows[n] = benchlib.repeat(args.runs, lambda _i: one_size(n, rules, onsets, scored_from), f"{n} campaigns")
+    sp = benchlib.spread
+    print(f"\n{args.runs} runs of each size, times min / median / max (the plays are the same in every run)")
+    print("| campaigns | plays/day | re-plan at 9:30 | planners alone | re-plan, mean of the simulation | p95 | max "
+          "| audience ÷ hindsight bound | even spread ÷ bound | quotas met | rules kept |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for n, runs in rows.items():
+        first = runs[0]
+        same = all((r["audience"], r["quotas"], r["rules"]) == (first["audience"], first["quotas"], first["rules"])
+                   for r in runs)
+        print(f"| {n} | {first['plays']:.0f} | {sp([r['shared'] for r in runs], '{:.2f} ms')} | "
+              f"{sp([r['alone'] for r in runs], '{:.2f} ms')} | {sp([r['mean'] for r in runs], '{:.2f} ms')} | "
+              f"{sp([r['p95'] for r in runs], '{:.1f} ms')} | {sp([r['max'] for r in runs], '{:.1f} ms')} | "
+              f"{first['audience']:.1%}{'' if same else ' (runs differ!)'} | {first['even']:.1%} | "
+              f"{first['quotas']} | {first['rules']} |")
     print("at 9:30: one CampaignPlanner.next_play after a morning of plays (every active campaign's planner "
           "re-plans, one play is chosen); planners alone: the same planners asked with nothing shared; "
-          "sim: every call of the simulation. Goal: under 10 ms for 8.")
+          "the simulation: every call of it. Goal: under 10 ms for 8.")
 
 
 if __name__ == "__main__":
