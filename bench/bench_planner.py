@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
-from edge.planner import Planner, PlanRules, hindsight_best, plan_day
-from edge.simulation import simulate
-from edge.traffic import TrafficModel
-from ihanoi.contract.clock import CAMPAIGN_TZ
-from ihanoi.contract.opendays import Calendar
-from ihanoi.tools.tracegen import DEFAULT_HOURS, FAMILIES, generate_onsets
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import benchlib  # noqa: E402  (this folder is on sys.path)
+from edge.planner import Planner, PlanRules, hindsight_best, plan_day  # noqa: E402
+from edge.simulation import simulate  # noqa: E402
+from edge.traffic import TrafficModel  # noqa: E402
+from ihanoi.contract.clock import CAMPAIGN_TZ  # noqa: E402
+from ihanoi.contract.opendays import Calendar  # noqa: E402
+from ihanoi.tools.tracegen import DEFAULT_HOURS, FAMILIES, generate_onsets  # noqa: E402
 
 FIRST = date(2024, 8, 19)
 RULES = PlanRules(calendar=Calendar(DEFAULT_HOURS, first_day=FIRST, last_day=date(2024, 10, 10)), quota=10)
@@ -116,11 +121,12 @@ def main(argv=None) -> int:
     p.add_argument("--no-timings", action="store_true")
     args = p.parse_args(argv)
     names = args.family or list(FAMILIES)
-    if not args.no_timings:
-        timings()
-    ok = families(names, list(range(1, args.seeds + 1)), args.weeks)
-    if not args.no_outage:
-        ok &= outage(names, 1, 3)
+    with benchlib.session("planner"):
+        if not args.no_timings:
+            timings()
+        ok = families(names, list(range(1, args.seeds + 1)), args.weeks)
+        if not args.no_outage:
+            ok &= outage(names, 1, 3)
     print("\ngoal (>= 90 % per family, >= 85 % per seed, quota and rules everywhere):", "met" if ok else "NOT met")
     return 0
 
