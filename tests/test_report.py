@@ -150,6 +150,38 @@ def test_the_latest_content_version_is_the_highest_by_number_not_by_text(registr
     assert f"{DEVICE} ({UNIT}): nội dung phiên bản 2024.08.9 (mới nhất: 2024.08.10)" in render_table(report)
 
 
+def test_led_boards_and_tvs_are_each_compared_with_the_newest_on_their_own_kind_of_screen(registry):
+    # A TV plays the TV pack (its own versions): an LED board is not behind because of it, nor a TV
+    # because of the LED pack.
+    day, tv = date(2024, 9, 4), "hbt-ttyt-quan-01"
+    seen = {"last_seen": AFTER - timedelta(minutes=1), "state": "online"}
+    states = {DEVICE: {**seen, "content_version": "2024.08.1"},
+              "hbt-bach-khoa-01": {**seen, "content_version": "2024.08.0"},
+              tv: {**seen, "content_version": "demo-2024.08.1-tv"}}
+    notes = {n.device: n for n in build_report(registry, day, day, [], set(), NO_PEAKS, states, AFTER).devices}
+    assert notes[DEVICE].problems == [] and notes[tv].problems == []
+    assert notes["hbt-bach-khoa-01"].problems == ["nội dung phiên bản 2024.08.0 (mới nhất: 2024.08.1)"]
+
+
+def test_a_report_for_an_earlier_moment_does_not_take_a_later_state_for_a_problem_then(registry):
+    # The demo reports its simulated day after its boards have stopped: what they said on the way
+    # out (offline since, events waiting) is after the report's moment, not a problem at it.
+    day = date(2024, 9, 4)
+    then = datetime(2024, 9, 4, 18, 0, tzinfo=CAMPAIGN_TZ)
+    later = {"last_seen": datetime(2026, 12, 1, 3, 47, tzinfo=CAMPAIGN_TZ), "state": "offline",
+             "outbox_depth": 1, "clock_synced": True, "content_version": "2024.08.1"}
+    before = {**later, "last_seen": then - timedelta(hours=2)}
+    states = {DEVICE: later, "hbt-bach-khoa-01": before}
+    notes = {n.device: n for n in build_report(registry, day, day, [], set(), NO_PEAKS, states, then).devices}
+    assert notes[DEVICE].state == "online" and notes[DEVICE].problems == []
+    assert notes["hbt-bach-khoa-01"].state == "offline"
+    assert notes["hbt-bach-khoa-01"].problems == ["mất kết nối từ 04/09/2024 16:00", "1 sự kiện chờ gửi"]
+    # made now, the same states are what they say
+    now_notes = {n.device: n for n in build_report(registry, day, day, [], set(), NO_PEAKS, states,
+                                                   datetime(2026, 12, 1, 9, 0, tzinfo=CAMPAIGN_TZ)).devices}
+    assert now_notes[DEVICE].problems == ["mất kết nối từ 01/12/2026 03:47", "1 sự kiện chờ gửi"]
+
+
 def test_the_district_summary_gives_the_directives_average(registry):
     first, last = date(2024, 9, 4), date(2024, 9, 6)
     everyone = [p for _, d in registry.devices() for day in (first, date(2024, 9, 5), last)

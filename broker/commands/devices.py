@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from broker.commands.common import add_store_arguments, open_existing_store, resolve
 from broker.report.build import device_states
-from broker.report.compliance import device_notes, latest_version
+from broker.report.compliance import device_notes, latest_per_screen
 from broker.report.render import DEVICE_COLUMNS, device_rows, grid
 from ihanoi.contract.clock import RealClock
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     now = RealClock(tz=registry.campaign.tz).now()
     notes = device_notes(registry, states, now, timedelta(seconds=config.collector.offline_after_s),
-                         latest_version(s.get("content_version") for s in states.values()))
+                         latest_per_screen(registry, states))
     if args.problems:
         notes = [n for n in notes if n.problems]
     if args.format == "json":

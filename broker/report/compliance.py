@@ -202,23 +202,45 @@ def latest_version(versions) -> str | None:
     return max((str(v) for v in versions if v is not None), key=version_key, default=None)
 
 
+def latest_per_screen(registry, states: dict[str, dict]) -> dict[str, str | None]:
+    """The newest content version on each kind of screen: LED boards and TVs play packs of their
+    own (``ihanoi-promo`` and ``ihanoi-promo-tv``), whose versions are not one sequence."""
+    screen_of = {d.id: d.screen for _, d in registry.devices()}
+    seen: dict[str, list] = {}
+    for device, s in states.items():
+        seen.setdefault(screen_of.get(device, "led"), []).append(s.get("content_version"))
+    return {screen: latest_version(versions) for screen, versions in seen.items()}
+
+
 def is_outdated(version, latest) -> bool:
     """Whether ``version`` is older than ``latest`` (False when either is unknown)."""
     return version is not None and latest is not None and version_key(version) < version_key(latest)
 
 
 def device_notes(registry, states: dict[str, dict], now: datetime, offline_after: timedelta,
-                 latest_content: str | None, screens: dict[str, ScreenTally] | None = None) -> list[DeviceNote]:
-    """Per device of the registry: its state and what is wrong with it; ``screens``: what its TV
-    said before its plays over a period (``screen_tallies``)."""
+                 latest_content: dict[str, str | None] | str | None,
+                 screens: dict[str, ScreenTally] | None = None) -> list[DeviceNote]:
+    """Per device of the registry: its state and what is wrong with it as of ``now``; ``screens``:
+    what its TV said before its plays over a period (``screen_tallies``); ``latest_content``: the
+    newest version per kind of screen (``latest_per_screen``), or one for all.
+
+    A report made for an earlier moment (``--now``) does not take a state the board reported after
+    it for a problem then: the board was up at ``now`` (it was heard of later), and what it said
+    later (offline since, events waiting) belongs to a later report."""
     notes = []
     for unit, device in registry.devices():
         s = states.get(device.id) or {}
         last_seen = s.get("last_seen")
+        if last_seen is not None and last_seen > now:
+            s = {"last_seen": last_seen, "content_version": s.get("content_version"),
+                 "software_version": s.get("software_version")}
+        latest = latest_content.get(device.screen) if isinstance(latest_content, dict) else latest_content
         problems = []
         if last_seen is None:
             state = "never seen"
             problems.append("chưa từng gửi dữ liệu")
+        elif last_seen > now:
+            state = "online"
         elif s.get("state") == "offline" or now - last_seen > offline_after:
             state = "offline"
             problems.append(f"mất kết nối từ {last_seen.astimezone(now.tzinfo):%d/%m/%Y %H:%M}")
@@ -231,8 +253,8 @@ def device_notes(registry, states: dict[str, dict], now: datetime, offline_after
         if s.get("outbox_depth"):
             problems.append(f"{s['outbox_depth']} sự kiện chờ gửi")
         version = None if s.get("content_version") is None else str(s["content_version"])
-        if is_outdated(version, latest_content):
-            problems.append(f"nội dung phiên bản {version} (mới nhất: {latest_content})")
+        if is_outdated(version, latest):
+            problems.append(f"nội dung phiên bản {version} (mới nhất: {latest})")
         tally = (screens or {}).get(device.id) or ScreenTally()
         problems.extend(tally.problems())
         notes.append(DeviceNote(device.id, unit.id, state, last_seen, version,
@@ -336,7 +358,7 @@ def build_report(registry, first: date, last: date, plays: list[PlayRow], active
         first, last, campaign.first_day, campaign.last_day, campaign.quota, len(units),
         totals["ok_every_day"], totals["ok_avg"], totals["unit_days"], totals["unit_days_ok"],
         totals["plays"] / totals["device_days"] if totals["device_days"] else None, totals["plays"], closed_skipped)
-    latest = latest_version(s.get("content_version") for s in states.values())
+    latest = latest_per_screen(registry, states)
     hours_of = {d.id: registry.hours_of(u) for u, d in registry.devices()}.get
     in_period = [p for p in plays if first <= p.start.astimezone(tz).date() <= last]
     screens = screen_tallies(in_period, content, hours_of, tz)

@@ -200,12 +200,15 @@ async def fleet_page(request: Request):
         units = {u.id for u in web.registry.units if u.kind == kind}
         rows = [r for r in rows if r.note.unit in units]
     offline = sum(r.offline for r in rows)
-    latest = latest_version(r.note.content_version for r in rows)
-    outdated = {r.note.device for r in rows if is_outdated(r.note.content_version, latest)}
+    # LED boards and TVs play packs of their own: each is compared with the newest on its kind of screen
+    newest = {screen: latest_version(r.note.content_version for r in rows if r.note.screen == screen)
+              for screen in {r.note.screen for r in rows}}
+    outdated = {r.note.device: newest[r.note.screen] for r in rows
+                if is_outdated(r.note.content_version, newest[r.note.screen])}
     only_offline = request.query_params.get("offline") == "1"
     if only_offline:
         rows = [r for r in rows if r.offline]
-    return _page(request, "fleet.html", rows=rows, offline=offline, kind=kind, only_offline=only_offline, latest=latest,
+    return _page(request, "fleet.html", rows=rows, offline=offline, kind=kind, only_offline=only_offline,
                  outdated=outdated, threshold=fmt.duration(web.offline_after.total_seconds()),
                  commands=web.board is not None, flash=request.session.pop("flash", None),
                  SCREENS=SCREEN_LABELS_VI, screen_days=queries.SCREEN_DAYS)

@@ -17,7 +17,8 @@ from sqlalchemy import and_, func, select
 
 from broker.report.across import across
 from broker.report.build import chosen_campaigns, device_states, report_from_store
-from broker.report.compliance import DeviceNote, PlayRow, Report, device_notes, latest_version, screen_tallies
+from broker.report.compliance import (DeviceNote, PlayRow, Report, device_notes, latest_per_screen,
+                                      screen_tallies)
 from broker.store import Store, schema
 from ihanoi.contract.campaigns import from_registry
 from ihanoi.contract.protocol import screen_showed
@@ -158,8 +159,8 @@ def merged(tallies) -> dict:
 def fleet(store: Store, registry: Registry, now: datetime, offline_after: timedelta,
           snapshots=None) -> list[FleetRow]:
     states = device_states(store)
-    latest = latest_version(s.get("content_version") for s in states.values())
-    notes = device_notes(registry, states, now, offline_after, latest, recent_screens(store, registry, now))
+    notes = device_notes(registry, states, now, offline_after, latest_per_screen(registry, states),
+                         recent_screens(store, registry, now))
     health = latest_health(store)
     where = {d.id: (u, d) for u, d in registry.devices()}
     rows = []
