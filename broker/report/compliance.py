@@ -225,8 +225,9 @@ def device_notes(registry, states: dict[str, dict], now: datetime, offline_after
     newest version per kind of screen (``latest_per_screen``), or one for all.
 
     A report made for an earlier moment (``--now``) does not take a state the board reported after
-    it for a problem then: the board was up at ``now`` (it was heard of later), and what it said
-    later (offline since, events waiting) belongs to a later report."""
+    it for a problem then: what it said later (offline since, events waiting) belongs to a later
+    report. Such a board counts as online (it was heard of after ``now``); the store keeps no
+    earlier state to say otherwise."""
     notes = []
     for unit, device in registry.devices():
         s = states.get(device.id) or {}
