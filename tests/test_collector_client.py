@@ -5,6 +5,7 @@ the paho adapter keeps paho's private parts behind a version check with the publ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -49,6 +50,17 @@ def unit_collector(url: str, registry, store=None, **collector) -> tuple[Collect
     return c, clients.client
 
 
+@contextlib.contextmanager
+def running(collector: Collector):
+    """The collector started; stopped and its store closed afterwards, whatever the test did."""
+    collector.start()
+    try:
+        yield collector
+    finally:
+        collector.stop()
+        collector.store.close()
+
+
 class GatedStore:
     """The real store, whose ``write_batch`` first records what had been acknowledged, then
     waits for the test (or fails ``failures`` times as a database that is away would)."""
@@ -77,17 +89,13 @@ class GatedStore:
 
 def test_it_subscribes_to_the_shared_streams_and_state_on_every_connection(db_url, registry):
     collector, client = unit_collector(db_url, registry, share_group="g1")
-    collector.start()
-    try:
+    with running(collector):
         assert collector.wait_connected(1)
         client.reconnect()
         assert client.subscriptions == [[("$share/g1/ihanoi/v1/dev/+/play", 1),
                                          ("$share/g1/ihanoi/v1/dev/+/traffic", 1),
                                          ("$share/g1/ihanoi/v1/dev/+/health", 1), ("ihanoi/v1/dev/+/state", 1)]] * 2
         assert collector.connections == 2
-    finally:
-        collector.stop()
-        collector.store.close()
     assert client.stopped
 
 
@@ -264,23 +272,18 @@ def test_a_refused_state_is_quarantined_and_needs_no_receipt(db_url, registry):
 
 def test_each_message_is_acknowledged_at_the_qos_it_came_with(db_url, registry):
     collector, client = unit_collector(db_url, registry)
-    collector.start()
-    try:
+    with running(collector):
         stream = uuid.uuid4()
         once = client.deliver(TOPICS.up(DEVICE, "play"), play_payload(1, stream), qos=1)
         exactly_once = client.deliver(TOPICS.up(DEVICE, "play"), play_payload(2, stream), qos=2)
         assert eventually(lambda: len(client.acked) == 2, 10)
         assert sorted(client.acked) == [(once, 1), (exactly_once, 2)]
-    finally:
-        collector.stop()
-        collector.store.close()
 
 
 def test_a_boards_last_seen_is_written_at_most_every_thirty_seconds(db_url, registry):
     # A backlog drain holds most boards in every batch: one upsert per board per 30 s, not per batch.
     collector, client = unit_collector(db_url, registry)
-    collector.start()
-    try:
+    with running(collector):
         stream, clock = uuid.uuid4(), collector.clock
         last_seen = lambda: {s.device: s.last_seen for s in collector.store.device_states()}.get(DEVICE)  # noqa: E731
         for seq, after, written in ((1, 0, NOW), (2, 29, NOW), (3, 1, NOW + timedelta(seconds=30))):
@@ -289,9 +292,6 @@ def test_a_boards_last_seen_is_written_at_most_every_thirty_seconds(db_url, regi
             assert eventually(lambda: collector.store.count("play") == seq, 10)
             assert last_seen() == written, seq
         assert collector.metrics.value("ihanoi_collector_pending") == 0       # three batches, all committed
-    finally:
-        collector.stop()
-        collector.store.close()
 
 
 def test_a_database_away_with_a_long_error_is_said_in_its_first_200_characters(db_url, registry, caplog):
@@ -438,8 +438,7 @@ def test_receipts_stop_before_paho_runs_out_of_packet_ids_and_go_on_once_acknowl
 def test_a_receipt_the_client_cannot_take_is_counted_and_the_events_are_still_stored(db_url, registry):
     collector, client = unit_collector(db_url, registry)
     client.refuse_publish = True
-    collector.start()
-    try:
+    with running(collector):
         stream = uuid.uuid4()
         mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(i, stream)) for i in range(1, 4)]
         assert eventually(lambda: sorted(client.acked_mids()) == mids, 10)
@@ -451,16 +450,12 @@ def test_a_receipt_the_client_cannot_take_is_counted_and_the_events_are_still_st
         client.deliver(TOPICS.up(DEVICE, "play"), play_payload(4, stream))
         assert eventually(lambda: len(client.published) == 1, 10)
         assert collector.metrics.value("ihanoi_collector_receipts_sent_total") == 1
-    finally:
-        collector.stop()
-        collector.store.close()
 
 
 def test_every_committed_message_is_counted_by_kind_and_reason(db_url, registry):
     """What the collector received, stored, found twice, quarantined and applied, as its metrics say."""
     collector, client = unit_collector(db_url, registry)
-    collector.start()
-    try:
+    with running(collector):
         stream = uuid.uuid4()
         mids = [client.deliver(TOPICS.up(DEVICE, "play"), play_payload(seq, stream)) for seq in (1, 2, 2)]
         mids.append(client.deliver(TOPICS.up(DEVICE, "play"), b"{not json"))
@@ -480,9 +475,6 @@ def test_every_committed_message_is_counted_by_kind_and_reason(db_url, registry)
         assert value("ihanoi_collector_commit_failures_total") == 0
         assert collector.store.count("play") == 2
         assert value("ihanoi_collector_pending") == 0                       # every message received is committed
-    finally:
-        collector.stop()
-        collector.store.close()
 
 
 class _Waits(threading.Event):

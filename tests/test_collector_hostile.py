@@ -31,7 +31,7 @@ from tests.test_collector import (  # noqa: F401  (broker: fixture)
     config_for,
     handled,
 )
-from tests.test_collector_client import NOW, unit_collector
+from tests.test_collector_client import NOW, running, unit_collector
 
 TOPICS = protocol.Topics()
 DAY = date(2024, 9, 4)
@@ -100,9 +100,8 @@ def drain(collector, client, messages: list[tuple[str, bytes]]) -> list[int]:
 # --- each finding, without a broker ---------------------------------------------------------------
 def test_hostile_messages_are_quarantined_with_their_reason_and_the_batch_goes_on(db_url, registry):
     collector, client = unit_collector(db_url, registry, batch_latency_ms=500)
-    collector.start()
     store = collector.store
-    try:
+    with running(collector):
         stream = uuid.uuid4()
         bad = hostile("hbt-bach-mai-01")
         good = [(TOPICS.up("hbt-bach-dang-01", "play"), raw(play("hbt-bach-dang-01", stream, i))) for i in range(1, 11)]
@@ -117,17 +116,13 @@ def test_hostile_messages_are_quarantined_with_their_reason_and_the_batch_goes_o
         assert collector._writer.is_alive()
         report = report_from_store(store, registry, DAY, DAY, NOW)
         assert {d.unit: d.plays for d in report.days}["phuong-bach-dang"] == 10
-    finally:
-        collector.stop()
-        store.close()
 
 
 def test_a_heartbeat_or_state_from_the_future_never_becomes_the_newest_fact(db_url, registry):
     collector, client = unit_collector(db_url, registry)
-    collector.start()
     store = collector.store
     device = "hbt-bach-mai-01"
-    try:
+    with running(collector):
         now = NOW - timedelta(minutes=1)
         drain(collector, client, [(TOPICS.up(device, "health"), raw(health(device, "2099-01-01T09:00:00+07:00",
                                                                                 outbox_depth=1))),
@@ -138,16 +133,12 @@ def test_a_heartbeat_or_state_from_the_future_never_becomes_the_newest_fact(db_u
         assert row.last_health == now and row.outbox_depth == 42
         assert row.state == "offline" and row.state_since == now
         assert store.quarantine_counts() == {"implausible-time": 2}
-    finally:
-        collector.stop()
-        store.close()
 
 
 def test_an_unsynced_boards_play_in_2099_is_kept_flagged_and_counts_for_nothing(db_url, registry):
     collector, client = unit_collector(db_url, registry)
-    collector.start()
     store = collector.store
-    try:
+    with running(collector):
         device = "hbt-bach-dang-01"
         future = raw(play(device, uuid.uuid4(), 1, "2099-01-01T09:00:00+07:00", clock_synced=False))
         drain(collector, client, [(TOPICS.up(device, "play"), future)])
@@ -155,9 +146,6 @@ def test_an_unsynced_boards_play_in_2099_is_kept_flagged_and_counts_for_nothing(
         (kept,) = store.plays(date(2099, 1, 1), date(2099, 1, 1))
         assert kept.clock_synced is False
         assert sum(d.plays for d in report_from_store(store, registry, DAY, DAY, NOW).days) == 0
-    finally:
-        collector.stop()
-        store.close()
 
 
 def test_any_error_while_preparing_one_message_quarantines_that_message_only(db_url, registry, monkeypatch):
@@ -171,9 +159,8 @@ def test_any_error_while_preparing_one_message_quarantines_that_message_only(db_
 
     monkeypatch.setattr(batch_module, "event_row", fragile)
     collector, client = unit_collector(db_url, registry, batch_latency_ms=300)
-    collector.start()
     store = collector.store
-    try:
+    with running(collector):
         stream = uuid.uuid4()
         messages = [(TOPICS.up("hbt-bach-dang-01", "play"), raw(play("hbt-bach-dang-01", stream, i)))
                     for i in range(1, 6)]
@@ -182,9 +169,6 @@ def test_any_error_while_preparing_one_message_quarantines_that_message_only(db_
         (row,) = store.quarantined()
         assert row.reason == "invalid" and row.detail.startswith("RecursionError") and row.payload == messages[2][1]
         assert collector._writer.is_alive()
-    finally:
-        collector.stop()
-        store.close()
 
 
 # --- one batch, prepared (pure: no store, no broker) ------------------------------------------------
@@ -405,8 +389,7 @@ def test_time_windows_follow_the_collectors_clock_not_the_wall(kind, db_url, reg
     """The window is the collector's clock's: on a simulated clock in 2024, a synchronised
     board's message of the next day is from the future."""
     collector, client = unit_collector(db_url, registry)
-    collector.start()
-    try:
+    with running(collector):
         device = "hbt-bach-dang-01"
         tomorrow = (NOW + timedelta(days=1)).isoformat()
         payload = {"play": play(device, uuid.uuid4(), 1, tomorrow),
@@ -415,6 +398,3 @@ def test_time_windows_follow_the_collectors_clock_not_the_wall(kind, db_url, reg
                    "health": health(device, tomorrow), "state": state(device, tomorrow)}[kind]
         drain(collector, client, [(TOPICS.up(device, kind), raw(payload))])
         assert collector.store.quarantine_counts() == {"implausible-time": 1}
-    finally:
-        collector.stop()
-        collector.store.close()
